@@ -1,0 +1,53 @@
+# newsmon task runner. `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DB ?= data/newsmon.duckdb
+
+# Prefect runs a temporary local server when no PREFECT_API_URL is set; keep it quiet and offline.
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_LOGGING_LEVEL ?= CRITICAL
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 60
+export PREFECT_LOGGING_SETTINGS_PATH ?= $(CURDIR)/config/prefect-logging.yml
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run demo test lint bench lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (python3.11 not found)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install pinned dependencies (idempotent)
+
+run: setup ## load the baseline and ingest the default feeds once into $(DB)
+	$(BIN)/newsmon init --db $(DB)
+	$(BIN)/newsmon run --db $(DB)
+
+demo: setup ## offline demo: serve the bundled sample on 127.0.0.1, ingest it, query it
+	$(BIN)/newsmon demo
+
+test: setup ## run the test suite
+	$(BIN)/python -m pytest -q
+
+lint: setup ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: setup ## pipeline benchmark (prints a table and a JSON line)
+	$(BIN)/python benchmarks/pipeline.py
+
+lock: setup ## regenerate constraints.txt from the current .venv (keep the header by hand)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^newsmon' > constraints.new && echo "wrote constraints.new: merge it into constraints.txt"
+
+clean: ## remove the venv, caches and local data
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .prefect data

@@ -1,0 +1,672 @@
+"""Fetch feeds and article pages concurrently, within limits, without raising for one bad URL.
+
+``fetch_batch`` (sync) and ``fetch_all`` (async) take ``FetchRequest`` values and return one
+``FetchResult`` per request, in the same order. Each result is ``ok`` (with the decoded body),
+``not_modified`` (a 304 answer to the request's ETag / Last-Modified) or ``failed`` with a
+``Reason`` and a one-line ``error``.
+
+Limits, all in ``FetchOptions``:
+
+- concurrency: at most ``max_concurrency`` requests in flight, at most ``per_host`` per
+  scheme://host:port (a redirect hop counts against the host it goes to);
+- time: ``timeout_s`` for connecting and for each read, and ``deadline_s`` for a whole attempt
+  (all redirect hops and the body), so a server dripping a byte at a time is cut off;
+- size: ``max_bytes`` of *decoded* body, enforced while streaming, whether or not the server
+  declared a Content-Length; gzip/deflate are inflated here in bounded steps, so a gzip bomb is
+  stopped after ``max_bytes`` of output;
+- redirects: at most ``max_redirects``; a redirect to anything but http(s) is refused (bad_url);
+- retries: up to ``retries`` more attempts, with exponential backoff and jitter, only for
+  transient failures (``reasons.RETRYABLE``: timeouts, DNS, refused, connection errors, 5xx) and
+  429; a Retry-After on 429/503 is honoured up to ``max_retry_after_s``, beyond which the request
+  is not retried and ``retry_after_s`` is left for the scheduler. 4xx, too_large, bad_url and
+  too_many_redirects are never retried.
+
+A URL without a scheme, or a ``file://`` URL, is read from the local disk (same size limit; a
+gzip file, recognised by its magic bytes, is inflated within the limit). A missing or unreadable
+file is ``file_error``. Local files are never "not modified": ETag/Last-Modified are not used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import mimetypes
+import random
+import re
+import socket
+import time
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import httpx
+
+from extractors.reasons import RETRYABLE, Reason
+
+__all__ = [
+    "FetchOptions",
+    "FetchRequest",
+    "FetchResult",
+    "FetchStatus",
+    "fetch_all",
+    "fetch_batch",
+]
+
+log = logging.getLogger(__name__)
+
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_GZIP_MAGIC = b"\x1f\x8b"
+_ERROR_MAX_CHARS = 300
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    timeout_s: float = 10.0  # connect/read timeout
+    deadline_s: float = 30.0  # total time for one attempt incl. redirects and body
+    max_bytes: int = 10_000_000  # decoded body
+    max_concurrency: int = 32
+    per_host: int = 4
+    user_agent: str = "newsmon/0.1 (+https://example.org/newsmon)"
+    retries: int = 2  # extra attempts for transient failures
+    backoff_s: float = 0.5  # first backoff; doubles each retry, with jitter (x0.5..1.0)
+    max_redirects: int = 5
+    max_retry_after_s: float = 30.0  # honour Retry-After up to this; longer: give up, report it
+    trust_env: bool = True  # httpx: honour HTTP(S)_PROXY / NO_PROXY / SSL_CERT_FILE
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 1 or self.per_host < 1:
+            raise ValueError("max_concurrency and per_host must be at least 1")
+        if self.retries < 0 or self.max_redirects < 0 or self.max_bytes < 0:
+            raise ValueError("retries, max_redirects and max_bytes must not be negative")
+        if self.timeout_s <= 0 or self.deadline_s <= 0:
+            raise ValueError("timeout_s and deadline_s must be positive")
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    url: str
+    etag: str | None = None  # sent as If-None-Match
+    last_modified: str | None = None  # sent as If-Modified-Since
+
+
+class FetchStatus(StrEnum):
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    url: str  # as requested
+    final_url: str  # after redirects
+    status: FetchStatus
+    reason: Reason | None  # set when FAILED
+    http_status: int | None
+    content: bytes  # b"" unless OK
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+    retry_after_s: float | None  # from a 429/503 Retry-After, for the scheduler
+    duration_s: float
+    attempts: int
+    error: str | None  # one-line human detail (never includes credentials)
+
+    @property
+    def ok(self) -> bool:
+        return self.status is FetchStatus.OK
+
+
+# -- public entry points --------------------------------------------------------------------------
+
+
+def fetch_batch(
+    requests: Sequence[FetchRequest | str], options: FetchOptions | None = None
+) -> list[FetchResult]:
+    """Fetch every request (sync entry point); results are in the order of ``requests``.
+
+    Runs its own event loop; when called from a thread that already runs one, it runs in a
+    helper thread instead.
+    """
+    opts = options or FetchOptions()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(fetch_all(requests, opts))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsmon-fetch") as pool:
+        return pool.submit(lambda: asyncio.run(fetch_all(requests, opts))).result()
+
+
+async def fetch_all(
+    requests: Sequence[FetchRequest | str], options: FetchOptions | None = None
+) -> list[FetchResult]:
+    """Fetch every request concurrently within the limits; results in the order of ``requests``."""
+    opts = options or FetchOptions()
+    reqs = [FetchRequest(r) if isinstance(r, str) else r for r in requests]
+    if not reqs:
+        return []
+    async with httpx.AsyncClient(
+        timeout=httpx.Timeout(opts.timeout_s),
+        limits=httpx.Limits(
+            max_connections=opts.max_concurrency,
+            max_keepalive_connections=min(opts.max_concurrency, 20),
+        ),
+        follow_redirects=False,
+        headers={"User-Agent": opts.user_agent, "Accept-Encoding": "gzip, deflate"},
+        trust_env=opts.trust_env,
+    ) as client:
+        fetcher = _Fetcher(client, opts)
+        return list(await asyncio.gather(*(fetcher.fetch(r) for r in reqs)))
+
+
+# -- internals ------------------------------------------------------------------------------------
+
+
+class _Failure(Exception):
+    """A classified failure raised inside one attempt and turned into a FetchResult."""
+
+    def __init__(
+        self,
+        reason: Reason,
+        message: str,
+        http_status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.http_status = http_status
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class _Redirect:
+    location: str
+    http_status: int
+
+
+@dataclass(frozen=True)
+class _Http:
+    url: httpx.URL
+
+
+@dataclass(frozen=True)
+class _File:
+    path: Path
+
+
+class _Fetcher:
+    def __init__(self, client: httpx.AsyncClient, options: FetchOptions) -> None:
+        self._client = client
+        self._opts = options
+        self._all = asyncio.Semaphore(options.max_concurrency)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    def _host_slot(self, url: httpx.URL) -> asyncio.Semaphore:
+        key = f"{url.scheme}://{url.host}:{url.port or ''}"
+        sem = self._hosts.get(key)
+        if sem is None:
+            sem = self._hosts[key] = asyncio.Semaphore(self._opts.per_host)
+        return sem
+
+    async def fetch(self, req: FetchRequest) -> FetchResult:
+        start = time.monotonic()
+        attempts = 0
+        while True:
+            attempts += 1
+            result = await self._attempt(req)
+            if attempts > self._opts.retries or not _transient(result):
+                break
+            delay = self._backoff(attempts, result.retry_after_s)
+            if delay is None:
+                break
+            await asyncio.sleep(delay)
+        return replace(result, attempts=attempts, duration_s=time.monotonic() - start)
+
+    def _backoff(self, attempt: int, retry_after_s: float | None) -> float | None:
+        delay: float = self._opts.backoff_s * 2.0 ** (attempt - 1) * random.uniform(0.5, 1.0)
+        if retry_after_s is not None:
+            if retry_after_s > self._opts.max_retry_after_s:
+                return None  # the server asks for longer than we wait: leave it to the scheduler
+            delay = max(delay, retry_after_s)
+        return delay
+
+    async def _attempt(self, req: FetchRequest) -> FetchResult:
+        url = req.url
+        try:
+            target = _target(url)
+            if isinstance(target, _File):
+                async with self._all:
+                    return await asyncio.to_thread(
+                        _read_file, url, target.path, self._opts.max_bytes
+                    )
+            return await self._fetch_http(req, target.url)
+        except _Failure as f:
+            return _failed(url, url, f.reason, f.message, f.http_status, f.retry_after_s)
+        except Exception as exc:  # last resort: an unexpected error must not stop the batch
+            log.warning("unexpected error fetching %s", _redact(url), exc_info=True)
+            return _failed(url, url, Reason.CONNECTION, f"unexpected {_describe(exc)}")
+
+    async def _fetch_http(self, req: FetchRequest, url: httpx.URL) -> FetchResult:
+        headers: dict[str, str] = {}
+        if req.etag:
+            headers["If-None-Match"] = req.etag
+        if req.last_modified:
+            headers["If-Modified-Since"] = req.last_modified
+        loop = asyncio.get_running_loop()
+        deadline_at: float | None = None
+        current = url
+        last_status: int | None = None
+        try:
+            for _hop in range(self._opts.max_redirects + 1):
+                # host slot first, then a global one: requests queued behind a busy host do not
+                # hold global slots; nothing is held across hops, so hops cannot deadlock
+                async with self._host_slot(current), self._all:
+                    if deadline_at is None:  # the deadline starts once the first hop may run
+                        deadline_at = loop.time() + self._opts.deadline_s
+                    async with asyncio.timeout_at(deadline_at):
+                        outcome = await self._hop(req, current, headers)
+                if isinstance(outcome, FetchResult):
+                    return outcome
+                last_status = outcome.http_status
+                current = httpx.URL(outcome.location)
+            raise _Failure(
+                Reason.TOO_MANY_REDIRECTS,
+                f"more than {self._opts.max_redirects} redirects",
+                http_status=last_status,
+            )
+        except _Failure as f:
+            return _failed(
+                req.url, str(current), f.reason, f.message, f.http_status, f.retry_after_s
+            )
+        except TimeoutError:  # asyncio.timeout_at: the total deadline
+            return _failed(
+                req.url,
+                str(current),
+                Reason.TIMEOUT,
+                f"deadline of {self._opts.deadline_s:g}s exceeded",
+            )
+        except (httpx.HTTPError, httpx.StreamError, OSError, zlib.error) as exc:
+            reason, message = _classify(exc, self._opts)
+            return _failed(req.url, str(current), reason, message)
+
+    async def _hop(
+        self, req: FetchRequest, url: httpx.URL, headers: dict[str, str]
+    ) -> FetchResult | _Redirect:
+        async with self._client.stream("GET", url, headers=headers) as resp:
+            code = resp.status_code
+            final = str(resp.url)
+            if 300 <= code < 400 and code != 304:
+                return _redirect_target(resp)
+            etag = resp.headers.get("etag")
+            last_modified = resp.headers.get("last-modified")
+            if code == 304:
+                return FetchResult(
+                    url=req.url,
+                    final_url=final,
+                    status=FetchStatus.NOT_MODIFIED,
+                    reason=None,
+                    http_status=code,
+                    content=b"",
+                    content_type=resp.headers.get("content-type"),
+                    etag=etag or req.etag,
+                    last_modified=last_modified or req.last_modified,
+                    retry_after_s=None,
+                    duration_s=0.0,
+                    attempts=0,
+                    error=None,
+                )
+            if not 200 <= code < 300:
+                retry_after = (
+                    _parse_retry_after(resp.headers.get("retry-after"))
+                    if code in (429, 503)
+                    else None
+                )
+                reason = Reason.HTTP_5XX if code >= 500 else Reason.HTTP_4XX
+                phrase = f" {resp.reason_phrase}" if resp.reason_phrase else ""
+                raise _Failure(reason, f"HTTP {code}{phrase}", code, retry_after)
+            content = await _read_body(resp, self._opts.max_bytes)
+            return FetchResult(
+                url=req.url,
+                final_url=final,
+                status=FetchStatus.OK,
+                reason=None,
+                http_status=code,
+                content=content,
+                content_type=resp.headers.get("content-type"),
+                etag=etag,
+                last_modified=last_modified,
+                retry_after_s=None,
+                duration_s=0.0,
+                attempts=0,
+                error=None,
+            )
+
+
+def _transient(result: FetchResult) -> bool:
+    if result.status is not FetchStatus.FAILED:
+        return False
+    return result.reason in RETRYABLE or result.http_status == 429
+
+
+def _target(url: str) -> _Http | _File:
+    """Decide how to read ``url``: over HTTP(S), or from a local path / file:// URL."""
+    text = url.strip()
+    if not text:
+        raise _Failure(Reason.BAD_URL, "empty URL")
+    try:
+        scheme = urlsplit(text).scheme.lower()
+    except ValueError as exc:
+        raise _Failure(Reason.BAD_URL, f"invalid URL: {exc}") from exc
+    if len(scheme) == 1:  # a Windows drive letter, not a scheme
+        scheme = ""
+    if scheme in ("http", "https"):
+        try:
+            parsed = httpx.URL(text)
+        except httpx.InvalidURL as exc:
+            raise _Failure(Reason.BAD_URL, f"invalid URL: {exc}") from exc
+        if not parsed.host:
+            raise _Failure(Reason.BAD_URL, "URL has no host")
+        return _Http(parsed)
+    if scheme == "file":
+        parts = urlsplit(text)
+        if parts.netloc not in ("", "localhost"):
+            raise _Failure(Reason.BAD_URL, f"file URL on another host: {parts.netloc}")
+        return _File(Path(url2pathname(parts.path)))
+    if scheme and not Path(text).exists():  # "name:rest" that is not an existing local file
+        raise _Failure(Reason.BAD_URL, f"unsupported scheme {scheme!r}")
+    return _File(Path(text).expanduser())
+
+
+def _redirect_target(resp: httpx.Response) -> _Redirect:
+    code = resp.status_code
+    location = resp.headers.get("location")
+    if not location:
+        raise _Failure(Reason.BAD_URL, f"HTTP {code} without a Location", code)
+    try:
+        target = resp.url.join(location.strip())
+    except httpx.InvalidURL as exc:
+        raise _Failure(Reason.BAD_URL, f"invalid redirect Location: {exc}", code) from exc
+    if target.scheme not in ("http", "https"):
+        scheme = target.scheme or "relative"
+        raise _Failure(Reason.BAD_URL, f"redirect to a {scheme!r} URL refused", code)
+    if not target.host:
+        raise _Failure(Reason.BAD_URL, "redirect to a URL without a host", code)
+    return _Redirect(str(target), code)
+
+
+async def _read_body(resp: httpx.Response, max_bytes: int) -> bytes:
+    declared = resp.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _Failure(
+            Reason.TOO_LARGE,
+            f"Content-Length {declared} over the {max_bytes}-byte limit",
+            resp.status_code,
+        )
+    decoder = _Decoder(resp.headers.get("content-encoding", ""), max_bytes, resp.status_code)
+    parts: list[bytes] = []
+    async for raw in resp.aiter_raw():
+        parts.append(decoder.feed(raw))
+    parts.append(decoder.flush())
+    return b"".join(parts)
+
+
+class _Inflater:
+    """zlib decompression that never produces more than ``limit`` bytes in total."""
+
+    def __init__(self, coding: str, limit: int, http_status: int | None) -> None:
+        self._gzip = coding in ("gzip", "x-gzip")
+        self._obj = zlib.decompressobj(zlib.MAX_WBITS | 16 if self._gzip else zlib.MAX_WBITS)
+        self._fresh = True  # deflate: nothing decoded yet, a raw-deflate fallback is possible
+        self._limit = limit
+        self._status = http_status
+        self.total = 0
+
+    def feed(self, data: bytes) -> bytes:
+        out: list[bytes] = []
+        while data:
+            try:
+                chunk = self._obj.decompress(data, self._limit - self.total + 1)
+            except zlib.error:
+                if self._gzip or not self._fresh:
+                    raise
+                # "deflate" sent as raw deflate (no zlib header), as some servers do
+                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._fresh = False
+                continue
+            self._fresh = False
+            self._take(chunk, out)
+            if self._obj.eof:
+                rest = self._obj.unused_data
+                if not (self._gzip and rest):
+                    break  # trailing bytes after the stream are ignored
+                self._obj = zlib.decompressobj(zlib.MAX_WBITS | 16)  # next gzip member
+                data = rest
+            else:
+                data = self._obj.unconsumed_tail
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        out: list[bytes] = []
+        self._take(self._obj.flush(), out)
+        return b"".join(out)
+
+    @property
+    def eof(self) -> bool:
+        return self._obj.eof
+
+    def _take(self, chunk: bytes, out: list[bytes]) -> None:
+        self.total += len(chunk)
+        if self.total > self._limit:
+            raise _Failure(
+                Reason.TOO_LARGE, f"decoded body over the {self._limit}-byte limit", self._status
+            )
+        out.append(chunk)
+
+
+class _Decoder:
+    """Undo a Content-Encoding (gzip, deflate, identity; possibly stacked), within a size limit."""
+
+    def __init__(self, content_encoding: str, limit: int, http_status: int | None) -> None:
+        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+        codings = [c for c in codings if c != "identity"]
+        for coding in codings:
+            if coding not in ("gzip", "x-gzip", "deflate"):
+                raise _Failure(
+                    Reason.CONNECTION, f"unsupported Content-Encoding {coding!r}", http_status
+                )
+        # applied in the order listed, so undone in reverse
+        self._stages = [_Inflater(c, limit, http_status) for c in reversed(codings)]
+        self._limit = limit
+        self._status = http_status
+        self._total = 0
+
+    def feed(self, data: bytes) -> bytes:
+        for stage in self._stages:
+            data = stage.feed(data)
+        return self._count(data)
+
+    def flush(self) -> bytes:
+        data = b""
+        for stage in self._stages:
+            data = stage.feed(data) + stage.flush()
+        return self._count(data)
+
+    def _count(self, data: bytes) -> bytes:
+        self._total += len(data)
+        if self._total > self._limit:
+            raise _Failure(
+                Reason.TOO_LARGE, f"body over the {self._limit}-byte limit", self._status
+            )
+        return data
+
+
+def _read_file(url: str, path: Path, max_bytes: int) -> FetchResult:
+    """Read a local file (blocking; run in a thread), inflating it if it is gzip."""
+    name = path.name
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+            if data[:2] == _GZIP_MAGIC:
+                data = _gunzip_file(fh, data, path, max_bytes)
+                name = name.removesuffix(".gz").removesuffix(".gzip")
+    except OSError as exc:
+        detail = exc.strerror or type(exc).__name__
+        raise _Failure(Reason.FILE_ERROR, f"cannot read {path}: {detail}") from exc
+    if len(data) > max_bytes:
+        raise _Failure(Reason.TOO_LARGE, f"file over the {max_bytes}-byte limit")
+    return FetchResult(
+        url=url,
+        final_url=url,
+        status=FetchStatus.OK,
+        reason=None,
+        http_status=None,
+        content=data,
+        content_type=_guess_type(name),
+        etag=None,
+        last_modified=None,
+        retry_after_s=None,
+        duration_s=0.0,
+        attempts=0,
+        error=None,
+    )
+
+
+def _gunzip_file(fh: BinaryIO, head: bytes, path: Path, max_bytes: int) -> bytes:
+    """Inflate a gzip file whose first bytes are ``head``, reading on from ``fh``, bounded."""
+    inflater = _Inflater("gzip", max_bytes, None)
+    parts: list[bytes] = []
+    chunk = head
+    try:
+        while chunk and not inflater.eof:
+            parts.append(inflater.feed(chunk))
+            chunk = fh.read(64 * 1024)
+        parts.append(inflater.flush())
+    except zlib.error as exc:
+        raise _Failure(Reason.FILE_ERROR, f"corrupt gzip file {path}: {exc}") from exc
+    if not inflater.eof:
+        raise _Failure(Reason.FILE_ERROR, f"truncated gzip file {path}")
+    return b"".join(parts)
+
+
+_EXTRA_TYPES = {
+    ".rss": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".xml": "application/xml",
+    ".html": "text/html",
+    ".htm": "text/html",
+}
+
+
+def _guess_type(name: str) -> str | None:
+    suffix = Path(name).suffix.lower()
+    return _EXTRA_TYPES.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, its causes/contexts and the members of exception groups (bounded)."""
+    seen: list[BaseException] = []
+    stack: list[BaseException] = [exc]
+    while stack and len(seen) < 32:
+        cur = stack.pop()
+        if any(cur is s for s in seen):
+            continue
+        seen.append(cur)
+        if isinstance(cur, BaseExceptionGroup):
+            stack.extend(cur.exceptions)
+        for nxt in (cur.__cause__, cur.__context__):
+            if nxt is not None:
+                stack.append(nxt)
+    return seen
+
+
+def _classify(exc: BaseException, opts: FetchOptions) -> tuple[Reason, str]:
+    """Map an httpx / OS exception to a Reason and a one-line message."""
+    if isinstance(exc, httpx.TimeoutException):
+        kind = {
+            httpx.ConnectTimeout: "connect",
+            httpx.ReadTimeout: "read",
+            httpx.WriteTimeout: "write",
+            httpx.PoolTimeout: "pool",
+        }.get(type(exc), "")
+        return Reason.TIMEOUT, f"{kind} timeout after {opts.timeout_s:g}s".lstrip()
+    if isinstance(exc, httpx.TooManyRedirects):
+        return Reason.TOO_MANY_REDIRECTS, _describe(exc)
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return Reason.BAD_URL, _describe(exc)
+    chain = _causes(exc)
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return Reason.DNS, f"DNS lookup failed: {_describe(exc)}"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return Reason.REFUSED, "connection refused"
+    if any(isinstance(e, TimeoutError) for e in chain):
+        return Reason.TIMEOUT, _describe(exc)
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc).lower()
+        if "name or service not known" in text or "nodename nor servname" in text:
+            return Reason.DNS, f"DNS lookup failed: {_describe(exc)}"
+        if "refused" in text:
+            return Reason.REFUSED, "connection refused"
+    return Reason.CONNECTION, _describe(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+
+
+def _redact(text: str) -> str:
+    """One line, no user:password@ parts, bounded length."""
+    line = " ".join(_USERINFO.sub(r"\1***@", text).split())
+    return line if len(line) <= _ERROR_MAX_CHARS else line[: _ERROR_MAX_CHARS - 1] + "…"
+
+
+def _failed(
+    url: str,
+    final_url: str,
+    reason: Reason,
+    message: str,
+    http_status: int | None = None,
+    retry_after_s: float | None = None,
+) -> FetchResult:
+    return FetchResult(
+        url=url,
+        final_url=final_url,
+        status=FetchStatus.FAILED,
+        reason=reason,
+        http_status=http_status,
+        content=b"",
+        content_type=None,
+        etag=None,
+        last_modified=None,
+        retry_after_s=retry_after_s,
+        duration_s=0.0,
+        attempts=0,
+        error=_redact(message),
+    )

@@ -1,0 +1,341 @@
+"""The ``newsmon`` command line: a thin layer over ``flows``, ``warehouse`` and ``extractors``.
+
+Exit status (every command):
+  0  done. For ``run``: the run completed, even if some feeds or pages failed (they are recorded
+     in the warehouse and listed in the summary, and retried next time).
+  1  the command could not do its work (the warehouse cannot be opened or written, a query failed,
+     the flow crashed); the message says why.
+  2  bad usage or configuration (a config file, a NEWSMON_* variable, an option): nothing was done.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from newsmon import __version__
+from newsmon.config import DEFAULT_CONFIG_DIR
+from newsmon.errors import ConfigError, NewsmonError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Prefect, when no PREFECT_API_URL is set, starts a temporary local server for the flow run.
+# These keep it offline and quiet; any value already in the environment wins.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
+    "PREFECT_LOGGING_SETTINGS_PATH": str(DEFAULT_CONFIG_DIR / "prefect-logging.yml"),
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}
+
+
+def _prefect_env() -> None:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+class UserError(click.ClickException):
+    """A NewsmonError shown as one sentence, with the exit status the docstring promises."""
+
+    def __init__(self, error: NewsmonError) -> None:
+        super().__init__(str(error))
+        self.exit_code = 2 if isinstance(error, ConfigError) else 1
+
+
+def _handle_errors(fn: F) -> F:
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NewsmonError as exc:
+            raise UserError(exc) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _db_option(fn: F) -> F:
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="DuckDB warehouse file [default: $NEWSMON_DB, then data/newsmon.duckdb].",
+    )(fn)
+
+
+def _resolve_db(db: Path | None) -> Path:
+    from newsmon.config import Settings
+
+    return db if db is not None else Settings.from_env().db_path
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="newsmon")
+def cli() -> None:
+    """newsmon: watch news feeds for EU-NATO defence affairs and load them into DuckDB."""
+
+
+# --- init -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@_db_option
+@click.option("--topics", "topics_file", type=click.Path(path_type=Path), default=None,
+              help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].")
+@_handle_errors
+def init(db: Path | None, topics_file: Path | None) -> None:
+    """Create the warehouse (schema migrations) and load the baseline articles."""
+    from extractors.topics import load_topics
+    from flows.ingest import ensure_baseline
+    from newsmon.config import Settings
+    from warehouse.migrations import latest_version
+    from warehouse.store import connect
+
+    settings = Settings.from_env()
+    db_path = db or settings.db_path
+    topics = load_topics(topics_file or settings.topics_path)
+    existed = db_path.exists()
+    with connect(db_path):
+        pass
+    loaded = ensure_baseline(db_path, topics)
+    with connect(db_path, read_only=False) as con:
+        rows = con.execute(
+            "SELECT a.title, m.topic, m.score, m.relevant FROM articles a "
+            "JOIN article_matches m USING (article_id) WHERE a.is_baseline ORDER BY a.published_at"
+        ).fetchall()
+    verb = "Opened" if existed else "Created"
+    click.echo(f"{verb} {db_path} (schema version {latest_version()}).")
+    click.echo(f"Baseline: {loaded} article(s) loaded now, {len({r[0] for r in rows})} in total.")
+    for title, topic, score, relevant in rows:
+        mark = "relevant" if relevant else "NOT relevant"
+        click.echo(f"  {score:5.2f}  {mark:<12} {topic}: {title}")
+
+
+# --- run ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@_db_option
+@click.option("--feeds", "feeds_file", type=click.Path(path_type=Path), default=None,
+              help="Feeds file [default: $NEWSMON_FEEDS, then config/feeds.toml].")
+@click.option("--topics", "topics_file", type=click.Path(path_type=Path), default=None,
+              help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].")
+@_handle_errors
+def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None) -> None:
+    """Poll every feed once, fetch and filter new articles, and load them (the ingest flow)."""
+    _prefect_env()
+    from flows.ingest import ingest, load_config
+
+    config = load_config(db, feeds_file, topics_file)  # fail on bad config before any work
+    click.echo(f"Ingesting {len(config.feeds)} feeds into {config.settings.db_path} ...")
+    summary = ingest(
+        db=str(config.settings.db_path),
+        feeds_file=str(config.settings.feeds_path),
+        topics_file=str(config.settings.topics_path),
+    )
+    click.echo(format_summary(summary))
+
+
+def format_summary(summary: Any) -> str:
+    out = io.StringIO()
+    width = max((len(f.name) for f in summary.feeds), default=10)
+    out.write(f"Run {summary.run_id}: {len(summary.feeds)} feeds\n")
+    for f in summary.feeds:
+        if f.status == "ok":
+            detail = f"{f.entries} entries, {f.new} new"
+        elif f.status == "not_modified":
+            detail = "not modified (304)"
+        else:
+            code = f" HTTP {f.http_status}" if f.http_status else ""
+            detail = f"{f.reason}{code}: {f.error or ''}".rstrip(": ")
+        out.write(f"  {f.name:<{width}}  {f.status:<12}  {detail}\n")
+    failed = summary.feeds_failed
+    out.write(
+        f"Articles: {summary.articles_new} new, {summary.articles_retried} retried, "
+        f"{summary.articles_failed} page(s) failed (kept with the feed's title and summary)\n"
+    )
+    if summary.baseline_loaded:
+        out.write(f"Baseline: {summary.baseline_loaded} article(s) loaded\n")
+    out.write(f"Relevant: {len(summary.relevant)}\n")
+    for a in summary.relevant[:25]:
+        out.write(f"  {a.score:5.2f}  {a.title}\n")
+    if len(summary.relevant) > 25:
+        out.write(f"  ... and {len(summary.relevant) - 25} more (newsmon sql)\n")
+    if failed:
+        out.write(f"{failed} feed(s) failed; they are retried on the next run.\n")
+    return out.getvalue().rstrip("\n")
+
+
+# --- sql ------------------------------------------------------------------------------------
+
+
+@cli.command()
+@_db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="Output format.")
+@click.argument("query")
+@_handle_errors
+def sql(db: Path | None, fmt: str, query: str) -> None:
+    """Run a read-only SQL QUERY against the warehouse."""
+    import duckdb
+
+    from newsmon.errors import QueryError
+    from warehouse.store import connect, run_query
+
+    with connect(_resolve_db(db), read_only=True) as con:
+        try:
+            table = run_query(con, query)
+        except duckdb.Error as exc:
+            message = str(exc).splitlines()[0]
+            raise QueryError(f"query failed: {message}") from None
+    click.echo(render(table.columns, table.rows, fmt))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table") -> str:
+    if fmt == "json":
+        return json.dumps(
+            [dict(zip(columns, map(_plain, r), strict=True)) for r in rows],
+            ensure_ascii=False,
+            indent=1,
+        )
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_plain(v) for v in r] for r in rows])
+        return buf.getvalue().rstrip("\n")
+    cells = [[_cell(v) for v in r] for r in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    rule = "  ".join("-" * w for w in widths)
+    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    footer = f"({len(rows)} row{'s' if len(rows) != 1 else ''})"
+    return "\n".join([line.rstrip(), rule, *(b.rstrip() for b in body), footer])
+
+
+def _cell(value: Any, limit: int = 60) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        text = f"{value:.3f}"
+    elif isinstance(value, datetime):
+        text = value.strftime("%Y-%m-%d %H:%M")
+    else:
+        text = str(_plain(value))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@_db_option
+@_handle_errors
+def status(db: Path | None) -> None:
+    """Show counts, the last run and each feed's health."""
+    from warehouse.status import warehouse_status
+    from warehouse.store import connect
+
+    db_path = _resolve_db(db)
+    with connect(db_path, read_only=True) as con:
+        st = warehouse_status(con)
+    click.echo(f"Warehouse {db_path}")
+    click.echo(
+        f"  articles: {st.articles} ({st.baseline} baseline, {st.extracted} with full text, "
+        f"{st.failed} page failures), relevant: {st.relevant}"
+    )
+    if st.last_run is None:
+        click.echo("  last run: never")
+    else:
+        click.echo(f"  last run: {render(st.last_run.columns, st.last_run.rows).splitlines()[2]}")
+    click.echo("Feeds:")
+    click.echo(render(st.feeds.columns, st.feeds.rows))
+
+
+# --- eval -----------------------------------------------------------------------------------
+
+
+@cli.command(name="eval")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--topics", "topics_file", type=click.Path(path_type=Path), default=None,
+              help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].")
+@click.option("--topic", default="eu_nato_defence", show_default=True, help="Topic to score.")
+@click.option("--errors", is_flag=True, help="List false positives and false negatives.")
+@_handle_errors
+def eval_(file: Path, topics_file: Path | None, topic: str, errors: bool) -> None:
+    """Score labelled items (JSONL: title, text, label) and print precision and recall.
+
+    The last line is a JSON object: precision, recall, f1, tp, fp, fn, tn.
+    """
+    from extractors.evaluate import evaluate_file
+    from extractors.topics import load_topics
+    from newsmon.config import Settings
+
+    topics = load_topics(topics_file or Settings.from_env().topics_path)
+    report = evaluate_file(file, topics, topic)
+    click.echo(format_eval(report, errors))
+    click.echo(json.dumps(report.summary()))
+
+
+def format_eval(report: Any, errors: bool) -> str:
+    lines = [f"{'items':<16}{'precision':>10}{'recall':>8}{'f1':>7}{'tp':>5}{'fp':>5}{'fn':>5}{'tn':>5}"]
+
+    def row(name: str, r: Any) -> str:
+        return (f"{name:<16}{r.precision:>10.3f}{r.recall:>8.3f}{r.f1:>7.3f}"
+                f"{r.tp:>5}{r.fp:>5}{r.fn:>5}{r.tn:>5}")
+
+    lines.append(row("all", report))
+    for kind, sub in sorted(getattr(report, "by_kind", {}).items()):
+        lines.append(row(kind, sub))
+    if errors:
+        for err in report.errors:
+            lines.append(str(err))
+    return "\n".join(lines)
+
+
+# --- demo -----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("data/demo.duckdb"), show_default=True,
+              help="Warehouse for the demo (recreated each time).")
+@_handle_errors
+def demo(db: Path) -> None:
+    """Offline demo: serve the bundled sample on 127.0.0.1, ingest it, query the result."""
+    _prefect_env()
+    from newsmon.demo import run_demo
+
+    run_demo(db, echo=click.echo)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.main(args=list(argv) if argv is not None else None, prog_name="newsmon")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,244 @@
+"""Configuration: ``NEWSMON_*`` environment variables and ``config/feeds.toml``, validated once.
+
+Everything is read and checked before any work starts; a problem raises
+:class:`newsmon.errors.ConfigError` naming the file (or variable), the key, the bad value and
+the fix. ``example.env`` lists every variable with its default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from newsmon.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
+DEFAULT_DB = Path("data/newsmon.duckdb")
+ENV = "environment"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings. Build with :meth:`from_env`; every field has a ``NEWSMON_*`` variable."""
+
+    db_path: Path = DEFAULT_DB  # NEWSMON_DB
+    feeds_path: Path = DEFAULT_CONFIG_DIR / "feeds.toml"  # NEWSMON_FEEDS
+    topics_path: Path = DEFAULT_CONFIG_DIR / "topics.toml"  # NEWSMON_TOPICS
+    http_timeout_s: float = 10.0  # NEWSMON_HTTP_TIMEOUT: connect/read timeout
+    http_deadline_s: float = 30.0  # NEWSMON_HTTP_DEADLINE: total time for one request
+    http_max_bytes: int = 10_000_000  # NEWSMON_HTTP_MAX_BYTES: largest body accepted
+    http_concurrency: int = 32  # NEWSMON_HTTP_CONCURRENCY: requests in flight in total
+    http_per_host: int = 4  # NEWSMON_HTTP_PER_HOST: requests in flight per host
+    http_retries: int = 2  # NEWSMON_HTTP_RETRIES: extra attempts for transient failures
+    user_agent: str = "newsmon/0.1 (EU-NATO defence news monitor)"  # NEWSMON_USER_AGENT
+    workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))  # NEWSMON_WORKERS
+    batch_size: int = 200  # NEWSMON_BATCH_SIZE: articles fetched/extracted/loaded per batch
+    max_article_attempts: int = 3  # NEWSMON_MAX_ARTICLE_ATTEMPTS: retries of a failing page
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        config_dir = _path(env, "NEWSMON_CONFIG_DIR", DEFAULT_CONFIG_DIR)
+        base = cls()
+        return cls(
+            db_path=_path(env, "NEWSMON_DB", base.db_path),
+            feeds_path=_path(env, "NEWSMON_FEEDS", config_dir / "feeds.toml"),
+            topics_path=_path(env, "NEWSMON_TOPICS", config_dir / "topics.toml"),
+            http_timeout_s=_number(env, "NEWSMON_HTTP_TIMEOUT", base.http_timeout_s, float),
+            http_deadline_s=_number(env, "NEWSMON_HTTP_DEADLINE", base.http_deadline_s, float),
+            http_max_bytes=_number(env, "NEWSMON_HTTP_MAX_BYTES", base.http_max_bytes, int),
+            http_concurrency=_number(env, "NEWSMON_HTTP_CONCURRENCY", base.http_concurrency, int),
+            http_per_host=_number(env, "NEWSMON_HTTP_PER_HOST", base.http_per_host, int),
+            http_retries=_number(env, "NEWSMON_HTTP_RETRIES", base.http_retries, int, minimum=0),
+            user_agent=env.get("NEWSMON_USER_AGENT", "").strip() or base.user_agent,
+            workers=_number(env, "NEWSMON_WORKERS", base.workers, int),
+            batch_size=_number(env, "NEWSMON_BATCH_SIZE", base.batch_size, int),
+            max_article_attempts=_number(
+                env, "NEWSMON_MAX_ARTICLE_ATTEMPTS", base.max_article_attempts, int
+            ),
+        )
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    value = env.get(name, "").strip()
+    return Path(value).expanduser() if value else default
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: T,
+    kind: Callable[[str], T],
+    minimum: float = 0,
+) -> T:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    strict = minimum == 0
+    if value is None or not isinstance(value, int | float) or value < minimum or (
+        strict and value == 0
+    ):
+        what = "a whole number" if kind is int else "a number"
+        bound = "greater than 0" if strict else f"at least {minimum:g}"
+        raise ConfigError(
+            ENV,
+            name,
+            f"must be {what} {bound}, got {raw!r}",
+            f"set {name}={default} or unset it for the default",
+        )
+    return value
+
+
+# --- feeds.toml ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    """One ``[[feeds]]`` entry."""
+
+    name: str
+    url: str  # http(s) URL, file:// URL or a local path (resolved against the file's folder)
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+    poll_interval_minutes: int | None = None
+
+
+_FEED_KEYS = {"name", "url", "tags", "language", "poll_interval_minutes"}
+
+
+def load_feeds(path: Path) -> list[FeedConfig]:
+    """Read and validate a feeds file; raise ConfigError on the first problem."""
+    data = read_toml(path, "[[feeds]]\nname = \"NATO news\"\nurl = \"https://www.nato.int/...\"")
+    unknown = set(data) - {"feeds"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(path, key, "unknown top-level key", "use only [[feeds]] tables")
+    entries = data.get("feeds")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(
+            path, "feeds", "no [[feeds]] tables", "add at least one [[feeds]] with name and url"
+        )
+    feeds: list[FeedConfig] = []
+    seen_names: dict[str, int] = {}
+    seen_urls: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        key = f"feeds[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(path, key, "is not a table", "write it as a [[feeds]] table")
+        feed = _feed_entry(path, key, entry)
+        if feed.name in seen_names:
+            raise ConfigError(
+                path,
+                f"{key}.name",
+                f"duplicate name {feed.name!r} (also feeds[{seen_names[feed.name]}])",
+                "give every feed a unique name",
+            )
+        if feed.url in seen_urls:
+            raise ConfigError(
+                path,
+                f"{key}.url",
+                f"duplicate url {feed.url!r} (also feeds[{seen_urls[feed.url]}])",
+                "list each feed once",
+            )
+        seen_names[feed.name] = i
+        seen_urls[feed.url] = i
+        feeds.append(feed)
+    return feeds
+
+
+def _feed_entry(path: Path, key: str, entry: dict[str, Any]) -> FeedConfig:
+    unknown = set(entry) - _FEED_KEYS
+    if unknown:
+        bad = sorted(unknown)[0]
+        raise ConfigError(
+            path, f"{key}.{bad}", "unknown key", f"use only: {', '.join(sorted(_FEED_KEYS))}"
+        )
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(path, f"{key}.name", "missing or empty", 'add name = "Outlet: section"')
+    url = entry.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError(
+            path, f"{key}.url", "missing or empty", 'add url = "https://example.org/rss"'
+        )
+    url = _feed_url(path, f"{key}.url", url.strip())
+    tags = entry.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ConfigError(
+            path, f"{key}.tags", f"must be a list of strings, got {tags!r}", 'tags = ["nato"]'
+        )
+    language = entry.get("language")
+    if language is not None and (
+        not isinstance(language, str) or not 2 <= len(language) <= 8 or not language[:2].isalpha()
+    ):
+        raise ConfigError(
+            path, f"{key}.language", f"must be a language code, got {language!r}", 'language = "en"'
+        )
+    interval = entry.get("poll_interval_minutes")
+    if interval is not None and (
+        not isinstance(interval, int) or isinstance(interval, bool) or not 1 <= interval <= 10_080
+    ):
+        raise ConfigError(
+            path,
+            f"{key}.poll_interval_minutes",
+            f"must be a whole number of minutes from 1 to 10080, got {interval!r}",
+            "poll_interval_minutes = 30",
+        )
+    return FeedConfig(
+        name=name.strip(),
+        url=url,
+        tags=tuple(tags),
+        language=language.lower() if isinstance(language, str) else None,
+        poll_interval_minutes=interval,
+    )
+
+
+def _feed_url(path: Path, key: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        if not parts.netloc:
+            raise ConfigError(path, key, f"{url!r} has no host", "write a full URL")
+        return url
+    if parts.scheme == "file":
+        return url
+    if parts.scheme and len(parts.scheme) > 1:
+        raise ConfigError(
+            path,
+            key,
+            f"unsupported scheme {parts.scheme!r} in {url!r}",
+            "use an http(s) URL or a local file path",
+        )
+    local = Path(url).expanduser()
+    if not local.is_absolute():
+        local = (path.parent / local).resolve()
+    return str(local)
+
+
+def read_toml(path: Path, example: str) -> dict[str, Any]:
+    """Read a TOML file, turning a missing file or a syntax error into a ConfigError."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(
+            path, "", "file not found", f"create it (for example:\n{example}) or point to another"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"not valid TOML ({exc})", "correct the syntax there") from None
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot be read ({exc.strerror})", "check the path") from None
+
+
+__all__ = ["DEFAULT_CONFIG_DIR", "FeedConfig", "Settings", "load_feeds", "read_toml"]

@@ -1,0 +1,100 @@
+"""The baseline set: the seed articles that ship with newsmon and load into every warehouse.
+
+``baseline/manifest.toml`` says what each text is (title, publisher, date, language) and which
+parts of it are page chrome; :func:`baseline_articles` returns them cleaned, and
+:func:`baseline_records` as warehouse records (``is_baseline`` true).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+from extractors.pipeline import ArticleRecord, stable_id
+from extractors.urls import content_hash
+from newsmon.errors import ConfigError
+
+BASELINE_DIR = Path(__file__).resolve().parent / "baseline"
+
+
+@dataclass(frozen=True)
+class BaselineArticle:
+    file: str
+    title: str
+    publisher: str
+    published: date
+    language: str
+    text: str  # cleaned of the chrome listed in the manifest
+
+    @property
+    def canonical_url(self) -> str:
+        return f"urn:newsmon:baseline:{Path(self.file).stem.split('_', 1)[-1]}"
+
+
+def clean_text(raw: str, chrome: list[str]) -> str:
+    """Remove the chrome patterns, then tidy blank lines and trailing spaces."""
+    text = raw.replace("\r\n", "\n")
+    for pattern in chrome:
+        text = re.sub(pattern, "", text, flags=re.MULTILINE)
+    lines = [line.strip() for line in text.split("\n")]
+    paragraphs = [line for line in lines if line]
+    return "\n\n".join(paragraphs)
+
+
+def baseline_articles(directory: Path = BASELINE_DIR) -> list[BaselineArticle]:
+    manifest = directory / "manifest.toml"
+    with manifest.open("rb") as fh:
+        data = tomllib.load(fh)
+    articles = []
+    for i, entry in enumerate(data.get("articles", [])):
+        path = directory / entry["file"]
+        if not path.is_file():
+            raise ConfigError(manifest, f"articles[{i}].file", f"{path} is missing", "restore it")
+        articles.append(
+            BaselineArticle(
+                file=entry["file"],
+                title=entry["title"],
+                publisher=entry["publisher"],
+                published=entry["published"],
+                language=entry["language"],
+                text=clean_text(path.read_text(encoding="utf-8"), list(entry.get("chrome", []))),
+            )
+        )
+    return articles
+
+
+def baseline_records(directory: Path = BASELINE_DIR) -> list[ArticleRecord]:
+    """The baseline as article records, ready for filtering and loading."""
+    return [
+        ArticleRecord(
+            article_id=stable_id(a.canonical_url),
+            canonical_url=a.canonical_url,
+            url=a.canonical_url,
+            final_url=None,
+            feed_id=None,
+            guid=a.file,
+            title=a.title,
+            author=None,
+            published_at=datetime.combine(a.published, time(12, 0), tzinfo=UTC),
+            fetched_at=None,
+            language=a.language,
+            site_name=a.publisher,
+            description=None,
+            summary=None,
+            text=a.text,
+            extraction_status="baseline",
+            extraction_reason=None,
+            extraction_error=None,
+            fetch_attempts=0,
+            http_status=None,
+            content_hash=content_hash(a.text),
+            is_baseline=True,
+        )
+        for a in baseline_articles(directory)
+    ]
+
+
+__all__ = ["BASELINE_DIR", "BaselineArticle", "baseline_articles", "baseline_records", "clean_text"]

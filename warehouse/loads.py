@@ -1,0 +1,405 @@
+"""The warehouse's side of ingest: feeds and their state, runs, polls, articles and matches.
+
+Every write takes a whole batch and runs in one transaction; every write is idempotent (keys
+are stable hashes of URLs, so re-loading a batch after a crash replaces rather than duplicates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+
+from extractors.pipeline import (
+    ArticleCandidate,
+    ArticleRecord,
+    FeedPoll,
+    FeedTarget,
+    entry_key,
+    stable_id,
+)
+from extractors.reasons import RETRYABLE
+from newsmon.config import FeedConfig
+from warehouse.store import bulk_insert, field_names, now_utc, transaction, upsert_clause
+
+# --- feeds --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    feed_id: str
+    name: str
+    url: str
+    tags: list[str]
+    language: str | None
+    poll_interval_minutes: int | None
+    added_at: datetime
+
+
+def feed_id_for(url: str) -> str:
+    return stable_id(url)
+
+
+def register_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedConfig]) -> list[FeedTarget]:
+    """Upsert the configured feeds; return them as poll targets with their stored validators."""
+    rows = [
+        FeedRow(
+            feed_id=feed_id_for(f.url),
+            name=f.name,
+            url=f.url,
+            tags=list(f.tags),
+            language=f.language,
+            poll_interval_minutes=f.poll_interval_minutes,
+            added_at=now_utc(),
+        )
+        for f in feeds
+    ]
+    with transaction(con):
+        bulk_insert(
+            con,
+            "feeds",
+            rows,
+            conflict=upsert_clause("feed_id", field_names(FeedRow), keep=("url", "added_at")),
+        )
+    ids = [r.feed_id for r in rows]
+    stored = {
+        row[0]: row[1:]
+        for row in con.execute(
+            "SELECT feed_id, etag, last_modified FROM feeds WHERE list_contains(?, feed_id)",
+            [ids],
+        ).fetchall()
+    }
+    return [
+        FeedTarget(
+            feed_id=r.feed_id,
+            url=r.url,
+            language=r.language,
+            etag=stored.get(r.feed_id, (None, None))[0],
+            last_modified=stored.get(r.feed_id, (None, None))[1],
+        )
+        for r in rows
+    ]
+
+
+# --- runs ---------------------------------------------------------------------------------
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, feeds_total: int) -> None:
+    con.execute(
+        "INSERT INTO runs (run_id, started_at, feeds_total) VALUES (?, ?, ?) "
+        "ON CONFLICT (run_id) DO NOTHING",
+        [run_id, now_utc(), feeds_total],
+    )
+
+
+def finish_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    feeds_ok: int,
+    feeds_not_modified: int,
+    feeds_failed: int,
+    articles_new: int,
+    articles_failed: int,
+    articles_relevant: int,
+) -> None:
+    con.execute(
+        """
+        UPDATE runs SET finished_at = ?, feeds_ok = ?, feeds_not_modified = ?, feeds_failed = ?,
+               articles_new = ?, articles_failed = ?, articles_relevant = ?
+        WHERE run_id = ?
+        """,
+        [
+            now_utc(),
+            feeds_ok,
+            feeds_not_modified,
+            feeds_failed,
+            articles_new,
+            articles_failed,
+            articles_relevant,
+            run_id,
+        ],
+    )
+
+
+# --- polls --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedFetchRow:
+    run_id: str
+    feed_id: str
+    fetched_at: datetime
+    status: str
+    http_status: int | None
+    reason: str | None
+    error: str | None
+    duration_ms: int
+    bozo: bool | None
+    entries_seen: int
+    entries_new: int
+
+
+@dataclass(frozen=True)
+class FeedItemRow:
+    feed_id: str
+    guid: str
+    article_id: str | None
+    link: str | None
+    title: str | None
+    first_seen_at: datetime
+
+
+def record_polls(
+    con: duckdb.DuckDBPyConnection, run_id: str, polls: Sequence[FeedPoll]
+) -> dict[str, int]:
+    """Record one poll per feed, its new entries and the feed's state; return new per feed."""
+    now = now_utc()
+    items = [
+        FeedItemRow(
+            feed_id=p.target.feed_id,
+            guid=e.guid,
+            article_id=stable_id(entry_key(p.target.feed_id, e)),
+            link=e.link,
+            title=e.title[:1000] or None,
+            first_seen_at=now,
+        )
+        for p in polls
+        for e in p.entries
+    ]
+    known = {
+        (r[0], r[1])
+        for r in con.execute(
+            "SELECT feed_id, guid FROM feed_items WHERE list_contains(?, feed_id)",
+            [[p.target.feed_id for p in polls]],
+        ).fetchall()
+    }
+    fresh: dict[tuple[str, str], FeedItemRow] = {}
+    for item in items:
+        key = (item.feed_id, item.guid)
+        if key not in known and key not in fresh:
+            fresh[key] = item
+    new_per_feed: dict[str, int] = {}
+    for feed_id, _ in fresh:
+        new_per_feed[feed_id] = new_per_feed.get(feed_id, 0) + 1
+    fetch_rows = [
+        FeedFetchRow(
+            run_id=run_id,
+            feed_id=p.target.feed_id,
+            fetched_at=now,
+            status=p.status,
+            http_status=p.fetch.http_status,
+            reason=p.reason.value if p.reason else None,
+            error=(p.error or "")[:500] or None,
+            duration_ms=round(p.fetch.duration_s * 1000),
+            bozo=p.feed.bozo if p.feed is not None else None,
+            entries_seen=len(p.entries),
+            entries_new=new_per_feed.get(p.target.feed_id, 0),
+        )
+        for p in polls
+    ]
+    with transaction(con):
+        bulk_insert(
+            con,
+            "feed_fetches",
+            fetch_rows,
+            conflict="ON CONFLICT (run_id, feed_id) DO NOTHING",
+        )
+        bulk_insert(con, "feed_items", list(fresh.values()), conflict="ON CONFLICT DO NOTHING")
+        for p in polls:
+            _update_feed_state(con, p, now)
+    return new_per_feed
+
+
+def _update_feed_state(con: duckdb.DuckDBPyConnection, poll: FeedPoll, now: datetime) -> None:
+    status = poll.status
+    failed = status == "failed"
+    params: list[object] = [now, status, poll.reason.value if poll.reason else None]
+    sets = "last_polled_at = ?, last_status = ?, last_reason = ?"
+    if failed:
+        sets += ", error_streak = error_streak + 1"
+    else:
+        sets += ", error_streak = 0, last_success_at = ?"
+        params.append(now)
+    if status == "ok":
+        sets += ", etag = ?, last_modified = ?"
+        params += [poll.fetch.etag, poll.fetch.last_modified]
+        if poll.feed is not None:
+            sets += ", title = ?, site_url = ?, format = ?"
+            params += [poll.feed.title or None, poll.feed.link, poll.feed.format or None]
+    con.execute(f"UPDATE feeds SET {sets} WHERE feed_id = ?", [*params, poll.target.feed_id])
+
+
+# --- articles -----------------------------------------------------------------------------
+
+
+def unseen(
+    con: duckdb.DuckDBPyConnection, candidates: Sequence[ArticleCandidate]
+) -> list[ArticleCandidate]:
+    """The candidates whose canonical URL the warehouse does not hold yet."""
+    if not candidates:
+        return []
+    ids = [c.article_id for c in candidates]
+    known = {
+        r[0]
+        for r in con.execute(
+            "SELECT article_id FROM articles WHERE list_contains(?, article_id)", [ids]
+        ).fetchall()
+    }
+    return [c for c in candidates if c.article_id not in known]
+
+
+def retry_candidates(
+    con: duckdb.DuckDBPyConnection, max_attempts: int
+) -> list[ArticleCandidate]:
+    """Articles whose page failed for a transient reason and may succeed now."""
+    rows = con.execute(
+        """
+        SELECT a.article_id, a.canonical_url, a.url, a.feed_id, a.guid, a.title, a.summary,
+               a.published_at, coalesce(a.language, f.language), a.fetch_attempts
+        FROM articles a LEFT JOIN feeds f USING (feed_id)
+        WHERE a.extraction_status = 'failed' AND list_contains(?, a.extraction_reason)
+          AND a.fetch_attempts < ? AND NOT a.is_baseline
+        ORDER BY a.first_seen_at
+        """,
+        [sorted(r.value for r in RETRYABLE), max_attempts],
+    ).fetchall()
+    return [
+        ArticleCandidate(
+            article_id=r[0],
+            canonical_url=r[1],
+            url=r[2],
+            feed_id=r[3],
+            guid=r[4],
+            title=r[5] or "",
+            summary=r[6] or "",
+            published_at=r[7],
+            language=r[8],
+            attempts=r[9],
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    article_id: str
+    canonical_url: str
+    url: str
+    final_url: str | None
+    feed_id: str | None
+    guid: str | None
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    fetched_at: datetime | None
+    language: str | None
+    site_name: str | None
+    description: str | None
+    summary: str | None
+    text: str | None
+    extraction_status: str
+    extraction_reason: str | None
+    extraction_error: str | None
+    fetch_attempts: int
+    http_status: int | None
+    content_hash: str | None
+    is_baseline: bool
+    first_seen_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class EntityRow:
+    article_id: str
+    entity_id: str
+    name: str
+    type: str
+    count: int
+    first_pos: int
+    in_title: bool
+
+
+@dataclass(frozen=True)
+class MatchRow:
+    article_id: str
+    topic: str
+    score: float
+    relevant: bool
+    explanation: dict[str, object]
+    matched_at: datetime
+
+
+def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecord]) -> int:
+    """Upsert a batch of articles with their entities and matches, in one transaction.
+
+    An article already stored keeps its ``first_seen_at``; its entities and matches are replaced.
+    Articles whose content hash an earlier article already has get ``duplicate_of`` set.
+    """
+    if not records:
+        return 0
+    now = now_utc()
+    unique = list({r.article_id: r for r in records}.values())
+    columns = field_names(ArticleRow)
+    rows = [
+        ArticleRow(**{c: getattr(r, c) for c in columns if c not in ("first_seen_at", "updated_at")},
+                   first_seen_at=now, updated_at=now)
+        for r in unique
+    ]
+    entities = [
+        EntityRow(r.article_id, e.entity_id, e.name, e.type, e.count, e.first_pos, e.in_title)
+        for r in unique
+        for e in r.entities
+    ]
+    matches = [
+        MatchRow(r.article_id, m.topic, m.score, m.relevant, m.explanation, now)
+        for r in unique
+        for m in r.matches
+    ]
+    ids = [r.article_id for r in unique]
+    with transaction(con):
+        bulk_insert(
+            con,
+            "articles",
+            rows,
+            conflict=upsert_clause(
+                "article_id", columns, keep=("canonical_url", "first_seen_at", "is_baseline")
+            ),
+        )
+        con.execute("DELETE FROM article_entities WHERE list_contains(?, article_id)", [ids])
+        con.execute("DELETE FROM article_matches WHERE list_contains(?, article_id)", [ids])
+        bulk_insert(con, "article_entities", entities)
+        bulk_insert(con, "article_matches", matches)
+        mark_duplicates(con, ids)
+    return len(unique)
+
+
+def mark_duplicates(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
+    """Point each article at the earliest other article with the same content hash."""
+    con.execute(
+        """
+        UPDATE articles SET duplicate_of = first.article_id
+        FROM (
+            SELECT content_hash, arg_min(article_id, (first_seen_at, article_id)) AS article_id
+            FROM articles WHERE content_hash IS NOT NULL GROUP BY content_hash
+        ) AS first
+        WHERE articles.content_hash = first.content_hash
+          AND articles.article_id <> first.article_id
+          AND list_contains(?, articles.article_id)
+        """,
+        [list(ids)],
+    )
+
+
+__all__ = [
+    "feed_id_for",
+    "finish_run",
+    "load_articles",
+    "record_polls",
+    "register_feeds",
+    "retry_candidates",
+    "start_run",
+    "unseen",
+]

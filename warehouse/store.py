@@ -1,0 +1,152 @@
+"""Reading and writing the DuckDB warehouse, in batches.
+
+Connections are short-lived: DuckDB lets one process hold the write lock, so the pipeline opens a
+write connection per batch and closes it, and readers (``newsmon sql``) retry while it is held.
+Writes go through Arrow tables (one ``INSERT ... SELECT`` per table per batch), inside one
+transaction per batch, and are idempotent: re-loading the same batch changes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from newsmon.errors import WarehouseError, WarehouseLockedError
+from warehouse.migrations import migrate
+
+LOCK_RETRY_S = 30.0
+
+
+@contextmanager
+def connect(
+    path: Path | str, *, read_only: bool = False, wait_s: float = LOCK_RETRY_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (creating and migrating it when writable), retrying while locked."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise WarehouseError(f"no warehouse at {path}: create it with `newsmon init --db {path}`")
+    if not read_only:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(f"cannot create {path.parent}: {exc.strerror}") from None
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise WarehouseError(f"cannot open {path}: {exc}") from None
+            if time.monotonic() >= deadline:
+                raise WarehouseLockedError(
+                    f"{path} is locked by another newsmon process (an ingest run?); "
+                    f"waited {wait_s:.0f} s: try again when it has finished"
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open {path}: {exc}") from None
+    try:
+        if not read_only:
+            migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def bulk_insert(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    rows: Sequence[Any],
+    *,
+    conflict: str = "",
+) -> int:
+    """Insert dataclass rows through one Arrow table; ``conflict`` is an ON CONFLICT clause."""
+    if not rows:
+        return 0
+    columns = [f.name for f in dataclasses.fields(rows[0])]
+    data = {c: [getattr(r, c) for r in rows] for c in columns}
+    for c, values in data.items():
+        if values and isinstance(next((v for v in values if v is not None), None), dict):
+            data[c] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
+    arrow = pa.table(data)
+    view = f"_batch_{table}"
+    con.register(view, arrow)
+    try:
+        cols = ", ".join(columns)
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {view} {conflict}")
+    finally:
+        con.unregister(view)
+    return len(rows)
+
+
+def upsert_clause(key: str, columns: Sequence[str], keep: Sequence[str] = ()) -> str:
+    """``ON CONFLICT (key) DO UPDATE SET`` every column but the key and those in ``keep``."""
+    sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key and c not in keep)
+    return f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def query_dicts(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
+    cur = con.execute(sql, list(params))
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class Table:
+    """Column names and rows of a query result (for ``newsmon sql`` and ``status``)."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> Table:
+    cur = con.execute(sql)
+    columns = [d[0] for d in cur.description or []]
+    return Table(columns, [tuple(r) for r in cur.fetchall()])
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = [
+    "Table",
+    "bulk_insert",
+    "connect",
+    "field_names",
+    "now_utc",
+    "query_dicts",
+    "run_query",
+    "transaction",
+    "upsert_clause",
+]
