@@ -16,6 +16,9 @@ Decisions:
   Plain text comes from our own ``html.parser``-based stripper, which drops ``script``,
   ``style`` and similar elements entirely, unescapes entities and collapses whitespace; the
   output is never rendered as HTML.
+- feedparser itself can raise on some malformed input (e.g. ``TypeError`` in its loose
+  parser on a broken ``<width>``); that is caught at the call and recorded as
+  ``ok=False, reason=extract_error`` with the exception in ``bozo_message``.
 - Success: a document yielding entries is ``ok`` (flagged ``bozo`` when feedparser complained).
   With no entries it is ``ok`` only when feedparser recognised a feed (``version`` set) and the
   only complaint, if any, is about the declared encoding or content type; otherwise (HTML page,
@@ -39,10 +42,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
@@ -98,7 +103,7 @@ class ParsedEntry:
 @dataclass(frozen=True)
 class ParsedFeed:
     ok: bool
-    reason: Reason | None  # not_a_feed (or too_large for a gzip bomb) when not ok
+    reason: Reason | None  # not_a_feed; too_large (gzip bomb); extract_error (feedparser raised)
     format: str  # feedparser's version ("rss20", "atom10", "rss10", ...), "json1"/"json11", or ""
     bozo: bool
     bozo_message: str | None
@@ -154,6 +159,13 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+# fallback stripping, only for markup html.parser refuses
+_SKIPPED_BLOCK = re.compile(
+    r"<(script|style|noscript|template|svg|math|iframe)\b.*?(</\1\s*>|\Z)", re.I | re.S
+)
+_TAG = re.compile(r"<[^>]*>?")
+
+
 def collapse_ws(text: str) -> str:
     return " ".join(text.split())
 
@@ -162,9 +174,13 @@ def html_to_text(html: str) -> str:
     """Plain text of an HTML fragment: tags stripped, entities unescaped, whitespace collapsed."""
     if "<" not in html and "&" not in html:
         return collapse_ws(html)
+    html = html[:_MAX_HTML_INPUT_CHARS]
     parser = _TextExtractor()
-    parser.feed(html[:_MAX_HTML_INPUT_CHARS])
-    parser.close()
+    try:
+        parser.feed(html)
+        parser.close()
+    except AssertionError:  # html.parser raises it on some malformed "<![...]>" declarations
+        return collapse_ws(unescape(_TAG.sub(" ", _SKIPPED_BLOCK.sub(" ", html))))
     return collapse_ws("".join(parser.parts))
 
 
@@ -494,12 +510,16 @@ def _parse_xml_feed(
     headers = {"content-type": content_type or "application/xml"}
     if is_http_url(url):
         headers["content-location"] = url
-    result: Any = feedparser.parse(
-        content,
-        response_headers=headers,
-        resolve_relative_uris=False,
-        sanitize_html=False,
-    )
+    try:
+        result: Any = feedparser.parse(
+            content,
+            response_headers=headers,
+            resolve_relative_uris=False,
+            sanitize_html=False,
+        )
+    except Exception as exc:  # feedparser's loose parser has crash bugs on malformed input
+        message = f"feedparser raised {type(exc).__name__}: {exc}"
+        return _failure(Reason.EXTRACT_ERROR, message)
     fmt = _fp_str(result, "version")
     encoding = _fp_str(result, "encoding") or None
     bozo, bozo_message, benign = _fp_bozo(result)

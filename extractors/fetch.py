@@ -138,7 +138,10 @@ def fetch_batch(
     opts = options or FetchOptions()
     try:
         asyncio.get_running_loop()
+        in_loop = True
     except RuntimeError:
+        in_loop = False
+    if not in_loop:
         return asyncio.run(fetch_all(requests, opts))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsmon-fetch") as pool:
         return pool.submit(lambda: asyncio.run(fetch_all(requests, opts))).result()
@@ -361,6 +364,8 @@ def _target(url: str) -> _Http | _File:
     text = url.strip()
     if not text:
         raise _Failure(Reason.BAD_URL, "empty URL")
+    if "\x00" in text:
+        raise _Failure(Reason.BAD_URL, "NUL character in URL")
     try:
         scheme = urlsplit(text).scheme.lower()
     except ValueError as exc:
@@ -372,8 +377,7 @@ def _target(url: str) -> _Http | _File:
             parsed = httpx.URL(text)
         except httpx.InvalidURL as exc:
             raise _Failure(Reason.BAD_URL, f"invalid URL: {exc}") from exc
-        if not parsed.host:
-            raise _Failure(Reason.BAD_URL, "URL has no host")
+        _check_http_url(parsed)
         return _Http(parsed)
     if scheme == "file":
         parts = urlsplit(text)
@@ -397,9 +401,15 @@ def _redirect_target(resp: httpx.Response) -> _Redirect:
     if target.scheme not in ("http", "https"):
         scheme = target.scheme or "relative"
         raise _Failure(Reason.BAD_URL, f"redirect to a {scheme!r} URL refused", code)
-    if not target.host:
-        raise _Failure(Reason.BAD_URL, "redirect to a URL without a host", code)
+    _check_http_url(target, "redirect to a URL", code)
     return _Redirect(str(target), code)
+
+
+def _check_http_url(url: httpx.URL, what: str = "URL", http_status: int | None = None) -> None:
+    if not url.host:
+        raise _Failure(Reason.BAD_URL, f"{what} without a host", http_status)
+    if url.port is not None and not 0 < url.port < 65536:
+        raise _Failure(Reason.BAD_URL, f"{what} with port {url.port} out of range", http_status)
 
 
 async def _read_body(resp: httpx.Response, max_bytes: int) -> bytes:
@@ -520,6 +530,8 @@ def _read_file(url: str, path: Path, max_bytes: int) -> FetchResult:
     except OSError as exc:
         detail = exc.strerror or type(exc).__name__
         raise _Failure(Reason.FILE_ERROR, f"cannot read {path}: {detail}") from exc
+    except ValueError as exc:  # a path the OS cannot take
+        raise _Failure(Reason.FILE_ERROR, f"cannot read {path}: {exc}") from exc
     if len(data) > max_bytes:
         raise _Failure(Reason.TOO_LARGE, f"file over the {max_bytes}-byte limit")
     return FetchResult(
@@ -597,6 +609,8 @@ def _causes(exc: BaseException) -> list[BaseException]:
         seen.append(cur)
         if isinstance(cur, BaseExceptionGroup):
             stack.extend(cur.exceptions)
+        # both links: httpcore re-raises with ``from None``, which hides the OS error behind
+        # __context__ with __suppress_context__ set
         for nxt in (cur.__cause__, cur.__context__):
             if nxt is not None:
                 stack.append(nxt)

@@ -1,12 +1,30 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures: a loopback HTTP server, the bundled sample, a Prefect test server."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
-import pytest
+# Prefect reads its settings at import: keep its temporary server offline and quiet in tests.
+_ROOT = Path(__file__).resolve().parents[1]
+for _key, _value in {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
+    "PREFECT_LOGGING_SETTINGS_PATH": str(_ROOT / "config" / "prefect-logging.yml"),
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}.items():
+    os.environ.setdefault(_key, _value)
+os.environ.pop("PREFECT_API_URL", None)
 
-from tests.httpserver import LoopbackHTTPServer
+import pytest  # noqa: E402
+
+from tests.httpserver import LoopbackHTTPServer  # noqa: E402
+
+ROOT = _ROOT
+SAMPLE = ROOT / "config" / "sample"
+CORPUS = ROOT.parent / "shared" / "corpus"
 
 
 @pytest.fixture
@@ -14,3 +32,20 @@ def http_server() -> Iterator[LoopbackHTTPServer]:
     """A started loopback HTTP server (127.0.0.1, free port), stopped after the test."""
     with LoopbackHTTPServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One temporary Prefect server (SQLite in a temp dir) for every flow run in the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _clean_newsmon_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests start from the defaults, whatever NEWSMON_* the developer has exported."""
+    for key in list(os.environ):
+        if key.startswith("NEWSMON_"):
+            monkeypatch.delenv(key)

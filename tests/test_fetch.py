@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import gzip
 import time
+import zlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -291,3 +294,26 @@ def test_fetch_all_and_fetch_batch_inside_a_running_loop(http_server: LoopbackHT
 
     direct, nested = asyncio.run(main())
     assert direct[0].content == nested[0].content == b"ok"
+
+
+@pytest.mark.parametrize("kind", ["zlib", "raw-deflate", "gzip-members"])
+def test_other_encodings_are_decoded(http_server: LoopbackHTTPServer, kind: str) -> None:
+    text = b"<html>" + b"news " * 500 + b"</html>"
+    if kind == "zlib":
+        body, coding = zlib.compress(text), "deflate"
+    elif kind == "raw-deflate":
+        packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        body, coding = packer.compress(text) + packer.flush(), "deflate"
+    else:
+        body, coding = gzip.compress(text[:100]) + gzip.compress(text[100:]), "gzip"
+    http_server.add("/enc", body, headers={"Content-Encoding": coding})
+    r = fetch_one(http_server.url("/enc"))
+    assert r.status is FetchStatus.OK and r.content == text
+
+
+def test_retry_after_http_date_is_parsed(http_server: LoopbackHTTPServer) -> None:
+    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(hours=1), usegmt=True)
+    http_server.add("/busy", status=503, headers={"Retry-After": later})
+    r = fetch_one(http_server.url("/busy"))
+    assert r.reason is Reason.HTTP_5XX and r.attempts == 1  # longer than max_retry_after_s
+    assert r.retry_after_s is not None and 3500 < r.retry_after_s <= 3600
