@@ -182,6 +182,9 @@ def _record(
     cand: ArticleCandidate, fetch: FetchResult | None, extracted: ExtractedArticle | None
 ) -> ArticleRecord:
     now = datetime.now(UTC)
+    status: str
+    reason: str | None
+    error: str | None
     if fetch is None:  # no usable link: keep what the feed said
         status, reason, error = ExtractionStatus.FAILED.value, Reason.BAD_URL.value, "no link"
     elif extracted is None:

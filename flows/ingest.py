@@ -180,12 +180,12 @@ def load_config(
 ) -> IngestConfig:
     """Read settings, feeds and topics; raise ConfigError on the first problem."""
     settings = Settings.from_env()
-    overrides = {
-        "db_path": Path(db) if db else settings.db_path,
-        "feeds_path": Path(feeds_file) if feeds_file else settings.feeds_path,
-        "topics_path": Path(topics_file) if topics_file else settings.topics_path,
-    }
-    settings = replace(settings, **overrides)
+    settings = replace(
+        settings,
+        db_path=Path(db) if db else settings.db_path,
+        feeds_path=Path(feeds_file) if feeds_file else settings.feeds_path,
+        topics_path=Path(topics_file) if topics_file else settings.topics_path,
+    )
     return IngestConfig(
         settings=settings,
         feeds=load_feeds(settings.feeds_path),

@@ -50,7 +50,7 @@ class UserError(click.ClickException):
 
     def __init__(self, error: NewsmonError) -> None:
         super().__init__(str(error))
-        self.exit_code = 2 if isinstance(error, ConfigError) else 1
+        self.exit_code = 2 if isinstance(error, ConfigError) else 1  # type: ignore[misc]
 
 
 def _handle_errors(fn: F) -> F:
@@ -93,8 +93,13 @@ def cli() -> None:
 
 @cli.command()
 @_db_option
-@click.option("--topics", "topics_file", type=click.Path(path_type=Path), default=None,
-              help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].")
+@click.option(
+    "--topics",
+    "topics_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].",
+)
 @_handle_errors
 def init(db: Path | None, topics_file: Path | None) -> None:
     """Create the warehouse (schema migrations) and load the baseline articles."""
@@ -129,10 +134,20 @@ def init(db: Path | None, topics_file: Path | None) -> None:
 
 @cli.command()
 @_db_option
-@click.option("--feeds", "feeds_file", type=click.Path(path_type=Path), default=None,
-              help="Feeds file [default: $NEWSMON_FEEDS, then config/feeds.toml].")
-@click.option("--topics", "topics_file", type=click.Path(path_type=Path), default=None,
-              help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].")
+@click.option(
+    "--feeds",
+    "feeds_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Feeds file [default: $NEWSMON_FEEDS, then config/feeds.toml].",
+)
+@click.option(
+    "--topics",
+    "topics_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].",
+)
 @_handle_errors
 def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None) -> None:
     """Poll every feed once, fetch and filter new articles, and load them (the ingest flow)."""
@@ -184,8 +199,14 @@ def format_summary(summary: Any) -> str:
 
 @cli.command()
 @_db_option
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @click.argument("query")
 @_handle_errors
 def sql(db: Path | None, fmt: str, query: str) -> None:
@@ -281,8 +302,13 @@ def status(db: Path | None) -> None:
 
 @cli.command(name="eval")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--topics", "topics_file", type=click.Path(path_type=Path), default=None,
-              help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].")
+@click.option(
+    "--topics",
+    "topics_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].",
+)
 @click.option("--topic", default="eu_nato_defence", show_default=True, help="Topic to score.")
 @click.option("--errors", is_flag=True, help="List false positives and false negatives.")
 @_handle_errors
@@ -302,11 +328,16 @@ def eval_(file: Path, topics_file: Path | None, topic: str, errors: bool) -> Non
 
 
 def format_eval(report: Any, errors: bool) -> str:
-    lines = [f"{'items':<16}{'precision':>10}{'recall':>8}{'f1':>7}{'tp':>5}{'fp':>5}{'fn':>5}{'tn':>5}"]
+    head = ("items", "precision", "recall", "f1", "tp", "fp", "fn", "tn")
+    lines = [
+        f"{head[0]:<16}{head[1]:>10}{head[2]:>8}{head[3]:>7}" + "".join(f"{h:>5}" for h in head[4:])
+    ]
 
     def row(name: str, r: Any) -> str:
-        return (f"{name:<16}{r.precision:>10.3f}{r.recall:>8.3f}{r.f1:>7.3f}"
-                f"{r.tp:>5}{r.fp:>5}{r.fn:>5}{r.tn:>5}")
+        return (
+            f"{name:<16}{r.precision:>10.3f}{r.recall:>8.3f}{r.f1:>7.3f}"
+            f"{r.tp:>5}{r.fp:>5}{r.fn:>5}{r.tn:>5}"
+        )
 
     lines.append(row("all", report))
     for kind, sub in sorted(getattr(report, "by_kind", {}).items()):
@@ -321,9 +352,14 @@ def format_eval(report: Any, errors: bool) -> str:
 
 
 @cli.command()
-@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("data/demo.duckdb"), show_default=True,
-              help="Warehouse for the demo (recreated each time).")
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("data/demo.duckdb"),
+    show_default=True,
+    help="Warehouse for the demo (recreated each time).",
+)
 @_handle_errors
 def demo(db: Path) -> None:
     """Offline demo: serve the bundled sample on 127.0.0.1, ingest it, query the result."""

@@ -87,8 +87,11 @@ def _number(
     except ValueError:
         value = None
     strict = minimum == 0
-    if value is None or not isinstance(value, int | float) or value < minimum or (
-        strict and value == 0
+    if (
+        value is None
+        or not isinstance(value, int | float)
+        or value < minimum
+        or (strict and value == 0)
     ):
         what = "a whole number" if kind is int else "a number"
         bound = "greater than 0" if strict else f"at least {minimum:g}"
@@ -120,7 +123,7 @@ _FEED_KEYS = {"name", "url", "tags", "language", "poll_interval_minutes"}
 
 def load_feeds(path: Path) -> list[FeedConfig]:
     """Read and validate a feeds file; raise ConfigError on the first problem."""
-    data = read_toml(path, "[[feeds]]\nname = \"NATO news\"\nurl = \"https://www.nato.int/...\"")
+    data = read_toml(path, '[[feeds]]\nname = "NATO news"\nurl = "https://www.nato.int/..."')
     unknown = set(data) - {"feeds"}
     if unknown:
         key = sorted(unknown)[0]

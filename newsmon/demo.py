@@ -53,8 +53,8 @@ class SampleHandler(BaseHTTPRequestHandler):
             return
         body = path.read_bytes()
         if path.suffix in (".rss", ".atom", ".rdf"):
-            host, port = self.server.server_address[:2]
-            body = body.replace(b"{{BASE}}", f"http://{host}:{port}".encode())
+            host, port = self.server.server_address[:2]  # type: ignore[misc,index,str-unpack]
+            body = body.replace(b"{{BASE}}", f"http://{host!s}:{port}".encode())
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         if self.headers.get("If-None-Match") == etag:
             self.send_response(304)
@@ -68,7 +68,7 @@ class SampleHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: the demo prints its own summary."""
 
 
@@ -112,7 +112,7 @@ def run_demo(db: Path, echo: Callable[[str], None] = print) -> None:
         echo(format_summary(ingest(db=str(db), feeds_file=str(feeds_file))))
     with connect(db, read_only=True) as con:
         table = run_query(con, EXAMPLE_QUERY)
-    echo(f"\nnewsmon sql --db {db} \"{EXAMPLE_QUERY}\"\n")
+    echo(f'\nnewsmon sql --db {db} "{EXAMPLE_QUERY}"\n')
     echo(render(table.columns, table.rows))
 
 

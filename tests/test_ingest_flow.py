@@ -16,7 +16,7 @@ import duckdb
 import pytest
 
 from flows.ingest import RunSummary, ingest
-from tests.httpserver import LoopbackHTTPServer, Reply
+from tests.httpserver import LoopbackHTTPServer
 from tests.sample import expected, serve_sample, write_feeds_toml
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
@@ -193,8 +193,15 @@ def test_bad_feeds_and_pages_are_recorded_reported_and_retried(
     }
     assert got == {
         "/moved": ("extracted", None, 200, 1, True, "Moved page", "Moved page summary"),
-        "/p/500": ("failed", "http_5xx", 500, 1, False, "Server error page",
-                   "Server error page summary"),
+        "/p/500": (
+            "failed",
+            "http_5xx",
+            500,
+            1,
+            False,
+            "Server error page",
+            "Server error page summary",
+        ),
         "/p/slow": ("failed", "timeout", None, 1, False, "Slow page", "Slow page summary"),
         "/p/huge": ("failed", "too_large", 200, 1, False, "Huge page", "Huge page summary"),
         "/p/doc.pdf": ("failed", "not_html", 200, 1, False, "A PDF", "A PDF summary"),

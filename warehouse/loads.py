@@ -251,9 +251,7 @@ def unseen(
     return [c for c in candidates if c.article_id not in known]
 
 
-def retry_candidates(
-    con: duckdb.DuckDBPyConnection, max_attempts: int
-) -> list[ArticleCandidate]:
+def retry_candidates(con: duckdb.DuckDBPyConnection, max_attempts: int) -> list[ArticleCandidate]:
     """Articles whose page failed for a transient reason and may succeed now."""
     rows = con.execute(
         """
@@ -343,9 +341,13 @@ def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecor
     now = now_utc()
     unique = list({r.article_id: r for r in records}.values())
     columns = field_names(ArticleRow)
+    stamps = ("first_seen_at", "updated_at")
     rows = [
-        ArticleRow(**{c: getattr(r, c) for c in columns if c not in ("first_seen_at", "updated_at")},
-                   first_seen_at=now, updated_at=now)
+        ArticleRow(
+            **{c: getattr(r, c) for c in columns if c not in stamps},
+            first_seen_at=now,
+            updated_at=now,
+        )
         for r in unique
     ]
     entities = [

@@ -79,7 +79,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             canonical_url      VARCHAR NOT NULL UNIQUE,
             url                VARCHAR NOT NULL,        -- as linked from the feed
             final_url          VARCHAR,                 -- after redirects
-            feed_id            VARCHAR,                 -- first feed it was seen in (NULL: baseline)
+            feed_id            VARCHAR,                 -- first feed seen in (NULL: baseline)
             guid               VARCHAR,
             title              VARCHAR,
             author             VARCHAR,
