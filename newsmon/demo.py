@@ -53,7 +53,7 @@ class SampleHandler(BaseHTTPRequestHandler):
             return
         body = path.read_bytes()
         if path.suffix in (".rss", ".atom", ".rdf"):
-            host, port = self.server.server_address[:2]  # type: ignore[misc,index,str-unpack]
+            host, port = self.server.server_address[:2]  # type: ignore[index,str-unpack]
             body = body.replace(b"{{BASE}}", f"http://{host!s}:{port}".encode())
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         if self.headers.get("If-None-Match") == etag:

@@ -35,8 +35,8 @@ class BaselineArticle:
 
 
 def clean_text(raw: str, chrome: list[str]) -> str:
-    """Remove the chrome patterns, then tidy blank lines and trailing spaces."""
-    text = raw.replace("\r\n", "\n")
+    """Remove the chrome patterns, then tidy no-break spaces, blank lines and trailing spaces."""
+    text = raw.replace("\r\n", "\n").replace("\u00a0", " ")
     for pattern in chrome:
         text = re.sub(pattern, "", text, flags=re.MULTILINE)
     lines = [line.strip() for line in text.split("\n")]

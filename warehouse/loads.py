@@ -396,9 +396,16 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
 
 
 __all__ = [
+    "ArticleRow",
+    "EntityRow",
+    "FeedFetchRow",
+    "FeedItemRow",
+    "FeedRow",
+    "MatchRow",
     "feed_id_for",
     "finish_run",
     "load_articles",
+    "mark_duplicates",
     "record_polls",
     "register_feeds",
     "retry_candidates",

@@ -1,0 +1,256 @@
+"""The DuckDB warehouse: migrations, idempotent batch loads, duplicates, the baseline set."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from extractors.pipeline import ArticleRecord, filter_articles
+from extractors.topics import load_topics
+from flows.ingest import ensure_baseline
+from newsmon.config import DEFAULT_CONFIG_DIR
+from newsmon.errors import WarehouseError, WarehouseLockedError
+from warehouse import loads
+from warehouse.baseline import baseline_articles, baseline_records
+from warehouse.migrations import MIGRATIONS, latest_version
+from warehouse.store import connect
+
+TOPICS = load_topics(DEFAULT_CONFIG_DIR / "topics.toml")
+SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "seeds"
+
+
+def record(n: int, text: str, **changes: object) -> ArticleRecord:
+    url = f"https://news.example/{n}"
+    base = ArticleRecord(
+        article_id=f"id{n}",
+        canonical_url=url,
+        url=url,
+        final_url=url,
+        feed_id="f1",
+        guid=str(n),
+        title=f"Title {n}",
+        author=None,
+        published_at=datetime(2026, 11, 1, tzinfo=UTC),
+        fetched_at=datetime(2026, 11, 2, tzinfo=UTC),
+        language="en",
+        site_name="Example",
+        description=None,
+        summary="summary",
+        text=text,
+        extraction_status="extracted",
+        extraction_reason=None,
+        extraction_error=None,
+        fetch_attempts=1,
+        http_status=200,
+        content_hash=f"hash-{text}",
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_migrations_run_once_in_order_and_are_recorded(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    for _ in range(2):
+        with connect(db) as con:
+            versions = con.execute("SELECT version FROM schema_migrations").fetchall()
+    assert versions == [(m.version,) for m in MIGRATIONS]
+    assert latest_version() == len(MIGRATIONS)
+    with connect(db, read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert tables == {
+        "schema_migrations",
+        "feeds",
+        "runs",
+        "feed_fetches",
+        "articles",
+        "feed_items",
+        "article_entities",
+        "article_matches",
+    }
+
+
+def test_loading_a_batch_twice_changes_nothing_but_keeps_first_seen(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    batch = filter_articles(
+        [record(1, "NATO defence ministers met in Brussels."), record(2, "Football.")], TOPICS
+    )
+    with connect(db) as con:
+        assert loads.load_articles(con, batch) == 2
+        first = con.execute("SELECT article_id, first_seen_at FROM articles ORDER BY 1").fetchall()
+        counts = con.execute(
+            "SELECT (SELECT count(*) FROM article_entities), (SELECT count(*) FROM article_matches)"
+        ).fetchone()
+        assert loads.load_articles(con, batch + batch) == 2
+        again = con.execute("SELECT article_id, first_seen_at FROM articles ORDER BY 1").fetchall()
+        counts_again = con.execute(
+            "SELECT (SELECT count(*) FROM article_entities), (SELECT count(*) FROM article_matches)"
+        ).fetchone()
+    assert first == again
+    assert counts == counts_again
+    assert counts is not None and counts[1] == 2  # one match row per article and topic
+
+
+def test_same_content_under_another_url_is_marked_duplicate(tmp_path: Path) -> None:
+    with connect(tmp_path / "w.duckdb") as con:
+        loads.load_articles(con, [record(1, "same story")])
+        loads.load_articles(con, [record(2, "same story"), record(3, "other story")])
+        got = con.execute("SELECT article_id, duplicate_of FROM articles ORDER BY 1").fetchall()
+    assert got == [("id1", None), ("id2", "id1"), ("id3", None)]
+
+
+def test_failed_transient_pages_are_retry_candidates_until_max_attempts(tmp_path: Path) -> None:
+    failed = {"extraction_status": "failed", "content_hash": None}
+    with connect(tmp_path / "w.duckdb") as con:
+        loads.load_articles(
+            con,
+            [
+                record(1, "", **failed, extraction_reason="timeout"),
+                record(2, "", **failed, extraction_reason="http_4xx"),
+                record(3, "", **failed, extraction_reason="http_5xx", fetch_attempts=3),
+                record(4, "fine"),
+            ],
+        )
+        retry = loads.retry_candidates(con, max_attempts=3)
+    assert [(c.article_id, c.attempts) for c in retry] == [("id1", 1)]
+
+
+def test_read_only_open_of_a_missing_warehouse_says_how_to_create_it(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match="newsmon init"), connect(
+        tmp_path / "none.duckdb", read_only=True
+    ):
+        pass
+
+
+def test_a_locked_warehouse_is_a_clear_error_after_waiting(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "w.duckdb"
+    with connect(db):
+        pass
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ok', flush=True);"
+            " time.sleep(20)",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        start = time.monotonic()
+        with pytest.raises(WarehouseLockedError, match="locked by another newsmon process"), (
+            connect(db, read_only=True, wait_s=0.5)
+        ):
+            pass
+        assert time.monotonic() - start >= 0.5  # it waited before giving up
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+# --- the baseline set ------------------------------------------------------------------------
+
+
+def test_baseline_ships_the_seed_texts_unchanged() -> None:
+    shipped = Path(__file__).resolve().parents[1] / "warehouse" / "baseline"
+    names = sorted(p.name for p in shipped.glob("*.txt"))
+    assert names == sorted(p.name for p in SEEDS.glob("0*.txt"))
+    for name in names:
+        assert (shipped / name).read_bytes() == (SEEDS / name).read_bytes()
+
+
+def test_baseline_manifest_and_cleaning() -> None:
+    articles = baseline_articles()
+    assert [(a.publisher, a.published, a.language) for a in articles] == [
+        ("Press TV", date(2016, 10, 27), "en"),
+        ("The Defense Post", date(2023, 1, 9), "en"),
+        ("MENAFN", date(2025, 10, 16), "en"),
+    ]
+    chrome = [
+        "(Photo by AFP)",
+        "Loading ...",
+        "Related Articles",
+        "Back to top button",
+        "Getty Images",
+        "Legal Disclaimer",
+        "MENAFN16102025",
+        "12:17 GMT",
+        "(MENAFN)",
+    ]
+    for a in articles:
+        assert not [c for c in chrome if c in a.text], a.file
+        assert a.title not in a.text  # the headline is metadata, not body
+    # the article itself is intact: first and last sentences of each
+    assert articles[0].text.startswith("NATO Secretary General Jens Stoltenberg has downplayed")
+    assert articles[0].text.endswith("received a cool response from NATO.")
+    assert "without any kind of overlapping or duplication with NATO.\"\n" in articles[0].text
+    assert articles[1].text.startswith("NATO and the EU are seeking to ramp up cooperation")
+    assert articles[1].text.endswith("the joint declaration says.")
+    assert articles[2].text.startswith("On Wednesday, EU foreign policy chief Kaja Kallas")
+    assert articles[2].text.endswith("It's up to the member states.\"")
+
+
+def test_every_baseline_article_is_relevant_under_the_shipped_filters() -> None:
+    for rec in filter_articles(baseline_records(), TOPICS):
+        (match,) = [m for m in rec.matches if m.topic == "eu_nato_defence"]
+        assert match.relevant, (rec.title, match.score, match.explanation)
+
+
+def test_baseline_loads_once_into_a_new_warehouse(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    assert ensure_baseline(db, TOPICS) == 3
+    assert ensure_baseline(db, TOPICS) == 0
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        got = con.execute(
+            "SELECT a.site_name, a.extraction_status, a.feed_id, m.relevant FROM articles a "
+            "JOIN article_matches m USING (article_id) WHERE a.is_baseline ORDER BY a.published_at"
+        ).fetchall()
+    finally:
+        con.close()
+    assert got == [
+        ("Press TV", "baseline", None, True),
+        ("The Defense Post", "baseline", None, True),
+        ("MENAFN", "baseline", None, True),
+    ]
+
+
+# --- public surface --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "extractors.articles",
+        "extractors.pipeline",
+        "extractors.reasons",
+        "newsmon.config",
+        "newsmon.errors",
+        "warehouse.baseline",
+        "warehouse.loads",
+        "warehouse.migrations",
+        "warehouse.store",
+        "warehouse.status",
+    ],
+)
+def test_public_names_are_exported(module: str) -> None:
+    """Every public function and class defined in the module is in __all__, and nothing else."""
+    mod = importlib.import_module(module)
+    defined = {
+        name
+        for name, value in vars(mod).items()
+        if not name.startswith("_")
+        and getattr(value, "__module__", None) == module
+        and (isinstance(value, type) or callable(value))
+    }
+    assert defined <= set(mod.__all__), sorted(defined - set(mod.__all__))
+    assert all(hasattr(mod, name) for name in mod.__all__)
