@@ -632,8 +632,9 @@ def _classify(exc: BaseException, opts: FetchOptions) -> tuple[Reason, str]:
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return Reason.BAD_URL, _describe(exc)
     chain = _causes(exc)
-    if any(isinstance(e, socket.gaierror) for e in chain):
-        return Reason.DNS, f"DNS lookup failed: {_describe(exc)}"
+    gai = next((e for e in chain if isinstance(e, socket.gaierror)), None)
+    if gai is not None:
+        return Reason.DNS, f"cannot resolve {_host(exc)} ({gai.strerror or gai})"
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
         return Reason.REFUSED, "connection refused"
     if any(isinstance(e, TimeoutError) for e in chain):
@@ -641,10 +642,18 @@ def _classify(exc: BaseException, opts: FetchOptions) -> tuple[Reason, str]:
     if isinstance(exc, httpx.ConnectError):
         text = str(exc).lower()
         if "name or service not known" in text or "nodename nor servname" in text:
-            return Reason.DNS, f"DNS lookup failed: {_describe(exc)}"
+            return Reason.DNS, f"cannot resolve {_host(exc)}"
         if "refused" in text:
             return Reason.REFUSED, "connection refused"
     return Reason.CONNECTION, _describe(exc)
+
+
+def _host(exc: BaseException) -> str:
+    """The host a failed httpx request was for, or "the host" when it is not known."""
+    try:
+        return str(exc.request.url.host) if isinstance(exc, httpx.RequestError) else "the host"
+    except RuntimeError:  # httpx raises this when the exception carries no request
+        return "the host"
 
 
 def _describe(exc: BaseException) -> str:

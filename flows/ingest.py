@@ -231,9 +231,7 @@ def ingest(
                     summary.articles_failed += 1
                 for m in r.matches:
                     if m.relevant:
-                        summary.relevant.append(
-                            RelevantArticle(r.title or r.url, r.url, round(m.score, 3))
-                        )
+                        summary.relevant.append(RelevantArticle(r.title or r.url, r.url, m.score))
     finally:
         shutdown_pool()
 

@@ -261,7 +261,7 @@ def _cell(value: Any, limit: int = 60) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        text = f"{value:.3f}"
+        text = f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:.0f}"
     elif isinstance(value, datetime):
         text = value.strftime("%Y-%m-%d %H:%M")
     else:
@@ -292,7 +292,14 @@ def status(db: Path | None) -> None:
     if st.last_run is None:
         click.echo("  last run: never")
     else:
-        click.echo(f"  last run: {render(st.last_run.columns, st.last_run.rows).splitlines()[2]}")
+        r = dict(zip(st.last_run.columns, st.last_run.rows[0], strict=True))
+        click.echo(
+            f"  last run: {r['run_id']} at {_cell(r['started_at'])} UTC"
+            f"{'' if r['finished_at'] else ' (did not finish)'}: {r['feeds_total']} feeds "
+            f"({r['feeds_ok'] or 0} ok, {r['feeds_not_modified'] or 0} not modified, "
+            f"{r['feeds_failed'] or 0} failed), {r['articles_new'] or 0} new articles, "
+            f"{r['articles_relevant'] or 0} relevant"
+        )
     click.echo("Feeds:")
     click.echo(render(st.feeds.columns, st.feeds.rows))
 
@@ -344,7 +351,7 @@ def format_eval(report: Any, errors: bool) -> str:
         lines.append(row(kind, sub))
     if errors:
         for err in report.errors:
-            lines.append(str(err))
+            lines.append(f"{err.kind:<15} {err.score:5.2f}  {err.id}  {err.title}")
     return "\n".join(lines)
 
 

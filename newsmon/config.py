@@ -7,6 +7,7 @@ the fix. ``example.env`` lists every variable with its default.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -77,7 +78,7 @@ def _number(
     name: str,
     default: T,
     kind: Callable[[str], T],
-    minimum: float = 0,
+    minimum: float | None = None,  # None: must be > 0
 ) -> T:
     raw = env.get(name, "").strip()
     if not raw:
@@ -86,10 +87,12 @@ def _number(
         value = kind(raw)
     except ValueError:
         value = None
-    strict = minimum == 0
+    strict = minimum is None
+    minimum = 0 if minimum is None else minimum
     if (
         value is None
         or not isinstance(value, int | float)
+        or not math.isfinite(value)
         or value < minimum
         or (strict and value == 0)
     ):
