@@ -282,34 +282,6 @@ def retry_candidates(con: duckdb.DuckDBPyConnection, max_attempts: int) -> list[
 
 
 @dataclass(frozen=True)
-class ArticleRow:
-    article_id: str
-    canonical_url: str
-    url: str
-    final_url: str | None
-    feed_id: str | None
-    guid: str | None
-    title: str | None
-    author: str | None
-    published_at: datetime | None
-    fetched_at: datetime | None
-    language: str | None
-    site_name: str | None
-    description: str | None
-    summary: str | None
-    text: str | None
-    extraction_status: str
-    extraction_reason: str | None
-    extraction_error: str | None
-    fetch_attempts: int
-    http_status: int | None
-    content_hash: str | None
-    is_baseline: bool
-    first_seen_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
 class EntityRow:
     article_id: str
     entity_id: str
@@ -340,16 +312,7 @@ def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecor
         return 0
     now = now_utc()
     unique = list({r.article_id: r for r in records}.values())
-    columns = field_names(ArticleRow)
-    stamps = ("first_seen_at", "updated_at")
-    rows = [
-        ArticleRow(
-            **{c: getattr(r, c) for c in columns if c not in stamps},
-            first_seen_at=now,
-            updated_at=now,
-        )
-        for r in unique
-    ]
+    columns = [c for c in field_names(ArticleRecord) if c not in ("entities", "matches")]
     entities = [
         EntityRow(r.article_id, e.entity_id, e.name, e.type, e.count, e.first_pos, e.in_title)
         for r in unique
@@ -365,9 +328,13 @@ def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecor
         bulk_insert(
             con,
             "articles",
-            rows,
+            unique,
+            columns=columns,
+            extra={"first_seen_at": now, "updated_at": now},
             conflict=upsert_clause(
-                "article_id", columns, keep=("canonical_url", "first_seen_at", "is_baseline")
+                "article_id",
+                [*columns, "updated_at"],
+                keep=("canonical_url", "is_baseline"),
             ),
         )
         con.execute("DELETE FROM article_entities WHERE list_contains(?, article_id)", [ids])
@@ -396,7 +363,6 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
 
 
 __all__ = [
-    "ArticleRow",
     "EntityRow",
     "FeedFetchRow",
     "FeedItemRow",

@@ -82,13 +82,21 @@ def bulk_insert(
     table: str,
     rows: Sequence[Any],
     *,
+    columns: Sequence[str] | None = None,
+    extra: dict[str, Any] | None = None,
     conflict: str = "",
 ) -> int:
-    """Insert dataclass rows through one Arrow table; ``conflict`` is an ON CONFLICT clause."""
+    """Insert dataclass rows through one Arrow table.
+
+    ``columns`` picks fields (default: all), ``extra`` adds columns with one value for every row,
+    ``conflict`` is an ON CONFLICT clause.
+    """
     if not rows:
         return 0
-    columns = [f.name for f in dataclasses.fields(rows[0])]
-    data = {c: [getattr(r, c) for r in rows] for c in columns}
+    names = list(columns) if columns is not None else field_names(type(rows[0]))
+    data = {c: [getattr(r, c) for r in rows] for c in names}
+    data.update({c: [v] * len(rows) for c, v in (extra or {}).items()})
+    columns = list(data)
     for c, values in data.items():
         if values and isinstance(next((v for v in values if v is not None), None), dict):
             data[c] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
