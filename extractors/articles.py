@@ -68,6 +68,16 @@ class Page:
     content_type: str | None = None
 
 
+def _whatwg_cp1252(err: UnicodeError) -> tuple[str, int]:
+    # cp1252 leaves 0x81 0x8D 0x8F 0x90 0x9D undefined; browsers (WHATWG windows-1252) map them to
+    # the code points of the same value, so one stray byte does not void the declared charset.
+    assert isinstance(err, UnicodeDecodeError)
+    return err.object[err.start : err.end].decode("latin-1"), err.end
+
+
+codecs.register_error("newsmon-whatwg-cp1252", _whatwg_cp1252)
+
+
 def _known_codec(name: str) -> str | None:
     try:
         return codecs.lookup(name.strip().lower()).name
@@ -93,7 +103,7 @@ def decode_html(content: bytes, content_type: str | None = None) -> str:
         if codec is None:
             continue
         try:
-            return content.decode(codec)
+            return content.decode(codec, "newsmon-whatwg-cp1252" if codec == "cp1252" else "strict")
         except UnicodeDecodeError:
             continue
     return decode_file(content)

@@ -261,7 +261,7 @@ def _cell(value: Any, limit: int = 60) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        text = f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{value:.0f}"
+        text = f"{value:.3f}".rstrip("0").rstrip(".") if "." in f"{value:.3f}" else str(value)
     elif isinstance(value, datetime):
         text = value.strftime("%Y-%m-%d %H:%M")
     else:

@@ -119,8 +119,9 @@ def test_failed_transient_pages_are_retry_candidates_until_max_attempts(tmp_path
 
 
 def test_read_only_open_of_a_missing_warehouse_says_how_to_create_it(tmp_path: Path) -> None:
-    with pytest.raises(WarehouseError, match="newsmon init"), connect(
-        tmp_path / "none.duckdb", read_only=True
+    with (
+        pytest.raises(WarehouseError, match="newsmon init"),
+        connect(tmp_path / "none.duckdb", read_only=True),
     ):
         pass
 
@@ -147,8 +148,9 @@ def test_a_locked_warehouse_is_a_clear_error_after_waiting(tmp_path: Path) -> No
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
         start = time.monotonic()
-        with pytest.raises(WarehouseLockedError, match="locked by another newsmon process"), (
-            connect(db, read_only=True, wait_s=0.5)
+        with (
+            pytest.raises(WarehouseLockedError, match="locked by another newsmon process"),
+            connect(db, read_only=True, wait_s=0.5),
         ):
             pass
         assert time.monotonic() - start >= 0.5  # it waited before giving up
@@ -192,7 +194,7 @@ def test_baseline_manifest_and_cleaning() -> None:
     # the article itself is intact: first and last sentences of each
     assert articles[0].text.startswith("NATO Secretary General Jens Stoltenberg has downplayed")
     assert articles[0].text.endswith("received a cool response from NATO.")
-    assert "without any kind of overlapping or duplication with NATO.\"\n" in articles[0].text
+    assert 'without any kind of overlapping or duplication with NATO."\n' in articles[0].text
     assert articles[1].text.startswith("NATO and the EU are seeking to ramp up cooperation")
     assert articles[1].text.endswith("the joint declaration says.")
     assert articles[2].text.startswith("On Wednesday, EU foreign policy chief Kaja Kallas")

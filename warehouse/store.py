@@ -52,7 +52,7 @@ def connect(
             if time.monotonic() >= deadline:
                 raise WarehouseLockedError(
                     f"{path} is locked by another newsmon process (an ingest run?); "
-                    f"waited {wait_s:.0f} s: try again when it has finished"
+                    f"waited {wait_s:g} s: try again when it has finished"
                 ) from None
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
