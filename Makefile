@@ -43,8 +43,8 @@ lint: setup ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: setup ## pipeline benchmark (prints a table and a JSON line)
-	$(BIN)/python benchmarks/pipeline.py
+bench: setup ## benchmarks (see benchmarks/README.md)
+	$(BIN)/python benchmarks/extract.py
 
 lock: setup ## regenerate constraints.txt from the current .venv (keep the header by hand)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^newsmon' > constraints.new && echo "wrote constraints.new: merge it into constraints.txt"

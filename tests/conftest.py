@@ -24,7 +24,6 @@ from tests.httpserver import LoopbackHTTPServer  # noqa: E402
 
 ROOT = _ROOT
 SAMPLE = ROOT / "config" / "sample"
-CORPUS = ROOT.parent / "shared" / "corpus"
 
 
 @pytest.fixture

@@ -39,9 +39,10 @@ from extractors.articles import (
     extract_pages,
 )
 from extractors.reasons import Reason
+from tests.paths import CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ROOT.parent / "shared" / "corpus" / "pages"
+PAGES = CORPUS / "pages"
 MANIFEST = PAGES / "MANIFEST.jsonl"
 
 # Pins: just below the measured figures (2 decimals, rounded down). Raise them when extraction
@@ -57,7 +58,6 @@ NOT_EXTRACTED: dict[str, str] = {}
 N_PAGES = 53
 N_GROUNDTRUTH = 12
 
-needs_corpus = pytest.mark.skipif(not MANIFEST.exists(), reason="shared page corpus not present")
 
 _TOKEN = re.compile(r"\w+")
 
@@ -161,7 +161,6 @@ def figures(manifest: list[dict[str, Any]], results: list[ExtractedArticle]) -> 
 # --- quality gate on the real corpus ---------------------------------------------------------
 
 
-@needs_corpus
 def test_corpus_shape(manifest: list[dict[str, Any]]) -> None:
     """The gate's denominators are what the pins were measured on."""
     assert len(manifest) == N_PAGES
@@ -170,34 +169,28 @@ def test_corpus_shape(manifest: list[dict[str, Any]]) -> None:
     assert sum(len(r.get("expected_text_excludes", [])) for r in manifest) == 131
 
 
-@needs_corpus
 def test_gate_contains_snippets_found(figures: Figures) -> None:
     assert figures.contains_share >= MIN_CONTAINS_FOUND
 
 
-@needs_corpus
 def test_gate_excludes_snippets_absent(figures: Figures) -> None:
     assert figures.excludes_share >= MIN_EXCLUDES_ABSENT
 
 
-@needs_corpus
 def test_gate_token_f1_on_groundtruth(figures: Figures) -> None:
     assert len(figures.f1_by_page) == N_GROUNDTRUTH
     assert figures.mean_f1 >= MIN_MEAN_F1
     assert min(figures.f1_by_page.values()) >= MIN_PAGE_F1, figures.f1_by_page
 
 
-@needs_corpus
 def test_language_matches_manifest(figures: Figures) -> None:
     assert figures.language_share >= MIN_LANGUAGE_MATCH
 
 
-@needs_corpus
 def test_every_page_is_extracted(figures: Figures) -> None:
     assert figures.not_extracted == NOT_EXTRACTED
 
 
-@needs_corpus
 def test_languages_are_short_lowercase_codes(results: list[ExtractedArticle]) -> None:
     """Every language we report is a bare ISO 639 code ("de", not "de-DE" or "DE")."""
     languages = {r.language for r in results}

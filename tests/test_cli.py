@@ -21,12 +21,13 @@ from click.testing import CliRunner, Result
 from newsmon.cli import cli
 from newsmon.errors import WarehouseLockedError
 from tests.httpserver import LoopbackHTTPServer, closed_port
+from tests.paths import CORPUS
 from tests.sample import expected, serve_sample, write_feeds_toml
 from warehouse.store import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ROOT / "config" / "topics.toml"
-LABELLED = ROOT.parent / "shared" / "corpus" / "labelled" / "items.jsonl"
+LABELLED = CORPUS / "labelled" / "items.jsonl"
 BASELINE_TITLES = [
     "NATO chief says EU defence push need not duplicate NATO",
     "NATO, EU Eye ‘Next Level’ Partnership in Face of Russia Threat",

@@ -12,9 +12,10 @@ import pytest
 
 from extractors.evaluate import EvalDataError, evaluate_file, read_labelled
 from extractors.topics import TopicSet, load_topics
+from tests.paths import CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]
-LABELLED = ROOT / ".." / "shared" / "corpus" / "labelled" / "items.jsonl"
+LABELLED = CORPUS / "labelled" / "items.jsonl"
 
 MIN_PRECISION = 0.80
 MIN_RECALL = 0.86
@@ -26,7 +27,6 @@ def topics() -> TopicSet:
     return load_topics(ROOT / "config" / "topics.toml")
 
 
-@pytest.mark.skipif(not LABELLED.exists(), reason="shared labelled corpus not present")
 def test_gate_on_labelled_set(topics: TopicSet) -> None:
     report = evaluate_file(LABELLED, topics)
     s = report.summary()

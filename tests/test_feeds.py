@@ -11,15 +11,15 @@ import gzip
 import json
 import zlib
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from extractors import feeds
 from extractors.feeds import ParsedFeed, html_to_text, parse_feed
 from extractors.reasons import Reason
+from tests.paths import CORPUS as SHARED_CORPUS
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "feeds"
+CORPUS = SHARED_CORPUS / "feeds"
 JSON_FEED_FILE = "awkward_jsonfeed_not_xml.json"
 # feedparser's count (the manifest's) minus what parse_feed drops on purpose:
 # almonitor repeats 9 items with an already-seen <guid> (dropped; the first is kept);

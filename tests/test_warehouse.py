@@ -15,13 +15,13 @@ from extractors.topics import load_topics
 from flows.ingest import ensure_baseline
 from newsmon.config import DEFAULT_CONFIG_DIR
 from newsmon.errors import WarehouseError, WarehouseLockedError
+from tests.paths import SEEDS
 from warehouse import loads
 from warehouse.baseline import baseline_articles, baseline_records
 from warehouse.migrations import MIGRATIONS, latest_version
 from warehouse.store import connect
 
 TOPICS = load_topics(DEFAULT_CONFIG_DIR / "topics.toml")
-SEEDS = Path(__file__).resolve().parents[1].parent / "shared" / "seeds"
 
 
 def record(n: int, text: str, **changes: object) -> ArticleRecord:
