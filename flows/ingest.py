@@ -33,7 +33,7 @@ from extractors.pipeline import (
 from extractors.topics import TopicSet, load_topics
 from newsmon.config import FeedConfig, Settings, load_feeds
 from warehouse import loads
-from warehouse.baseline import baseline_records
+from warehouse.baseline import ensure_baseline
 from warehouse.store import connect
 
 
@@ -146,24 +146,6 @@ def load_task(db_path: Path, records: Sequence[ArticleRecord]) -> int:
 # --- the flow -------------------------------------------------------------------------------
 
 
-def ensure_baseline(db_path: Path, topics: TopicSet) -> int:
-    """Load the baseline set into the warehouse if it is missing; return how many were loaded."""
-    records = baseline_records()
-    with connect(db_path) as con:
-        present = {
-            r[0]
-            for r in con.execute(
-                "SELECT article_id FROM articles WHERE is_baseline AND "
-                "list_contains(?, article_id)",
-                [[r.article_id for r in records]],
-            ).fetchall()
-        }
-        missing = [r for r in records if r.article_id not in present]
-        if missing:
-            loads.load_articles(con, filter_articles(missing, topics))
-    return len(missing)
-
-
 @dataclass(frozen=True)
 class IngestConfig:
     """Everything a run needs, validated before any work starts."""
@@ -267,4 +249,4 @@ def ingest(
     return summary
 
 
-__all__ = ["FeedOutcome", "IngestConfig", "RunSummary", "ensure_baseline", "ingest", "load_config"]
+__all__ = ["FeedOutcome", "IngestConfig", "RunSummary", "ingest", "load_config"]

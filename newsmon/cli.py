@@ -104,8 +104,8 @@ def cli() -> None:
 def init(db: Path | None, topics_file: Path | None) -> None:
     """Create the warehouse (schema migrations) and load the baseline articles."""
     from extractors.topics import load_topics
-    from flows.ingest import ensure_baseline
     from newsmon.config import Settings
+    from warehouse.baseline import ensure_baseline
     from warehouse.migrations import latest_version
     from warehouse.store import connect
 

@@ -12,12 +12,11 @@ import pytest
 
 from extractors.pipeline import ArticleRecord, filter_articles
 from extractors.topics import load_topics
-from flows.ingest import ensure_baseline
 from newsmon.config import DEFAULT_CONFIG_DIR
 from newsmon.errors import WarehouseError, WarehouseLockedError
 from tests.paths import SEEDS
 from warehouse import loads
-from warehouse.baseline import baseline_articles, baseline_records
+from warehouse.baseline import baseline_articles, baseline_records, ensure_baseline
 from warehouse.migrations import MIGRATIONS, latest_version
 from warehouse.store import connect
 

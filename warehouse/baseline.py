@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from extractors.pipeline import ArticleRecord, stable_id
+from extractors.pipeline import ArticleRecord, filter_articles, stable_id
+from extractors.topics import TopicSet
 from extractors.urls import content_hash
 from newsmon.errors import ConfigError
+from warehouse import loads
+from warehouse.store import connect
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baseline"
 
@@ -97,4 +100,29 @@ def baseline_records(directory: Path = BASELINE_DIR) -> list[ArticleRecord]:
     ]
 
 
-__all__ = ["BASELINE_DIR", "BaselineArticle", "baseline_articles", "baseline_records", "clean_text"]
+def ensure_baseline(db_path: Path, topics: TopicSet) -> int:
+    """Load the baseline set into the warehouse if it is missing; return how many were loaded."""
+    records = baseline_records()
+    with connect(db_path) as con:
+        present = {
+            r[0]
+            for r in con.execute(
+                "SELECT article_id FROM articles WHERE is_baseline AND "
+                "list_contains(?, article_id)",
+                [[r.article_id for r in records]],
+            ).fetchall()
+        }
+        missing = [r for r in records if r.article_id not in present]
+        if missing:
+            loads.load_articles(con, filter_articles(missing, topics))
+    return len(missing)
+
+
+__all__ = [
+    "BASELINE_DIR",
+    "BaselineArticle",
+    "baseline_articles",
+    "baseline_records",
+    "clean_text",
+    "ensure_baseline",
+]
