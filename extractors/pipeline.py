@@ -105,7 +105,8 @@ class ArticleCandidate:
 
     @property
     def fetchable(self) -> bool:
-        return is_http_url(self.url) or self.url.startswith("file:")
+        """Only http(s) article links are fetched: never a local file a feed points at."""
+        return is_http_url(self.url)
 
 
 def entry_key(feed_id: str, entry: ParsedEntry) -> str:
@@ -113,29 +114,6 @@ def entry_key(feed_id: str, entry: ParsedEntry) -> str:
     if entry.link:
         return canonical_url(entry.link)
     return f"urn:newsmon:entry:{feed_id}:{stable_id(entry.guid)}"
-
-
-def candidates_from_polls(polls: Iterable[FeedPoll]) -> list[ArticleCandidate]:
-    """Every entry of every feed as a candidate, once per canonical URL (first feed wins)."""
-    seen: dict[str, ArticleCandidate] = {}
-    for poll in polls:
-        for entry in poll.entries:
-            key = entry_key(poll.target.feed_id, entry)
-            article_id = stable_id(key)
-            if article_id in seen:
-                continue
-            seen[article_id] = ArticleCandidate(
-                article_id=article_id,
-                canonical_url=key,
-                url=entry.link or key,
-                feed_id=poll.target.feed_id,
-                guid=entry.guid,
-                title=entry.title,
-                summary=entry.summary,
-                published_at=entry.published_at,
-                language=poll.target.language,
-            )
-    return list(seen.values())
 
 
 # --- fetch and extract --------------------------------------------------------------------
@@ -267,7 +245,6 @@ __all__ = [
     "FeedPoll",
     "FeedTarget",
     "batches",
-    "candidates_from_polls",
     "entry_key",
     "fetch_and_extract",
     "filter_articles",

@@ -25,7 +25,6 @@ from extractors.pipeline import (
     FeedPoll,
     FeedTarget,
     batches,
-    candidates_from_polls,
     fetch_and_extract,
     filter_articles,
     poll_feeds,
@@ -196,7 +195,7 @@ def ingest(
 
     with connect(settings.db_path) as con:
         new_per_feed = loads.record_polls(con, run_id, polls)
-        fresh = loads.unseen(con, candidates_from_polls(polls))
+        fresh = loads.pending_candidates(con)
         retries = loads.retry_candidates(con, settings.max_article_attempts)
     fresh_ids = {c.article_id for c in fresh}
     retries = [c for c in retries if c.article_id not in fresh_ids]

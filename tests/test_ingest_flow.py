@@ -15,9 +15,12 @@ from urllib.parse import urlsplit
 import duckdb
 import pytest
 
-from flows.ingest import RunSummary, ingest
+from extractors.pipeline import poll_feeds
+from flows.ingest import RunSummary, fetch_options, ingest, load_config
 from tests.httpserver import LoopbackHTTPServer
 from tests.sample import expected, serve_sample, write_feeds_toml
+from warehouse import loads
+from warehouse.store import connect
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 
@@ -231,3 +234,24 @@ def test_bad_feeds_and_pages_are_recorded_reported_and_retried(
         [f"{base}/p/500"],
     ) == [("extracted", 2)]
     assert rows(db, "SELECT error_streak FROM feeds WHERE name = 'down'") == [(2,)]
+
+
+def test_entries_recorded_before_a_crash_are_fetched_by_the_next_run(
+    http_server: LoopbackHTTPServer, tmp_path: Path
+) -> None:
+    """A run that dies after recording the polls (validators stored) loses no article."""
+    feeds_file = write_feeds_toml(tmp_path / "feeds.toml", serve_sample(http_server))
+    db = tmp_path / "w.duckdb"
+    config = load_config(db, feeds_file)
+    with connect(db) as con:  # the crashed run got this far: polls and entries recorded
+        targets = loads.register_feeds(con, config.feeds)
+        loads.record_polls(con, "crashed", poll_feeds(targets, fetch_options(config.settings)))
+
+    summary = run(db, feeds_file)
+
+    assert [f.status for f in summary.feeds] == ["not_modified"] * 3
+    assert summary.articles_new == 13
+    assert rows(
+        db,
+        "SELECT count(*) FROM articles WHERE NOT is_baseline AND extraction_status = 'extracted'",
+    ) == [(13,)]

@@ -7,7 +7,7 @@ are stable hashes of URLs, so re-loading a batch after a crash replaces rather t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import duckdb
@@ -146,28 +146,42 @@ class FeedFetchRow:
 class FeedItemRow:
     feed_id: str
     guid: str
-    article_id: str | None
+    article_id: str
+    canonical_url: str
     link: str | None
     title: str | None
+    summary: str | None
+    published_at: datetime | None
     first_seen_at: datetime
+    seen_order: int
 
 
 def record_polls(
     con: duckdb.DuckDBPyConnection, run_id: str, polls: Sequence[FeedPoll]
 ) -> dict[str, int]:
-    """Record one poll per feed, its new entries and the feed's state; return new per feed."""
+    """Record one poll per feed, its new entries and the feed's state; return new per feed.
+
+    New entries land in ``feed_items`` in the same transaction as the feed's new validators, so
+    they are the work queue: an entry whose article is not stored yet is fetched by this run or,
+    after a crash, by the next (see :func:`pending_candidates`), even if the feed then says 304.
+    """
     now = now_utc()
     items = [
         FeedItemRow(
             feed_id=p.target.feed_id,
             guid=e.guid,
-            article_id=stable_id(entry_key(p.target.feed_id, e)),
+            article_id=stable_id(key),
+            canonical_url=key,
             link=e.link,
-            title=e.title[:1000] or None,
+            title=e.title or None,
+            summary=e.summary or None,
+            published_at=e.published_at,
             first_seen_at=now,
+            seen_order=0,
         )
         for p in polls
         for e in p.entries
+        for key in (entry_key(p.target.feed_id, e),)
     ]
     known = {
         (r[0], r[1])
@@ -180,7 +194,7 @@ def record_polls(
     for item in items:
         key = (item.feed_id, item.guid)
         if key not in known and key not in fresh:
-            fresh[key] = item
+            fresh[key] = replace(item, seen_order=len(fresh))
     new_per_feed: dict[str, int] = {}
     for feed_id, _ in fresh:
         new_per_feed[feed_id] = new_per_feed.get(feed_id, 0) + 1
@@ -235,20 +249,33 @@ def _update_feed_state(con: duckdb.DuckDBPyConnection, poll: FeedPoll, now: date
 # --- articles -----------------------------------------------------------------------------
 
 
-def unseen(
-    con: duckdb.DuckDBPyConnection, candidates: Sequence[ArticleCandidate]
-) -> list[ArticleCandidate]:
-    """The candidates whose canonical URL the warehouse does not hold yet."""
-    if not candidates:
-        return []
-    ids = [c.article_id for c in candidates]
-    known = {
-        r[0]
-        for r in con.execute(
-            "SELECT article_id FROM articles WHERE list_contains(?, article_id)", [ids]
-        ).fetchall()
-    }
-    return [c for c in candidates if c.article_id not in known]
+def pending_candidates(con: duckdb.DuckDBPyConnection) -> list[ArticleCandidate]:
+    """Feed entries whose article is not stored yet, once per article (the first sighting)."""
+    rows = con.execute(
+        """
+        SELECT i.article_id, i.canonical_url, coalesce(i.link, i.canonical_url), i.feed_id,
+               i.guid, i.title, i.summary, i.published_at, f.language
+        FROM feed_items i JOIN feeds f USING (feed_id)
+        WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.article_id = i.article_id)
+        QUALIFY row_number() OVER (
+            PARTITION BY i.article_id ORDER BY i.first_seen_at, i.seen_order) = 1
+        ORDER BY i.first_seen_at, i.seen_order
+        """
+    ).fetchall()
+    return [
+        ArticleCandidate(
+            article_id=r[0],
+            canonical_url=r[1],
+            url=r[2],
+            feed_id=r[3],
+            guid=r[4],
+            title=r[5] or "",
+            summary=r[6] or "",
+            published_at=r[7],
+            language=r[8],
+        )
+        for r in rows
+    ]
 
 
 def retry_candidates(con: duckdb.DuckDBPyConnection, max_attempts: int) -> list[ArticleCandidate]:
@@ -372,9 +399,9 @@ __all__ = [
     "finish_run",
     "load_articles",
     "mark_duplicates",
+    "pending_candidates",
     "record_polls",
     "register_feeds",
     "retry_candidates",
     "start_run",
-    "unseen",
 ]

@@ -105,10 +105,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE TABLE feed_items (
             feed_id       VARCHAR NOT NULL,
             guid          VARCHAR NOT NULL,
-            article_id    VARCHAR,                      -- NULL when the entry has no usable link
-            link          VARCHAR,
+            article_id    VARCHAR NOT NULL,             -- the article it points to
+            canonical_url VARCHAR NOT NULL,             -- the article's key (urn:... if no link)
+            link          VARCHAR,                      -- NULL when the entry has no usable link
             title         VARCHAR,
+            summary       VARCHAR,
+            published_at  TIMESTAMPTZ,
             first_seen_at TIMESTAMPTZ NOT NULL,
+            seen_order    INTEGER NOT NULL,             -- position in the run that first saw it
             PRIMARY KEY (feed_id, guid)
         );
 
