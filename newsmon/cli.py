@@ -76,6 +76,16 @@ def _db_option(fn: F) -> F:
     )(fn)
 
 
+def _topics_option(fn: F) -> F:
+    return click.option(
+        "--topics",
+        "topics_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].",
+    )(fn)
+
+
 def _resolve_db(db: Path | None) -> Path:
     from newsmon.config import Settings
 
@@ -93,13 +103,7 @@ def cli() -> None:
 
 @cli.command()
 @_db_option
-@click.option(
-    "--topics",
-    "topics_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].",
-)
+@_topics_option
 @_handle_errors
 def init(db: Path | None, topics_file: Path | None) -> None:
     """Create the warehouse (schema migrations) and load the baseline articles."""
@@ -141,13 +145,7 @@ def init(db: Path | None, topics_file: Path | None) -> None:
     default=None,
     help="Feeds file [default: $NEWSMON_FEEDS, then config/feeds.toml].",
 )
-@click.option(
-    "--topics",
-    "topics_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].",
-)
+@_topics_option
 @_handle_errors
 def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None) -> None:
     """Poll every feed once, fetch and filter new articles, and load them (the ingest flow)."""
@@ -309,13 +307,7 @@ def status(db: Path | None) -> None:
 
 @cli.command(name="eval")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--topics",
-    "topics_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].",
-)
+@_topics_option
 @click.option("--topic", default="eu_nato_defence", show_default=True, help="Topic to score.")
 @click.option("--errors", is_flag=True, help="List false positives and false negatives.")
 @_handle_errors

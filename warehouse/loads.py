@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import duckdb
 
@@ -249,48 +250,9 @@ def _update_feed_state(con: duckdb.DuckDBPyConnection, poll: FeedPoll, now: date
 # --- articles -----------------------------------------------------------------------------
 
 
-def pending_candidates(con: duckdb.DuckDBPyConnection) -> list[ArticleCandidate]:
-    """Feed entries whose article is not stored yet, once per article (the first sighting)."""
-    rows = con.execute(
-        """
-        SELECT i.article_id, i.canonical_url, coalesce(i.link, i.canonical_url), i.feed_id,
-               i.guid, i.title, i.summary, i.published_at, f.language
-        FROM feed_items i JOIN feeds f USING (feed_id)
-        WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.article_id = i.article_id)
-        QUALIFY row_number() OVER (
-            PARTITION BY i.article_id ORDER BY i.first_seen_at, i.seen_order) = 1
-        ORDER BY i.first_seen_at, i.seen_order
-        """
-    ).fetchall()
-    return [
-        ArticleCandidate(
-            article_id=r[0],
-            canonical_url=r[1],
-            url=r[2],
-            feed_id=r[3],
-            guid=r[4],
-            title=r[5] or "",
-            summary=r[6] or "",
-            published_at=r[7],
-            language=r[8],
-        )
-        for r in rows
-    ]
-
-
-def retry_candidates(con: duckdb.DuckDBPyConnection, max_attempts: int) -> list[ArticleCandidate]:
-    """Articles whose page failed for a transient reason and may succeed now."""
-    rows = con.execute(
-        """
-        SELECT a.article_id, a.canonical_url, a.url, a.feed_id, a.guid, a.title, a.summary,
-               a.published_at, coalesce(a.language, f.language), a.fetch_attempts
-        FROM articles a LEFT JOIN feeds f USING (feed_id)
-        WHERE a.extraction_status = 'failed' AND list_contains(?, a.extraction_reason)
-          AND a.fetch_attempts < ? AND NOT a.is_baseline
-        ORDER BY a.first_seen_at
-        """,
-        [sorted(r.value for r in RETRYABLE), max_attempts],
-    ).fetchall()
+def _candidates(rows: list[tuple[Any, ...]]) -> list[ArticleCandidate]:
+    """Rows of (article_id, canonical_url, url, feed_id, guid, title, summary, published_at,
+    language, attempts) as candidates."""
     return [
         ArticleCandidate(
             article_id=r[0],
@@ -306,6 +268,38 @@ def retry_candidates(con: duckdb.DuckDBPyConnection, max_attempts: int) -> list[
         )
         for r in rows
     ]
+
+
+def pending_candidates(con: duckdb.DuckDBPyConnection) -> list[ArticleCandidate]:
+    """Feed entries whose article is not stored yet, once per article (the first sighting)."""
+    rows = con.execute(
+        """
+        SELECT i.article_id, i.canonical_url, coalesce(i.link, i.canonical_url), i.feed_id,
+               i.guid, i.title, i.summary, i.published_at, f.language, 0
+        FROM feed_items i JOIN feeds f USING (feed_id)
+        WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.article_id = i.article_id)
+        QUALIFY row_number() OVER (
+            PARTITION BY i.article_id ORDER BY i.first_seen_at, i.seen_order) = 1
+        ORDER BY i.first_seen_at, i.seen_order
+        """
+    ).fetchall()
+    return _candidates(rows)
+
+
+def retry_candidates(con: duckdb.DuckDBPyConnection, max_attempts: int) -> list[ArticleCandidate]:
+    """Articles whose page failed for a transient reason and may succeed now."""
+    rows = con.execute(
+        """
+        SELECT a.article_id, a.canonical_url, a.url, a.feed_id, a.guid, a.title, a.summary,
+               a.published_at, coalesce(a.language, f.language), a.fetch_attempts
+        FROM articles a LEFT JOIN feeds f USING (feed_id)
+        WHERE a.extraction_status = 'failed' AND list_contains(?, a.extraction_reason)
+          AND a.fetch_attempts < ? AND NOT a.is_baseline
+        ORDER BY a.first_seen_at
+        """,
+        [sorted(r.value for r in RETRYABLE), max_attempts],
+    ).fetchall()
+    return _candidates(rows)
 
 
 @dataclass(frozen=True)
