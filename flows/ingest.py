@@ -197,8 +197,6 @@ def ingest(
         new_per_feed = loads.record_polls(con, run_id, polls)
         fresh = loads.pending_candidates(con)
         retries = loads.retry_candidates(con, settings.max_article_attempts)
-    fresh_ids = {c.article_id for c in fresh}
-    retries = [c for c in retries if c.article_id not in fresh_ids]
     todo = [*fresh, *retries]
     logger.info("%d new articles, %d to retry", len(fresh), len(retries))
 

@@ -23,7 +23,14 @@ from extractors.pipeline import (
 )
 from extractors.reasons import RETRYABLE
 from newsmon.config import FeedConfig
-from warehouse.store import bulk_insert, field_names, now_utc, transaction, upsert_clause
+from warehouse.store import (
+    batch_view,
+    bulk_insert,
+    field_names,
+    now_utc,
+    transaction,
+    upsert_clause,
+)
 
 # --- feeds --------------------------------------------------------------------------------
 
@@ -223,28 +230,65 @@ def record_polls(
             conflict="ON CONFLICT (run_id, feed_id) DO NOTHING",
         )
         bulk_insert(con, "feed_items", list(fresh.values()), conflict="ON CONFLICT DO NOTHING")
-        for p in polls:
-            _update_feed_state(con, p, now)
+        _update_feed_states(con, polls, now)
     return new_per_feed
 
 
-def _update_feed_state(con: duckdb.DuckDBPyConnection, poll: FeedPoll, now: datetime) -> None:
-    status = poll.status
-    failed = status == "failed"
-    params: list[object] = [now, status, poll.reason.value if poll.reason else None]
-    sets = "last_polled_at = ?, last_status = ?, last_reason = ?"
-    if failed:
-        sets += ", error_streak = error_streak + 1"
-    else:
-        sets += ", error_streak = 0, last_success_at = ?"
-        params.append(now)
-    if status == "ok":
-        sets += ", etag = ?, last_modified = ?"
-        params += [poll.fetch.etag, poll.fetch.last_modified]
-        if poll.feed is not None:
-            sets += ", title = ?, site_url = ?, format = ?"
-            params += [poll.feed.title or None, poll.feed.link, poll.feed.format or None]
-    con.execute(f"UPDATE feeds SET {sets} WHERE feed_id = ?", [*params, poll.target.feed_id])
+@dataclass(frozen=True)
+class FeedStateRow:
+    """What one poll changes in ``feeds`` (applied to every feed in one UPDATE)."""
+
+    feed_id: str
+    polled_at: datetime
+    status: str
+    reason: str | None
+    etag: str | None
+    last_modified: str | None
+    title: str | None
+    site_url: str | None
+    format: str | None
+
+
+def _update_feed_states(
+    con: duckdb.DuckDBPyConnection, polls: Sequence[FeedPoll], now: datetime
+) -> None:
+    """Record each feed's poll: status and error streak; validators and title when ok."""
+    if not polls:
+        return
+    rows = [
+        FeedStateRow(
+            feed_id=p.target.feed_id,
+            polled_at=now,
+            status=p.status,
+            reason=p.reason.value if p.reason else None,
+            etag=p.fetch.etag,
+            last_modified=p.fetch.last_modified,
+            title=(p.feed.title or None) if p.feed is not None else None,
+            site_url=p.feed.link if p.feed is not None else None,
+            format=(p.feed.format or None) if p.feed is not None else None,
+        )
+        for p in polls
+    ]
+    with batch_view(con, "_batch_feed_states", rows) as (view, _):
+        con.execute(
+            f"""
+            UPDATE feeds SET
+                last_polled_at = b.polled_at,
+                last_status = b.status,
+                last_reason = b.reason,
+                error_streak = CASE WHEN b.status = 'failed' THEN feeds.error_streak + 1 ELSE 0 END,
+                last_success_at = CASE WHEN b.status = 'failed'
+                                       THEN feeds.last_success_at ELSE b.polled_at END,
+                etag = CASE WHEN b.status = 'ok' THEN b.etag ELSE feeds.etag END,
+                last_modified = CASE WHEN b.status = 'ok'
+                                     THEN b.last_modified ELSE feeds.last_modified END,
+                title = CASE WHEN b.status = 'ok' THEN b.title ELSE feeds.title END,
+                site_url = CASE WHEN b.status = 'ok' THEN b.site_url ELSE feeds.site_url END,
+                format = CASE WHEN b.status = 'ok' THEN b.format ELSE feeds.format END
+            FROM {view} AS b
+            WHERE feeds.feed_id = b.feed_id
+            """
+        )
 
 
 # --- articles -----------------------------------------------------------------------------
@@ -388,6 +432,7 @@ __all__ = [
     "FeedFetchRow",
     "FeedItemRow",
     "FeedRow",
+    "FeedStateRow",
     "MatchRow",
     "feed_id_for",
     "finish_run",

@@ -93,22 +93,37 @@ def bulk_insert(
     """
     if not rows:
         return 0
+    with batch_view(con, f"_batch_{table}", rows, columns=columns, extra=extra) as (view, cols):
+        names = ", ".join(cols)
+        con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {view} {conflict}")
+    return len(rows)
+
+
+@contextmanager
+def batch_view(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    rows: Sequence[Any],
+    *,
+    columns: Sequence[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Iterator[tuple[str, list[str]]]:
+    """Register dataclass rows as an Arrow-backed view for one statement; yield (view, columns).
+
+    ``columns`` picks fields (default: all), ``extra`` adds columns with one value for every row;
+    dict values are stored as JSON text.
+    """
     names = list(columns) if columns is not None else field_names(type(rows[0]))
     data = {c: [getattr(r, c) for r in rows] for c in names}
     data.update({c: [v] * len(rows) for c, v in (extra or {}).items()})
-    columns = list(data)
     for c, values in data.items():
         if values and isinstance(next((v for v in values if v is not None), None), dict):
             data[c] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
-    arrow = pa.table(data)
-    view = f"_batch_{table}"
-    con.register(view, arrow)
+    con.register(view, pa.table(data))
     try:
-        cols = ", ".join(columns)
-        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {view} {conflict}")
+        yield view, list(data)
     finally:
         con.unregister(view)
-    return len(rows)
 
 
 def upsert_clause(key: str, columns: Sequence[str], keep: Sequence[str] = ()) -> str:
@@ -119,14 +134,6 @@ def upsert_clause(key: str, columns: Sequence[str], keep: Sequence[str] = ()) ->
 
 def field_names(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
-
-
-def query_dicts(
-    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
-) -> list[dict[str, Any]]:
-    cur = con.execute(sql, list(params))
-    names = [d[0] for d in cur.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 @dataclass(frozen=True)
@@ -149,11 +156,11 @@ def now_utc() -> datetime:
 
 __all__ = [
     "Table",
+    "batch_view",
     "bulk_insert",
     "connect",
     "field_names",
     "now_utc",
-    "query_dicts",
     "run_query",
     "transaction",
     "upsert_clause",
