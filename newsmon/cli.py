@@ -11,6 +11,7 @@ Exit status (every command):
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import os
@@ -54,8 +55,6 @@ class UserError(click.ClickException):
 
 
 def _handle_errors(fn: F) -> F:
-    import functools
-
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -117,10 +116,8 @@ def init(db: Path | None, topics_file: Path | None) -> None:
     db_path = db or settings.db_path
     topics = load_topics(topics_file or settings.topics_path)
     existed = db_path.exists()
-    with connect(db_path):
-        pass
-    loaded = ensure_baseline(db_path, topics)
-    with connect(db_path, read_only=False) as con:
+    loaded = ensure_baseline(db_path, topics)  # creates and migrates the file if needed
+    with connect(db_path, read_only=True) as con:
         rows = con.execute(
             "SELECT a.title, m.topic, m.score, m.relevant FROM articles a "
             "JOIN article_matches m USING (article_id) WHERE a.is_baseline ORDER BY a.published_at"
