@@ -210,8 +210,7 @@ def fetch_and_extract(
     fetchable = [c for c in candidates if c.fetchable]
     results = fetch_batch([FetchRequest(c.url) for c in fetchable], options)
     fetched = dict(zip((c.article_id for c in fetchable), results, strict=True))
-    ok = [(c, fetched[c.article_id]) for c in fetchable]
-    ok = [(c, r) for c, r in ok if r.status is FetchStatus.OK]
+    ok = [(c, r) for c, r in zip(fetchable, results, strict=True) if r.status is FetchStatus.OK]
     pages = [Page(r.final_url, r.content, r.content_type) for _, r in ok]
     extracted = dict(
         zip((c.article_id for c, _ in ok), extract_pages(pages, executor), strict=True)
