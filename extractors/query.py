@@ -8,8 +8,12 @@ Syntax (operators are upper-case words; everything else is a term)::
     (eu OR nato) "drone wall"       parentheses group; double quotes make a phrase
     defen*                          prefix wildcard: defence, defense, defended ...
     =EU  ="E.U."  =SAFE             a leading ``=`` makes a term or phrase case-sensitive
+    nato NEAR/10 (eu OR ue)         both sides within 10 words of each other (either order)
+    title:nato  body:(drone*)       field scopes: ``title:``, ``lead:`` (the first words of the
+                                    body, see :meth:`Matcher.scan`) and ``body:``
 
-Precedence, from tightest: ``NOT``, ``AND`` (explicit or implicit), ``OR``.
+Precedence, from tightest: ``NOT`` and field scopes, ``NEAR/N``, ``AND`` (explicit or implicit),
+``OR``. The sides of ``NEAR`` may be terms, phrases or parenthesised groups, but not ``NOT``.
 
 Matching rules:
 
@@ -23,7 +27,8 @@ Matching rules:
 
 Every distinct term of every query given to one :class:`Matcher` goes into one pair of
 Aho-Corasick automata (case-folded and exact), so a text is scanned once whatever the number
-of queries. A syntax error raises :class:`newsmon.errors.ConfigError` naming the position and
+of queries; queries are then evaluated on the positions found. A syntax error raises
+:class:`newsmon.errors.ConfigError` naming the position and
 what was expected.
 """
 
@@ -42,7 +47,11 @@ from newsmon.errors import ConfigError
 
 _WORD_RE = re.compile(r"[^\W_]+")
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
+_NEAR_RE = re.compile(r"NEAR(?:/(\d+))?")
+_FIELDS = ("title", "lead", "body")
+_FIELD_RE = re.compile(r"(title|lead|body):")
 _MIN_PREFIX = 3
+_MAX_NEAR = 1000
 
 
 def fold(word: str) -> str:
@@ -109,7 +118,34 @@ class OrNode:
     children: tuple[Node, ...]
 
 
-Node = TermNode | NotNode | AndNode | OrNode
+@dataclass(frozen=True)
+class NearNode:
+    """Both sides hold with an occurrence of each at most ``distance`` words apart."""
+
+    left: Node
+    right: Node
+    distance: int
+
+
+@dataclass(frozen=True)
+class FieldNode:
+    """``child`` evaluated on one field of the document only (title, lead or body)."""
+
+    field: str
+    child: Node
+
+
+Node = TermNode | NotNode | AndNode | OrNode | NearNode | FieldNode
+
+
+def _children(n: Node) -> tuple[Node, ...]:
+    if isinstance(n, TermNode):
+        return ()
+    if isinstance(n, NotNode | FieldNode):
+        return (n.child,)
+    if isinstance(n, NearNode):
+        return (n.left, n.right)
+    return n.children
 
 
 def terms_of(node: Node) -> list[Term]:
@@ -117,14 +153,10 @@ def terms_of(node: Node) -> list[Term]:
     out: list[Term] = []
 
     def walk(n: Node) -> None:
-        if isinstance(n, TermNode):
-            if n.term not in out:
-                out.append(n.term)
-        elif isinstance(n, NotNode):
-            walk(n.child)
-        else:
-            for child in n.children:
-                walk(child)
+        if isinstance(n, TermNode) and n.term not in out:
+            out.append(n.term)
+        for child in _children(n):
+            walk(child)
 
     walk(node)
     return out
@@ -138,23 +170,12 @@ def positive_terms_of(node: Node) -> list[Term]:
         if isinstance(n, TermNode):
             if n.term not in out:
                 out.append(n.term)
-        elif isinstance(n, AndNode | OrNode):
-            for child in n.children:
+        elif not isinstance(n, NotNode):
+            for child in _children(n):
                 walk(child)
 
     walk(node)
     return out
-
-
-def evaluate(node: Node, present: frozenset[Term] | set[Term]) -> bool:
-    """Whether the query holds given the set of terms found in a text."""
-    if isinstance(node, TermNode):
-        return node.term in present
-    if isinstance(node, NotNode):
-        return not evaluate(node.child, present)
-    if isinstance(node, AndNode):
-        return all(evaluate(c, present) for c in node.children)
-    return any(evaluate(c, present) for c in node.children)
 
 
 # --------------------------------------------------------------------------- parser
@@ -162,10 +183,11 @@ def evaluate(node: Node, present: frozenset[Term] | set[Term]) -> bool:
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str  # "(" ")" "AND" "OR" "NOT" "TERM" "END"
+    kind: str  # "(" ")" "AND" "OR" "NOT" "NEAR" "FIELD" "TERM" "END"
     pos: int
     text: str
     term: Term | None = None
+    number: int = 0  # the distance of NEAR/N
 
 
 def _fail(source: str, key: str, query: str, pos: int, problem: str) -> ConfigError:
@@ -173,8 +195,9 @@ def _fail(source: str, key: str, query: str, pos: int, problem: str) -> ConfigEr
         source,
         key,
         f"query syntax error at position {pos} in {query!r}: {problem}",
-        'write terms, "quoted phrases", prefix* and =CaseSensitive joined by AND, OR, NOT '
-        "and parentheses, e.g. (nato OR otan) AND defen*",
+        'write terms, "quoted phrases", prefix* and =CaseSensitive joined by AND, OR, NOT, '
+        "NEAR/N and parentheses, with title:/lead:/body: scopes, e.g. "
+        "title:(nato OR otan) AND defen* NEAR/10 spending",
     )
 
 
@@ -191,6 +214,19 @@ def _tokenize(query: str, source: str, key: str) -> list[_Token]:
             i += 1
             continue
         start = i
+        field_m = _FIELD_RE.match(query, i)
+        if field_m:
+            i = field_m.end()
+            if i >= n or query[i].isspace() or query[i] == ")":
+                raise _fail(
+                    source,
+                    key,
+                    query,
+                    i,
+                    f"expected a term, phrase or '(' after {field_m.group()!r}",
+                )
+            tokens.append(_Token("FIELD", start, field_m.group(), None))
+            continue
         case_sensitive = False
         if c == "=":
             case_sensitive = True
@@ -211,6 +247,19 @@ def _tokenize(query: str, source: str, key: str) -> list[_Token]:
             i = j
             if not case_sensitive and body in _OPERATORS:
                 tokens.append(_Token(body, start, body))
+                continue
+            near = None if case_sensitive else _NEAR_RE.fullmatch(body)
+            if near:
+                if near.group(1) is None or not 0 < int(near.group(1)) <= _MAX_NEAR:
+                    raise _fail(
+                        source,
+                        key,
+                        query,
+                        start,
+                        f"expected NEAR/N with a distance in words from 1 to {_MAX_NEAR}, "
+                        f"e.g. NEAR/10, got {body!r}",
+                    )
+                tokens.append(_Token("NEAR", start, body, number=int(near.group(1))))
                 continue
         tokens.append(
             _Token(
@@ -280,20 +329,41 @@ class _Parser:
         return children[0] if len(children) == 1 else OrNode(tuple(children))
 
     def parse_and(self) -> Node:
-        children = [self.parse_unary()]
+        children = [self.parse_near()]
         while True:
             kind = self.peek().kind
             if kind == "AND":
                 self.take()
-            elif kind not in ("TERM", "(", "NOT"):
+            elif kind not in ("TERM", "(", "NOT", "FIELD"):
                 break
-            children.append(self.parse_unary())
+            children.append(self.parse_near())
         return children[0] if len(children) == 1 else AndNode(tuple(children))
 
+    def parse_near(self) -> Node:
+        node = self.parse_unary()
+        while self.peek().kind == "NEAR":
+            op = self.take()
+            right = self.parse_unary()
+            for side in (node, right):
+                if _has_not(side):
+                    raise _fail(
+                        self.source,
+                        self.key,
+                        self.query,
+                        op.pos,
+                        f"expected terms, phrases or groups on both sides of {op.text}, not NOT",
+                    )
+            node = NearNode(node, right, op.number)
+        return node
+
     def parse_unary(self) -> Node:
-        if self.peek().kind == "NOT":
+        tok = self.peek()
+        if tok.kind == "NOT":
             self.take()
             return NotNode(self.parse_unary())
+        if tok.kind == "FIELD":
+            self.take()
+            return FieldNode(tok.text[:-1], self.parse_unary())
         return self.parse_atom()
 
     def parse_atom(self) -> Node:
@@ -310,6 +380,10 @@ class _Parser:
         raise self.error(tok, "a term, a \"phrase\", NOT or '('")
 
 
+def _has_not(node: Node) -> bool:
+    return isinstance(node, NotNode) or any(_has_not(c) for c in _children(node))
+
+
 def parse_query(query: str, *, source: str = "<query>", key: str = "query") -> Node:
     """Parse ``query`` into a tree; ``source``/``key`` name it in a :class:`ConfigError`."""
     if not query.strip():
@@ -321,55 +395,104 @@ def parse_query(query: str, *, source: str = "<query>", key: str = "query") -> N
 
 # --------------------------------------------------------------------------- matching
 
-
-@dataclass(frozen=True)
-class Hit:
-    """Where a term occurs: offset of its first character in the scanned text."""
-
-    term: Term
-    pos: int
+Region = tuple[int, int]  # word indexes [start, end)
 
 
 @dataclass
 class ScanResult:
-    """All term occurrences in one text, by term (positions ascending)."""
+    """All term occurrences in one text, by term, as word indexes and character offsets.
 
+    ``title_words`` and ``lead_words`` delimit the fields: words ``[0, title_words)`` are the
+    title, the next ``lead_words`` the lead, and everything after the title the body.
+    """
+
+    words: dict[Term, list[int]] = field(default_factory=dict)
     positions: dict[Term, list[int]] = field(default_factory=dict)
+    folded: list[str] = field(default_factory=list)  # every word, case- and accent-folded
+    n_words: int = 0
+    title_words: int = 0
+    lead_words: int = 0
 
     @property
     def present(self) -> frozenset[Term]:
-        return frozenset(self.positions)
+        return frozenset(self.words)
 
-    def count(self, term: Term, *, before: int | None = None, after: int | None = None) -> int:
-        """How many times ``term`` occurs (optionally only at offsets < before / >= after)."""
-        return sum(
-            1
-            for p in self.positions.get(term, ())
-            if (before is None or p < before) and (after is None or p >= after)
+    def region(self, name: str | None = None) -> Region:
+        """Word range of a field (``title``, ``lead``, ``body``, ``rest``) or the whole text."""
+        lead_end = min(self.n_words, self.title_words + self.lead_words)
+        if name is None:
+            return (0, self.n_words)
+        if name == "title":
+            return (0, self.title_words)
+        if name == "lead":
+            return (self.title_words, lead_end)
+        if name == "body":
+            return (self.title_words, self.n_words)
+        if name == "rest":  # the body after the lead
+            return (lead_end, self.n_words)
+        raise ValueError(f"unknown field {name!r}")
+
+    def count(self, term: Term, region: Region | None = None) -> int:
+        """How many times ``term`` occurs (optionally only inside a word range)."""
+        found = self.words.get(term, ())
+        if region is None:
+            return len(found)
+        lo, hi = region
+        return bisect_left(found, hi) - bisect_left(found, lo)
+
+
+def _in(found: list[int], region: Region) -> list[int]:
+    lo, hi = region
+    return found[bisect_left(found, lo) : bisect_left(found, hi)]
+
+
+def match_positions(node: Node, scan: ScanResult, region: Region | None = None) -> list[int] | None:
+    """Word indexes of the occurrences that make ``node`` hold, or None when it does not hold.
+
+    A NOT that holds contributes no positions; ``NEAR`` keeps only the occurrences that have a
+    partner within the distance.
+    """
+    reg = region if region is not None else scan.region()
+    if isinstance(node, TermNode):
+        found = _in(scan.words.get(node.term, []), reg)
+        return found or None
+    if isinstance(node, NotNode):
+        return None if match_positions(node.child, scan, reg) is not None else []
+    if isinstance(node, FieldNode):
+        lo, hi = scan.region(node.field)
+        inner = (max(lo, reg[0]), min(hi, reg[1]))
+        return match_positions(node.child, scan, inner if inner[0] < inner[1] else (0, 0))
+    if isinstance(node, NearNode):
+        left = match_positions(node.left, scan, reg)
+        right = match_positions(node.right, scan, reg) if left else None
+        if not left or not right:
+            return None
+        keep = sorted(
+            {p for p in left if _within(p, right, node.distance)}
+            | {p for p in right if _within(p, left, node.distance)}
         )
+        return keep or None
+    results = [match_positions(c, scan, reg) for c in node.children]
+    if isinstance(node, AndNode):
+        if any(r is None for r in results):
+            return None
+    elif all(r is None for r in results):
+        return None
+    return sorted({p for r in results if r for p in r})
 
 
-class _Index:
-    """Words of one text as a space-joined string, with a map back to text offsets."""
+def _within(p: int, others: list[int], distance: int) -> bool:
+    i = bisect_left(others, p - distance)
+    return i < len(others) and others[i] <= p + distance
 
-    def __init__(self, text: str, *, folded: bool) -> None:
-        self.orig_starts: list[int] = []
-        self.norm_starts: list[int] = []
-        parts: list[str] = [" "]
-        pos = 1
-        for m in _WORD_RE.finditer(text):
-            w = fold(m.group()) if folded else m.group()
-            self.orig_starts.append(m.start())
-            self.norm_starts.append(pos)
-            parts.append(w)
-            parts.append(" ")
-            pos += len(w) + 1
-        self.string = "".join(parts)
 
-    def original(self, key_start: int) -> int:
-        """Text offset of the word that starts just after the key's leading space."""
-        i = bisect_left(self.norm_starts, key_start + 1)
-        return self.orig_starts[i]
+def evaluate(node: Node, scan: ScanResult, region: Region | None = None) -> bool:
+    """Whether the query holds on a scanned text (optionally inside a word range only)."""
+    return match_positions(node, scan, region) is not None
+
+
+def _fold_word(word: str) -> str:
+    return word.lower() if word.isascii() else fold(word)
 
 
 def _build_automaton(terms: Iterable[Term]) -> Any:
@@ -425,31 +548,50 @@ class Matcher:
         self.terms = state["terms"]
         self._compile()
 
-    def scan(self, text: str) -> ScanResult:
-        """Find every occurrence of every term in one pass per automaton."""
-        result = ScanResult()
-        for automaton, used, folded in (
-            (self._folded, self._has_folded, True),
-            (self._exact, self._has_exact, False),
+    def scan(self, text: str, *, title_chars: int = 0, lead_words: int = 0) -> ScanResult:
+        """Find every occurrence of every term, in one automaton pass per case mode.
+
+        ``text[:title_chars]`` is the title (for ``title:`` scopes); the ``lead_words`` words
+        after it are the lead. Cost is linear in the text length, whatever the number of terms.
+        """
+        matches = list(_WORD_RE.finditer(text))
+        words = [m.group() for m in matches]
+        starts = [m.start() for m in matches]
+        result = ScanResult(
+            n_words=len(words),
+            title_words=bisect_left(starts, title_chars),
+            lead_words=lead_words,
+        )
+        result.folded = [_fold_word(w) for w in words]
+        for automaton, used, normed in (
+            (self._folded, self._has_folded, result.folded),
+            (self._exact, self._has_exact, words),
         ):
             if not used:
                 continue
-            index = _Index(text, folded=folded)
-            for end, (length, terms) in automaton.iter(index.string):
-                pos = index.original(end - length + 1)
+            string = " " + " ".join(normed) + " "
+            # word i starts at offset 1 + sum(len(w) + 1 for the words before it)
+            word_starts: list[int] = []
+            offset = 1
+            for w in normed:
+                word_starts.append(offset)
+                offset += len(w) + 1
+            for end, (length, terms) in automaton.iter(string):
+                i = bisect_left(word_starts, end - length + 2)
                 for t in terms:
-                    result.positions.setdefault(t, []).append(pos)
-        for plist in result.positions.values():
-            plist.sort()
+                    result.words.setdefault(t, []).append(i)
+        for t, found in result.words.items():
+            found.sort()
+            result.positions[t] = [starts[i] for i in found]
         return result
 
     def matches(self, name: str, scan: ScanResult) -> bool:
         """Whether query ``name`` holds for a scanned text."""
-        return evaluate(self.queries[name], scan.present)
+        return evaluate(self.queries[name], scan)
 
     def matched_terms(self, name: str, scan: ScanResult) -> list[Term]:
         """The positive terms of query ``name`` that occur in the scanned text."""
-        return [t for t in positive_terms_of(self.queries[name]) if t in scan.positions]
+        return [t for t in positive_terms_of(self.queries[name]) if t in scan.words]
 
 
 def compile_query(query: str, *, source: str = "<query>") -> Matcher:
@@ -465,17 +607,20 @@ def query_matches(query: str, text: str) -> bool:
 
 __all__ = [
     "AndNode",
-    "Hit",
+    "FieldNode",
     "Matcher",
+    "NearNode",
     "Node",
     "NotNode",
     "OrNode",
+    "Region",
     "ScanResult",
     "Term",
     "TermNode",
     "compile_query",
     "evaluate",
     "fold",
+    "match_positions",
     "parse_query",
     "positive_terms_of",
     "query_matches",

@@ -1,24 +1,31 @@
-"""Topic filters: keyword queries plus named entities, scored per document.
+"""Topic filters: keyword queries plus named entities and similarity to examples, per document.
 
-``config/topics.toml`` declares
+``config/topics.toml`` declares (docs/topics.md is the guide):
 
+* ``lead_words``: how many words after the title form the lead.
 * ``[[entities]]``: canonical ``id``, display ``name``, ``type`` (org | person | programme |
   place), ``aliases`` (in any language; ``=`` makes an alias case-sensitive, as in the query
-  language of :mod:`extractors.query`), and optional ``context_aliases`` that count only when one
-  of the ``context`` entities (default: the entity itself) is mentioned by a main alias. That is
-  the disambiguation rule: "the alliance" counts as NATO only if NATO is also named.
-* ``[topics.NAME]``: ``threshold``, scoring knobs, ``entities`` (id -> weight),
-  ``entity_type_weights`` (type -> weight for entities not listed), ``queries.QNAME`` tables with a
-  ``query`` and a ``weight`` (negative weights are penalties), and ``required``: query names or
-  entity ids of which at least one must count, else the score is multiplied by
+  language of :mod:`extractors.query`), and optional ``context_aliases`` that count only within
+  ``context_window`` words (default 40) of a main-alias mention of one of the ``context``
+  entities (default: the entity itself). That is the disambiguation rule: "the alliance" is NATO
+  only near a mention of NATO.
+* ``[topics.NAME]``: ``threshold``; ``queries.QNAME`` tables with a ``query`` and a ``weight``
+  (negative weights are penalties); ``entities`` (id -> weight) and ``entity_type_weights``
+  (type -> weight for entities not listed); ``examples`` (a directory of example articles,
+  relative to the topics file) with ``similarity_weight`` and ``similarity_range``; and
+  ``required``: groups of query names or entity ids. Each group needs one member counted in the
+  title or the lead (``required_in_lead``), else the score is multiplied by
   ``missing_required_factor``.
 
 Scoring. Each query that holds and each weighted entity mentioned is one piece of evidence of
-weight ``w``. It adds ``w * title_weight`` if it holds on the title alone, plus
-``w * body_weight * log2(1 + n * min(1, body_reference_words / body_words))`` for its ``n``
-occurrences in the body (mentions are worth less in long texts: one passing mention in a long
-article is weak evidence). With ``raw`` the sum, ``score = raw / (raw + half_score)`` (0 when raw
-is not positive), so ``score >= 0.5`` exactly when ``raw >= half_score``.
+weight ``w``, contributing ``w * title_weight`` when it holds on the title alone, plus
+``w * lead_weight * log2(1 + n)`` for its ``n`` occurrences in the lead, plus
+``w * body_weight * log2(1 + m * min(1, body_reference_words / rest_words))`` for its ``m``
+occurrences in the rest of the body (a passing mention deep in a long article is weak evidence).
+Similarity to the examples adds up to ``similarity_weight``. With ``raw`` the sum,
+``score = raw / (raw + half_score)`` (0 when raw is not positive), so ``score >= 0.5`` exactly
+when ``raw >= half_score``. The explanation lists every piece of evidence with where it was found
+and what it contributed; :func:`describe` renders it as one line.
 """
 
 from __future__ import annotations
@@ -31,7 +38,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from extractors.query import Matcher, ScanResult, Term, evaluate, positive_terms_of, words_of
+from extractors.query import (
+    Matcher,
+    Region,
+    ScanResult,
+    Term,
+    evaluate,
+    match_positions,
+    positive_terms_of,
+)
+from extractors.similarity import Profile, load_examples, vector
 from newsmon.errors import ConfigError
 
 ENTITY_TYPES = ("org", "person", "programme", "place")
@@ -88,6 +104,7 @@ class Entity:
     aliases: tuple[Term, ...]
     context_aliases: tuple[Term, ...] = ()
     context: tuple[str, ...] = ()
+    context_window: int = 40
 
 
 @dataclass(frozen=True)
@@ -103,13 +120,18 @@ class Topic:
     threshold: float
     half_score: float
     title_weight: float
+    lead_weight: float
     body_weight: float
     body_reference_words: int
     missing_required_factor: float
     queries: tuple[TopicQuery, ...]
     entity_weights: Mapping[str, float]
     entity_type_weights: Mapping[str, float]
-    required: tuple[str, ...]
+    required: tuple[tuple[str, ...], ...]  # groups: each needs one of its names to count
+    required_in_lead: bool = True
+    profile: Profile | None = None
+    similarity_weight: float = 0.0
+    similarity_range: tuple[float, float] = (0.1, 0.3)
 
     def entity_weight(self, entity: Entity) -> float:
         return self.entity_weights.get(entity.id, self.entity_type_weights.get(entity.type, 0.0))
@@ -118,10 +140,21 @@ class Topic:
 class TopicSet:
     """Compiled topics and entities sharing one :class:`Matcher`. Picklable."""
 
-    def __init__(self, topics: Sequence[Topic], entities: Sequence[Entity], matcher: Matcher):
+    def __init__(
+        self,
+        topics: Sequence[Topic],
+        entities: Sequence[Entity],
+        matcher: Matcher,
+        lead_words: int = 60,
+    ):
         self.topics = tuple(topics)
         self.entities = tuple(entities)
         self.matcher = matcher
+        self.lead_words = lead_words
+        self._by_id = {e.id: e for e in self.entities}
+
+    def entity(self, entity_id: str) -> Entity:
+        return self._by_id[entity_id]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -197,6 +230,14 @@ class _Validator:
             )
         return float(value)
 
+    def boolean(self, table: Mapping[str, Any], key: str, name: str, default: bool) -> bool:
+        value = table.get(name, default)
+        if not isinstance(value, bool):
+            raise self.fail(
+                f"{key}.{name}", f"must be true or false, got {value!r}", f"set {name} = true"
+            )
+        return value
+
     def strings(self, table: Mapping[str, Any], key: str, name: str) -> list[str]:
         value = table.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
@@ -223,15 +264,20 @@ _TOPIC_KEYS = (
     "threshold",
     "half_score",
     "title_weight",
+    "lead_weight",
     "body_weight",
+    "examples",
+    "similarity_weight",
+    "similarity_range",
     "body_reference_words",
     "missing_required_factor",
     "required",
+    "required_in_lead",
     "entities",
     "entity_type_weights",
     "queries",
 )
-_ENTITY_KEYS = ("id", "name", "type", "aliases", "context_aliases", "context")
+_ENTITY_KEYS = ("id", "name", "type", "aliases", "context_aliases", "context", "context_window")
 
 
 def load_topics(path: Path) -> TopicSet:
@@ -246,7 +292,7 @@ def load_topics(path: Path) -> TopicSet:
         raise ConfigError(path, "", f"not valid TOML ({e})", "fix the TOML syntax") from e
     except UnicodeDecodeError as e:
         raise ConfigError(path, "", "not UTF-8 text", "save the file as UTF-8") from e
-    v.known_keys(raw, "", ("version", "entities", "topics"))
+    v.known_keys(raw, "", ("version", "lead_words", "entities", "topics"))
     version = raw.get("version", 1)
     if version != 1:
         raise v.fail("version", f"unsupported version {version!r}", "set version = 1")
@@ -282,14 +328,7 @@ def load_topics(path: Path) -> TopicSet:
         tw_raw = v.table(t.get("entity_type_weights", {}), f"{key}.entity_type_weights")
         v.known_keys(tw_raw, f"{key}.entity_type_weights", ENTITY_TYPES)
         type_weights = {k: v.number(tw_raw, f"{key}.entity_type_weights", k, 0.0) for k in tw_raw}
-        required = v.strings(t, key, "required")
-        for r in required:
-            if r not in qtable and r not in entity_ids:
-                raise v.fail(
-                    f"{key}.required",
-                    f"{r!r} is neither a query of this topic nor an entity id",
-                    "name a key of [" + key + ".queries] or an entity id",
-                )
+        required = _required_groups(v, t, key, set(qtable), entity_ids)
         topics.append(
             Topic(
                 name=tname,
@@ -297,7 +336,8 @@ def load_topics(path: Path) -> TopicSet:
                 threshold=v.number(t, key, "threshold", 0.5, 0.0, 1.0),
                 half_score=v.number(t, key, "half_score", 3.0, positive=True),
                 title_weight=v.number(t, key, "title_weight", 2.0, lo=0.0),
-                body_weight=v.number(t, key, "body_weight", 1.0, lo=0.0),
+                lead_weight=v.number(t, key, "lead_weight", 1.0, lo=0.0),
+                body_weight=v.number(t, key, "body_weight", 0.5, lo=0.0),
                 body_reference_words=int(
                     v.number(t, key, "body_reference_words", 300, positive=True)
                 ),
@@ -305,12 +345,69 @@ def load_topics(path: Path) -> TopicSet:
                 queries=tuple(tqueries),
                 entity_weights=entity_weights,
                 entity_type_weights=type_weights,
-                required=tuple(required),
+                required=required,
+                required_in_lead=v.boolean(t, key, "required_in_lead", True),
+                profile=_load_profile(v, t, key),
+                similarity_weight=v.number(t, key, "similarity_weight", 0.0, lo=0.0),
+                similarity_range=_similarity_range(v, t, key),
             )
         )
     alias_terms = [a for e in entities for a in (*e.aliases, *e.context_aliases)]
     matcher = Matcher(queries, alias_terms, source=str(path), key_prefix="topics.")
-    return TopicSet(topics, entities, matcher)
+    lead_words = int(v.number(raw, "", "lead_words", 60, lo=0, hi=10_000))
+    return TopicSet(topics, entities, matcher, lead_words)
+
+
+def _required_groups(
+    v: _Validator, t: Mapping[str, Any], key: str, queries: set[str], entity_ids: set[str]
+) -> tuple[tuple[str, ...], ...]:
+    """``required``: a list of names (one group) or a list of such lists (all groups needed)."""
+    value = t.get("required", [])
+    fix = 'set required = ["query_name", "entity_id"] or [["a", "b"], ["c"]]'
+    if not isinstance(value, list):
+        raise v.fail(f"{key}.required", f"must be a list, got {value!r}", fix)
+    if not value:
+        return ()
+    groups = value if all(isinstance(g, list) for g in value) else [value]
+    out: list[tuple[str, ...]] = []
+    for group in groups:
+        if not group or not all(isinstance(r, str) for r in group):
+            raise v.fail(f"{key}.required", f"a group must list names, got {group!r}", fix)
+        for r in group:
+            if r not in queries and r not in entity_ids:
+                raise v.fail(
+                    f"{key}.required",
+                    f"{r!r} is neither a query of this topic nor an entity id",
+                    "name a key of [" + key + ".queries] or an entity id",
+                )
+        out.append(tuple(group))
+    return tuple(out)
+
+
+def _load_profile(v: _Validator, t: Mapping[str, Any], key: str) -> Profile | None:
+    """The topic's example profile: ``examples`` is a directory relative to the topics file."""
+    if "examples" not in t:
+        return None
+    rel = v.string(t, key, "examples")
+    examples = load_examples(v.path.parent / rel)
+    return Profile.from_texts([f"{e.title}\n{e.text}" for e in examples])
+
+
+def _similarity_range(v: _Validator, t: Mapping[str, Any], key: str) -> tuple[float, float]:
+    value = t.get("similarity_range", [0.1, 0.3])
+    ok = (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(x, int | float) and not isinstance(x, bool) for x in value)
+        and 0 <= value[0] < value[1] <= 1
+    )
+    if not ok:
+        raise v.fail(
+            f"{key}.similarity_range",
+            f"must be [low, high] with 0 <= low < high <= 1, got {value!r}",
+            "set similarity_range = [0.1, 0.3]",
+        )
+    return (float(value[0]), float(value[1]))
 
 
 def _load_entities(v: _Validator, raw: object) -> list[Entity]:
@@ -348,6 +445,7 @@ def _load_entities(v: _Validator, raw: object) -> list[Entity]:
                     for a in v.strings(e, key, "context_aliases")
                 ),
                 context=tuple(v.strings(e, key, "context")) or (eid,),
+                context_window=int(v.number(e, key, "context_window", 40, lo=1, hi=10_000)),
             )
         )
     for ent in entities:
@@ -364,41 +462,141 @@ def _load_entities(v: _Validator, raw: object) -> list[Entity]:
 # --------------------------------------------------------------------------- scoring
 
 
-def _positions(scan: ScanResult, terms: Sequence[Term]) -> list[int]:
-    out: set[int] = set()
+@dataclass(frozen=True)
+class _Mentions:
+    """Word indexes and character offsets of one entity's mentions, ascending."""
+
+    words: list[int]
+    chars: list[int]
+
+
+def _mentions(scan: ScanResult, terms: Sequence[Term]) -> _Mentions:
+    pairs: set[tuple[int, int]] = set()
     for t in terms:
-        out.update(scan.positions.get(t, ()))
-    return sorted(out)
+        pairs.update(zip(scan.words.get(t, ()), scan.positions.get(t, ()), strict=True))
+    ordered = sorted(pairs)
+    return _Mentions([w for w, _ in ordered], [c for _, c in ordered])
 
 
-def _entity_positions(topics: TopicSet, scan: ScanResult) -> dict[str, list[int]]:
-    """Mention offsets per entity id; context aliases count only when a context entity is named."""
-    main = {e.id: _positions(scan, e.aliases) for e in topics.entities}
-    out: dict[str, list[int]] = {}
+def _near(p: int, others: Sequence[int], window: int) -> bool:
+    return any(abs(p - o) <= window for o in others)
+
+
+def _entity_mentions(topics: TopicSet, scan: ScanResult) -> dict[str, _Mentions]:
+    """Mentions per entity id. A context alias ("the alliance") counts only within the entity's
+    ``context_window`` words of a main-alias mention of one of its ``context`` entities."""
+    main = {e.id: _mentions(scan, e.aliases) for e in topics.entities}
+    out: dict[str, _Mentions] = {}
     for e in topics.entities:
-        pos = main[e.id]
-        if e.context_aliases and any(main[c] for c in e.context):
-            pos = sorted(set(pos) | set(_positions(scan, e.context_aliases)))
-        out[e.id] = pos
+        found = main[e.id]
+        if e.context_aliases:
+            anchors = sorted(p for c in e.context for p in main[c].words)
+            extra = _mentions(scan, e.context_aliases)
+            keep = [
+                (w, c)
+                for w, c in zip(extra.words, extra.chars, strict=True)
+                if _near(w, anchors, e.context_window)
+            ]
+            if keep:
+                merged = sorted(set(zip(found.words, found.chars, strict=True)) | set(keep))
+                found = _Mentions([w for w, _ in merged], [c for _, c in merged])
+        if found.words:
+            out[e.id] = found
     return out
 
 
 def _find_entities(
-    topics: TopicSet, positions: Mapping[str, list[int]], title_len: int
+    topics: TopicSet, mentions: Mapping[str, _Mentions], title_words: int
 ) -> list[EntityHit]:
     hits = [
-        EntityHit(e.id, e.name, e.type, len(pos), pos[0], in_title=pos[0] < title_len)
-        for e in topics.entities
-        if (pos := positions[e.id])
+        EntityHit(eid, e.name, e.type, len(m.words), m.chars[0], in_title=m.words[0] < title_words)
+        for eid, m in mentions.items()
+        if (e := topics.entity(eid))
     ]
     hits.sort(key=lambda h: h.first_pos)
     return hits
 
 
-def _body_strength(n: int, body_words: int, reference: int) -> float:
-    if n <= 0:
-        return 0.0
-    return math.log2(1 + n * min(1.0, reference / max(body_words, 1)))
+def _count(found: Sequence[int], region: Region) -> int:
+    lo, hi = region
+    return sum(1 for p in found if lo <= p < hi)
+
+
+@dataclass(frozen=True)
+class _Regions:
+    title: Region
+    lead: Region
+    rest: Region
+
+    @classmethod
+    def of(cls, scan: ScanResult) -> _Regions:
+        return cls(scan.region("title"), scan.region("lead"), scan.region("rest"))
+
+    @property
+    def rest_words(self) -> int:
+        return self.rest[1] - self.rest[0]
+
+
+def _strength(n: int, scale: float = 1.0) -> float:
+    """Diminishing returns: one mention 1.0, two 1.58, four 2.32 (times ``scale``)."""
+    return math.log2(1 + n * scale) if n > 0 else 0.0
+
+
+def _evidence(
+    topic: Topic,
+    regions: _Regions,
+    kind: str,
+    name: str,
+    weight: float,
+    found: Sequence[int],
+    in_title: bool,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One piece of evidence: where it was found and what it contributes to the raw score.
+
+    Title: ``weight * title_weight`` once. Lead: ``weight * lead_weight * log2(1 + n)``. Rest of
+    the body: ``weight * body_weight * log2(1 + n * min(1, body_reference_words / rest_words))``.
+    """
+    n_lead = _count(found, regions.lead)
+    n_rest = _count(found, regions.rest)
+    scale = min(1.0, topic.body_reference_words / max(regions.rest_words, 1))
+    title_part = weight * topic.title_weight if in_title else 0.0
+    lead_part = weight * topic.lead_weight * _strength(n_lead)
+    rest_part = weight * topic.body_weight * _strength(n_rest, scale)
+    return {
+        "kind": kind,
+        "name": name,
+        "weight": weight,
+        "in_title": in_title,
+        "lead_count": n_lead,
+        "body_count": n_rest,
+        "contribution": round(title_part + lead_part + rest_part, 4),
+        **extra,
+    }
+
+
+_SIMILARITY_FULL_WORDS = 20
+
+
+def _similarity_evidence(topic: Topic, doc_vector: Mapping[str, float]) -> dict[str, Any] | None:
+    """Similarity to the examples, mapped from ``similarity_range`` onto 0..weight.
+
+    A cosine over a handful of words is noise ("NATO met" shares half its words with any NATO
+    story), so texts with fewer than 20 distinct content words get a proportional share.
+    """
+    if topic.profile is None or topic.similarity_weight <= 0:
+        return None
+    sim = topic.profile.similarity(doc_vector)
+    lo, hi = topic.similarity_range
+    share = min(1.0, max(0.0, (sim - lo) / (hi - lo)))
+    confidence = min(1.0, len(doc_vector) / _SIMILARITY_FULL_WORDS)
+    return {
+        "kind": "similarity",
+        "name": "examples",
+        "weight": topic.similarity_weight,
+        "similarity": round(sim, 4),
+        "contribution": round(topic.similarity_weight * share * confidence, 4),
+    }
 
 
 def _score_topic(
@@ -406,55 +604,53 @@ def _score_topic(
     topics: TopicSet,
     scan: ScanResult,
     entity_hits: Sequence[EntityHit],
-    entity_positions: Mapping[str, list[int]],
-    title_len: int,
-    body_words: int,
+    mentions: Mapping[str, _Mentions],
+    doc_vector: Mapping[str, float],
 ) -> TopicMatch:
-    present_all = scan.present
-    present_title = frozenset(t for t, ps in scan.positions.items() if ps[0] < title_len)
+    regions = _Regions.of(scan)
     evidence: list[dict[str, Any]] = []
-    counted: set[str] = set()
-
-    def add(kind: str, name: str, weight: float, in_title: bool, n_body: int, **extra: Any) -> None:
-        title_part = weight * topic.title_weight if in_title else 0.0
-        body_part = (
-            weight
-            * topic.body_weight
-            * _body_strength(n_body, body_words, topic.body_reference_words)
-        )
-        evidence.append(
-            {
-                "kind": kind,
-                "name": name,
-                "weight": weight,
-                "in_title": in_title,
-                "body_count": n_body,
-                "contribution": round(title_part + body_part, 4),
-                **extra,
-            }
-        )
-        counted.add(name)
-
     for q in topic.queries:
         node = topics.matcher.queries[f"{topic.name}.{q.name}"]
-        if not evaluate(node, present_all):
+        found = match_positions(node, scan)
+        if found is None:
             continue
-        terms = [t for t in positive_terms_of(node) if t in present_all]
-        in_title = evaluate(node, present_title)
-        n_body = sum(scan.count(t, after=title_len) for t in terms)
-        add("query", q.name, q.weight, in_title, n_body, terms=[str(t) for t in terms])
-
+        terms = list(
+            {t.key: t for t in reversed(positive_terms_of(node)) if t in scan.words}.values()
+        )[::-1]
+        in_title = evaluate(node, scan, regions.title)
+        evidence.append(
+            _evidence(
+                topic, regions, "query", q.name, q.weight, found, in_title,
+                terms=[str(t) for t in terms],
+            )
+        )  # fmt: skip
     for hit in entity_hits:
-        entity = next(e for e in topics.entities if e.id == hit.entity_id)
-        w = topic.entity_weight(entity)
-        if w == 0:
-            continue
-        n_body = sum(1 for p in entity_positions[hit.entity_id] if p >= title_len)
-        add("entity", hit.entity_id, w, hit.in_title, n_body, type=hit.type)
+        w = topic.entity_weight(topics.entity(hit.entity_id))
+        if w:
+            found = mentions[hit.entity_id].words
+            evidence.append(
+                _evidence(
+                    topic, regions, "entity", hit.entity_id, w, found, hit.in_title,
+                    type=hit.type, label=hit.name,
+                )
+            )  # fmt: skip
+    sim = _similarity_evidence(topic, doc_vector)
+    if sim is not None:
+        evidence.append(sim)
 
     raw = sum(float(e["contribution"]) for e in evidence)
     score = raw / (raw + topic.half_score) if raw > 0 else 0.0
-    required_met = not topic.required or any(r in counted for r in topic.required)
+    # the main subject shows in the title or the lead: a required concept only deep in a long
+    # body is a passing mention (with no body beyond the lead, the whole text is the lead)
+    counted = {
+        e["name"]
+        for e in evidence
+        if e["kind"] != "similarity"
+        and e["contribution"] > 0
+        and (e["in_title"] or e["lead_count"] or not topic.required_in_lead)
+    }
+    missing = [g for g in topic.required if not any(r in counted for r in g)]
+    required_met = not missing
     if not required_met:
         score *= topic.missing_required_factor
     score = round(score, 4)
@@ -464,7 +660,8 @@ def _score_topic(
         "half_score": topic.half_score,
         "threshold": topic.threshold,
         "required_met": required_met,
-        "body_words": body_words,
+        "required_missing": [list(g) for g in missing],
+        "body_words": scan.n_words - scan.title_words,
         "evidence": evidence,
     }
     return TopicMatch(topic.name, score, score >= topic.threshold, explanation)
@@ -472,13 +669,14 @@ def _score_topic(
 
 def filter_document(doc: Document, topics: TopicSet) -> FilterResult:
     """Entities and one :class:`TopicMatch` per topic for one document."""
-    title_len = len(doc.title)
-    scan = topics.matcher.scan(doc.title + "\n" + doc.text)
-    positions = _entity_positions(topics, scan)
-    hits = _find_entities(topics, positions, title_len)
-    body_words = len(words_of(doc.text))
+    scan = topics.matcher.scan(
+        doc.title + "\n" + doc.text, title_chars=len(doc.title), lead_words=topics.lead_words
+    )
+    mentions = _entity_mentions(topics, scan)
+    hits = _find_entities(topics, mentions, scan.title_words)
+    doc_vector = vector(scan.folded) if any(t.profile for t in topics.topics) else {}
     matches = tuple(
-        _score_topic(t, topics, scan, hits, positions, title_len, body_words) for t in topics.topics
+        _score_topic(t, topics, scan, hits, mentions, doc_vector) for t in topics.topics
     )
     return FilterResult(tuple(hits), matches)
 
@@ -486,6 +684,32 @@ def filter_document(doc: Document, topics: TopicSet) -> FilterResult:
 def filter_documents(docs: Sequence[Document], topics: TopicSet) -> list[FilterResult]:
     """:func:`filter_document` over a batch, in order."""
     return [filter_document(d, topics) for d in docs]
+
+
+def describe(match: TopicMatch) -> str:
+    """One line a reader can follow: the verdict, then each piece of evidence and its weight."""
+    ex = match.explanation
+    verdict = "relevant" if match.relevant else "not relevant"
+    parts = [f"{verdict}: score {match.score:.2f} (threshold {ex['threshold']:.2f})"]
+    for e in ex["evidence"]:
+        c = float(e["contribution"])
+        if e["kind"] == "similarity":
+            parts.append(f"similarity {e['similarity']:.2f} to the examples {c:+.2f}")
+            continue
+        where = []
+        if e.get("in_title"):
+            where.append("title")
+        if e.get("lead_count"):
+            where.append(f"lead x{e['lead_count']}")
+        if e.get("body_count"):
+            where.append(f"body x{e['body_count']}")
+        label = e.get("label") or e["name"]
+        what = f"{label} [{e['type']}]" if e["kind"] == "entity" else e["name"]
+        terms = f" ({', '.join(e['terms'][:4])})" if e.get("terms") else ""
+        parts.append(f"{what}{terms} in {', '.join(where) or 'text'} {c:+.2f}")
+    for group in ex.get("required_missing", []):
+        parts.append(f"none of {', '.join(group)} in the title or lead: score scaled down")
+    return "; ".join(parts)
 
 
 __all__ = [
@@ -498,6 +722,7 @@ __all__ = [
     "TopicMatch",
     "TopicQuery",
     "TopicSet",
+    "describe",
     "filter_document",
     "filter_documents",
     "load_topics",

@@ -86,6 +86,11 @@ def test_parse_tree() -> None:
         ("nato OR OR eu", 8, "got 'OR'"),
         ("= nato", 0, "expected a term or phrase after '='"),
         ("nato - eu", 5, "expected a term with letters or digits"),
+        ("nato NEAR eu", 5, "expected NEAR/N with a distance in words"),
+        ("nato NEAR/0 eu", 5, "expected NEAR/N with a distance in words"),
+        ("nato NEAR/5 NOT eu", 5, "not NOT"),
+        ("nato NEAR/5", 11, "expected a term"),
+        ("title: nato", 6, "expected a term, phrase or '(' after 'title:'"),
     ],
 )
 def test_syntax_errors_name_position(query: str, position: int, expected: str) -> None:
@@ -97,6 +102,47 @@ def test_syntax_errors_name_position(query: str, position: int, expected: str) -
     assert f"at position {position} " in err.problem
     assert expected in err.problem
     assert err.fix
+
+
+@pytest.mark.parametrize(
+    ("query", "text", "expected"),
+    [
+        ("nato NEAR/3 eu", "NATO and the EU", True),
+        ("nato NEAR/3 eu", "the EU and NATO", True),  # either order
+        ("nato NEAR/3 eu", "NATO met on Monday and later the EU", False),
+        ("nato NEAR/3 eu", "NATO said things. Much later, much later, the EU and NATO", True),
+        ('nato NEAR/3 ("drone wall" OR sabotage)', "NATO fears a drone wall", True),
+        ('nato NEAR/3 ("drone wall" OR sabotage)', "NATO fears drones; a wall", False),
+        ("(nato NEAR/2 summit) NEAR/5 madrid", "the NATO summit opened in Madrid", True),
+        ("nato NEAR/2 summit AND madrid", "Madrid. The NATO summit", True),
+        ("=EU NEAR/4 (membership OR accession)", "Georgia seeks EU membership", True),
+    ],
+)
+def test_near(query: str, text: str, expected: bool) -> None:
+    assert query_matches(query, text) is expected
+
+
+def test_field_scopes() -> None:
+    m = compile_query("title:nato AND body:(defen* OR troops) AND NOT lead:football")
+    title = "NATO moves"
+    for body, expected in [
+        ("Troops deploy to Poland.", True),
+        ("Shops open. Defence ministers meet.", True),
+        ("Football first. Troops later.", False),
+        ("Nothing here.", False),
+    ]:
+        scan = m.scan(f"{title}\n{body}", title_chars=len(title), lead_words=3)
+        assert m.matches("query", scan) is expected, body
+    # the same words in the body do not satisfy title:
+    scan = m.scan("Moves\nNATO troops", title_chars=5, lead_words=3)
+    assert m.matches("query", scan) is False
+
+
+def test_lead_scope_is_the_first_words_of_the_body() -> None:
+    m = compile_query("lead:nato")
+    text = "Title\none two NATO"
+    assert m.matches("query", m.scan(text, title_chars=5, lead_words=3)) is True
+    assert m.matches("query", m.scan(text, title_chars=5, lead_words=2)) is False
 
 
 def test_empty_query_is_an_error() -> None:
@@ -112,7 +158,8 @@ def test_scan_positions_and_counts() -> None:
     assert scan.positions[Term(("otan",))] == [23]
     assert scan.positions[Term(("EU",), case_sensitive=True)] == [13]
     assert scan.positions[Term(("defen",), prefix=True)] == [29]
-    assert scan.count(Term(("nato",)), after=10) == 1
+    assert scan.words[Term(("nato",))] == [0, 4]  # word indexes
+    assert scan.count(Term(("nato",)), region=(2, 10)) == 1
     assert m.matches("a", scan) and m.matches("b", scan)
     assert [str(t) for t in m.matched_terms("a", scan)] == ["nato", "otan"]
 

@@ -13,6 +13,7 @@ from extractors.topics import (
     EntityHit,
     FilterResult,
     TopicSet,
+    describe,
     filter_documents,
     load_topics,
 )
@@ -108,6 +109,57 @@ def test_the_alliance_counts_only_with_nato(topics: TopicSet) -> None:
     assert (nato.count, nato.first_pos, nato.in_title) == (3, 0, True)
 
 
+def test_the_alliance_counts_only_near_nato(topics: TopicSet) -> None:
+    filler = " ".join(["word"] * 60)
+    far = run(topics, "Summit", f"NATO met. {filler} The alliance of shopkeepers voted.")
+    near = run(topics, "Summit", f"NATO met. {filler} NATO said the alliance voted.")
+    count = {h.entity_id: h.count for h in far.entities}
+    assert count["nato"] == 1  # 60 words away: outside the 40-word context window
+    assert {h.entity_id: h.count for h in near.entities}["nato"] == 3
+
+
+def test_required_groups_need_a_concept_and_a_european_actor(topics: TopicSet) -> None:
+    canada = run(topics, "Canada's defence minister resigns", "The armed forces chief too.")
+    match = canada.match(TOPIC)
+    assert match.relevant is False
+    assert len(match.explanation["required_missing"]) == 1  # no European actor
+    assert "nato" in match.explanation["required_missing"][0]
+    germany = run(topics, "Germany's defence minister resigns", "The armed forces chief too.")
+    assert germany.match(TOPIC).explanation["required_missing"] == []
+
+
+def test_required_concept_deep_in_a_long_body_is_a_passing_mention(topics: TopicSet) -> None:
+    filler = " ".join(["Markets rallied as traders bought shares."] * 20)
+    deep = run(topics, "Stocks rally in Europe", f"{filler} NATO defence spending was noted.")
+    lead = run(topics, "Stocks rally in Europe", f"NATO defence spending was noted. {filler}")
+    assert deep.match(TOPIC).explanation["required_met"] is False
+    assert lead.match(TOPIC).explanation["required_met"] is True
+    assert deep.match(TOPIC).score < lead.match(TOPIC).score
+
+
+def test_similarity_to_the_baseline_is_evidence(topics: TopicSet) -> None:
+    text = (
+        "NATO Secretary General said the European Union defence push need not duplicate the "
+        "alliance, as EU defence ministers discussed cooperation with NATO allies on Russia."
+    )
+    match = run(topics, "NATO and EU defence cooperation", text).match(TOPIC)
+    sim = next(e for e in match.explanation["evidence"] if e["kind"] == "similarity")
+    assert sim["similarity"] > 0.2 and sim["contribution"] > 0
+    unrelated = run(topics, "Cat show", "Cats and dogs were judged by a panel.").match(TOPIC)
+    assert all(
+        e["kind"] != "similarity" or e["contribution"] == 0
+        for e in unrelated.explanation["evidence"]
+    )
+
+
+def test_describe_is_a_readable_line(topics: TopicSet) -> None:
+    match = run(topics, "NATO defence spending rises", "Allies agree in Brussels.").match(TOPIC)
+    line = describe(match)
+    assert line.startswith("relevant: score ")
+    assert "NATO [org] in title" in line
+    assert '"defence spending"' in line
+
+
 def test_safe_acronym_needs_the_eu(topics: TopicSet) -> None:
     assert "programme:safe" not in entity_ids(run(topics, "Is it SAFE to travel?"))
     assert "programme:safe" in entity_ids(run(topics, "EU approves SAFE loans for defence"))
@@ -146,10 +198,12 @@ def test_clear_positives_are_relevant(topics: TopicSet, title: str, text: str) -
 
 
 def test_title_weighs_more_than_body(topics: TopicSet) -> None:
-    in_title = run(topics, "NATO", "The meeting went on.").match(TOPIC).score
-    in_body = run(topics, "The meeting", "NATO went on.").match(TOPIC).score
-    assert in_title == 0.5  # raw 2.0 * 2 (title) = 4.0 = half_score
-    assert in_body < in_title
+    title = run(topics, "NATO", "The meeting went on.").match(TOPIC)
+    body = run(topics, "The meeting", "NATO went on.").match(TOPIC)
+    nato = {e["name"]: e for e in title.explanation["evidence"]}["nato"]
+    assert nato["contribution"] == 4.0  # weight 2.0 * title_weight 2.0
+    assert body.score < title.score
+    assert title.relevant is False  # a bare mention of NATO is not a story about NATO
 
 
 def test_explanation_is_json_and_names_evidence(topics: TopicSet) -> None:
@@ -177,7 +231,11 @@ def test_topicset_pickles(topics: TopicSet) -> None:
 
 
 def test_one_result_per_document_in_order(topics: TopicSet) -> None:
-    docs = [Document("NATO summit", ""), Document("Cat show", ""), Document("", "")]
+    docs = [
+        Document("NATO summit", "Allies agree on deterrence."),
+        Document("Cat show", ""),
+        Document("", ""),
+    ]
     results = filter_documents(docs, topics)
     assert [r.match(TOPIC).relevant for r in results] == [True, False, False]
     assert all(len(r.matches) == 1 for r in results)

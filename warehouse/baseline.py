@@ -7,13 +7,12 @@ parts of it are page chrome; :func:`baseline_articles` returns them cleaned, and
 
 from __future__ import annotations
 
-import re
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 from extractors.pipeline import ArticleRecord, filter_articles, stable_id
+from extractors.similarity import load_examples
 from extractors.topics import TopicSet
 from extractors.urls import content_hash
 from newsmon.errors import ConfigError
@@ -37,35 +36,26 @@ class BaselineArticle:
         return f"urn:newsmon:baseline:{Path(self.file).stem.split('_', 1)[-1]}"
 
 
-def clean_text(raw: str, chrome: list[str]) -> str:
-    """Remove the chrome patterns, then tidy no-break spaces, blank lines and trailing spaces."""
-    text = raw.replace("\r\n", "\n").replace("\u00a0", " ")
-    for pattern in chrome:
-        text = re.sub(pattern, "", text, flags=re.MULTILINE)
-    lines = [line.strip() for line in text.split("\n")]
-    paragraphs = [line for line in lines if line]
-    return "\n\n".join(paragraphs)
-
-
 def baseline_articles(directory: Path = BASELINE_DIR) -> list[BaselineArticle]:
+    """The baseline articles, cleaned of their chrome (see :func:`load_examples`)."""
     manifest = directory / "manifest.toml"
-    with manifest.open("rb") as fh:
-        data = tomllib.load(fh)
     articles = []
-    for i, entry in enumerate(data.get("articles", [])):
-        path = directory / entry["file"]
-        if not path.is_file():
-            raise ConfigError(manifest, f"articles[{i}].file", f"{path} is missing", "restore it")
-        articles.append(
-            BaselineArticle(
-                file=entry["file"],
-                title=entry["title"],
-                publisher=entry["publisher"],
-                published=entry["published"],
-                language=entry["language"],
-                text=clean_text(path.read_text(encoding="utf-8"), list(entry.get("chrome", []))),
+    for i, ex in enumerate(load_examples(directory)):
+        try:
+            articles.append(
+                BaselineArticle(
+                    file=ex.file,
+                    title=ex.title,
+                    publisher=str(ex.meta["publisher"]),
+                    published=ex.meta["published"],
+                    language=str(ex.meta["language"]),
+                    text=ex.text,
+                )
             )
-        )
+        except KeyError as e:
+            raise ConfigError(
+                manifest, f"articles[{i}].{e.args[0]}", "is missing", "add it to the manifest"
+            ) from e
     return articles
 
 
@@ -123,6 +113,5 @@ __all__ = [
     "BaselineArticle",
     "baseline_articles",
     "baseline_records",
-    "clean_text",
     "ensure_baseline",
 ]
