@@ -25,11 +25,11 @@ Matching rules:
 * Plain terms ignore case and accents (``européenne`` = ``europeenne``); ``=`` terms compare
   the exact characters.
 
-Every distinct term of every query given to one :class:`Matcher` goes into one pair of
-Aho-Corasick automata (case-folded and exact), so a text is scanned once whatever the number
-of queries; queries are then evaluated on the positions found. A syntax error raises
-:class:`newsmon.errors.ConfigError` naming the position and
-what was expected.
+Every distinct term of every query given to one :class:`Matcher` goes into one Aho-Corasick
+automaton over the case-folded words (case-sensitive terms are checked against the original
+words where the folded form hits), so a text is scanned once whatever the number of terms and
+queries; queries are then evaluated on the word positions found. A syntax error raises
+:class:`newsmon.errors.ConfigError` naming the position and what was expected.
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ import unicodedata
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import accumulate, compress, count
+from operator import add
 from typing import Any
 
 import ahocorasick
 
 from newsmon.errors import ConfigError
 
-_WORD_RE = re.compile(r"[^\W_]+")
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
 _NEAR_RE = re.compile(r"NEAR(?:/(\d+))?")
 _FIELDS = ("title", "lead", "body")
@@ -60,9 +61,37 @@ def fold(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+class _CharTable(dict[int, str]):
+    """``str.translate`` table: letters and digits kept (or folded), anything else a space.
+
+    Splitting the translated text on whitespace gives the same words as the regular expression
+    ``[^\\W_]+`` several times faster (measured: 65 vs 330 us for 5 KB of text). Entries are made
+    on first sight of a character, so the table holds only what texts actually contain.
+    """
+
+    def __init__(self, folding: bool) -> None:
+        super().__init__()
+        self.folding = folding
+
+    def __missing__(self, codepoint: int) -> str:
+        c = chr(codepoint)
+        value = (fold(c) if self.folding else c) if c.isalnum() else " "
+        self[codepoint] = value
+        return value
+
+
+_SEPARATE = _CharTable(folding=False)
+_FOLD = _CharTable(folding=True)
+
+
 def words_of(text: str) -> list[str]:
-    """Split ``text`` into the words the matcher sees."""
-    return _WORD_RE.findall(text)
+    """Split ``text`` into the words the matcher sees (runs of letters and digits)."""
+    return text.translate(_SEPARATE).split()
+
+
+def folded_words_of(text: str) -> list[str]:
+    """:func:`words_of`, each word :func:`fold`-ed."""
+    return text.translate(_FOLD).split()
 
 
 # --------------------------------------------------------------------------- terms and AST
@@ -75,6 +104,19 @@ class Term:
     words: tuple[str, ...]
     prefix: bool = False
     case_sensitive: bool = False
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # terms are dict keys in every scan: hash once, not per lookup
+        object.__setattr__(self, "_hash", hash((self.words, self.prefix, self.case_sensitive)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    @property
+    def folded_key(self) -> str:
+        """The key of the case-folded word sequence (case-sensitive terms are checked after)."""
+        return " " + " ".join(fold(w) for w in self.words) + ("" if self.prefix else " ")
 
     @property
     def key(self) -> str:
@@ -116,6 +158,17 @@ class AndNode:
 @dataclass(frozen=True)
 class OrNode:
     children: tuple[Node, ...]
+    # the plain-term children as a set, the rest apart: a long OR list is evaluated by one set
+    # intersection with the terms found, not one lookup per term
+    terms: frozenset[Term] = field(init=False, repr=False, compare=False)
+    others: tuple[Node, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        term_nodes = [c.term for c in self.children if isinstance(c, TermNode)]
+        object.__setattr__(self, "terms", frozenset(term_nodes))
+        object.__setattr__(
+            self, "others", tuple(c for c in self.children if not isinstance(c, TermNode))
+        )
 
 
 @dataclass(frozen=True)
@@ -148,34 +201,25 @@ def _children(n: Node) -> tuple[Node, ...]:
     return n.children
 
 
-def terms_of(node: Node) -> list[Term]:
-    """Every term in the tree, in order of appearance (with repeats removed)."""
-    out: list[Term] = []
-
-    def walk(n: Node) -> None:
-        if isinstance(n, TermNode) and n.term not in out:
-            out.append(n.term)
-        for child in _children(n):
-            walk(child)
-
-    walk(node)
-    return out
-
-
-def positive_terms_of(node: Node) -> list[Term]:
-    """The terms that count *for* a match (those not under a NOT)."""
-    out: list[Term] = []
+def terms_of(node: Node, *, positive_only: bool = False) -> list[Term]:
+    """Every term in the tree, in order of appearance (with repeats removed); with
+    ``positive_only``, only those that count *for* a match (not under a NOT)."""
+    out: dict[Term, None] = {}  # an ordered set
 
     def walk(n: Node) -> None:
         if isinstance(n, TermNode):
-            if n.term not in out:
-                out.append(n.term)
-        elif not isinstance(n, NotNode):
+            out.setdefault(n.term)
+        elif not (positive_only and isinstance(n, NotNode)):
             for child in _children(n):
                 walk(child)
 
     walk(node)
-    return out
+    return list(out)
+
+
+def positive_terms_of(node: Node) -> list[Term]:
+    """The terms that count *for* a match (those not under a NOT)."""
+    return terms_of(node, positive_only=True)
 
 
 # --------------------------------------------------------------------------- parser
@@ -407,11 +451,25 @@ class ScanResult:
     """
 
     words: dict[Term, list[int]] = field(default_factory=dict)
-    positions: dict[Term, list[int]] = field(default_factory=dict)
     folded: list[str] = field(default_factory=list)  # every word, case- and accent-folded
     n_words: int = 0
     title_words: int = 0
     lead_words: int = 0
+    separated: str = field(default="", repr=False)  # the text with non-word characters as spaces
+    _starts: list[int] | None = field(default=None, init=False, repr=False)
+
+    def char_offset(self, word: int) -> int:
+        """Offset in the text of the first character of word number ``word``."""
+        if self._starts is None:  # all in C: piece k of split(" ") starts at len(pieces < k) + k
+            pieces = self.separated.split(" ")
+            offsets = map(add, accumulate(map(len, pieces), initial=0), count())
+            self._starts = list(compress(offsets, pieces))
+        return self._starts[word]
+
+    @property
+    def positions(self) -> dict[Term, list[int]]:
+        """Character offsets of every occurrence, by term."""
+        return {t: [self.char_offset(i) for i in found] for t, found in self.words.items()}
 
     @property
     def present(self) -> frozenset[Term]:
@@ -472,11 +530,28 @@ def match_positions(node: Node, scan: ScanResult, region: Region | None = None) 
             | {p for p in right if _within(p, left, node.distance)}
         )
         return keep or None
+    if isinstance(node, OrNode):
+        hits: set[int] = set()
+        holds = False
+        present = scan.words
+        # iterate over the smaller side: a query may list thousands of terms, a text has few
+        if len(node.terms) < len(present):
+            candidates: Iterable[Term] = (t for t in node.terms if t in present)
+        else:
+            candidates = (t for t in present if t in node.terms)
+        for t in candidates:
+            found = _in(present[t], reg)
+            if found:
+                holds = True
+                hits.update(found)
+        for child in node.others:
+            r = match_positions(child, scan, reg)
+            if r is not None:
+                holds = True
+                hits.update(r)
+        return sorted(hits) if holds else None
     results = [match_positions(c, scan, reg) for c in node.children]
-    if isinstance(node, AndNode):
-        if any(r is None for r in results):
-            return None
-    elif all(r is None for r in results):
+    if any(r is None for r in results):
         return None
     return sorted({p for r in results if r for p in r})
 
@@ -491,20 +566,46 @@ def evaluate(node: Node, scan: ScanResult, region: Region | None = None) -> bool
     return match_positions(node, scan, region) is not None
 
 
-def _fold_word(word: str) -> str:
-    return word.lower() if word.isascii() else fold(word)
+def _canonical_node(node: Node, canon: Mapping[Term, Term]) -> Node:
+    if isinstance(node, TermNode):
+        return TermNode(canon.get(node.term, node.term))
+    if isinstance(node, NotNode):
+        return NotNode(_canonical_node(node.child, canon))
+    if isinstance(node, FieldNode):
+        return FieldNode(node.field, _canonical_node(node.child, canon))
+    if isinstance(node, NearNode):
+        return NearNode(
+            _canonical_node(node.left, canon), _canonical_node(node.right, canon), node.distance
+        )
+    children = tuple(_canonical_node(c, canon) for c in node.children)
+    return AndNode(children) if isinstance(node, AndNode) else OrNode(children)
 
 
 def _build_automaton(terms: Iterable[Term]) -> Any:
-    by_key: dict[str, list[Term]] = {}
+    """One automaton over the folded text for all terms; case-sensitive terms are checked
+    against the original words on a hit, so the text is scanned once, not once per case mode."""
+    by_key: dict[str, tuple[list[Term], list[Term]]] = {}
     for t in terms:
-        by_key.setdefault(t.key, []).append(t)
+        folded, exact = by_key.setdefault(t.folded_key, ([], []))
+        (exact if t.case_sensitive else folded).append(t)
     automaton = ahocorasick.Automaton()
-    for k, ts in by_key.items():
-        automaton.add_word(k, (len(k), tuple(ts)))
+    for k, (folded, exact) in by_key.items():
+        # spaces in " w0 w1 ... " up to a match's last character, minus this, is the index of
+        # its first word: n words of a whole-word key end on the space after the last word
+        t = (folded or exact)[0]
+        adjust = len(t.words) + (0 if t.prefix else 1)
+        automaton.add_word(k, (adjust, tuple(folded), tuple(exact)))
     if by_key:
         automaton.make_automaton()
     return automaton
+
+
+def _exact_at(term: Term, words: list[str], i: int) -> bool:
+    n = len(term.words)
+    found = words[i : i + n]
+    if term.prefix:
+        return found[:-1] == list(term.words[:-1]) and found[-1].startswith(term.words[-1])
+    return found == list(term.words)
 
 
 class Matcher:
@@ -533,11 +634,22 @@ class Matcher:
         self.terms: tuple[Term, ...] = tuple(sorted(set(terms)))
         self._compile()
 
+    def canonical(self, term: Term) -> Term:
+        """The matcher's own instance of ``term`` (dict lookups then succeed on identity)."""
+        return self._canon.get(term, term)
+
     def _compile(self) -> None:
-        self._folded = _build_automaton(t for t in self.terms if not t.case_sensitive)
-        self._exact = _build_automaton(t for t in self.terms if t.case_sensitive)
-        self._has_folded = any(not t.case_sensitive for t in self.terms)
-        self._has_exact = any(t.case_sensitive for t in self.terms)
+        self._canon = {t: t for t in self.terms}
+        self.queries = {name: _canonical_node(n, self._canon) for name, n in self.queries.items()}
+        # per query: its positive terms in order of appearance, one per key (so "défense" and
+        # "defense" show once), as a rank map to list the found ones in query order
+        self._positive: dict[str, dict[Term, int]] = {}
+        for name, n in self.queries.items():
+            by_key = {t.key: t for t in reversed(positive_terms_of(n))}
+            ordered = list(by_key.values())[::-1]
+            self._positive[name] = {t: i for i, t in enumerate(ordered)}
+        self._automaton = _build_automaton(self.terms)
+        self._empty = not self.terms
 
     def __getstate__(self) -> dict[str, Any]:
         return {"queries": self.queries, "sources": self.sources, "terms": self.terms}
@@ -551,38 +663,40 @@ class Matcher:
     def scan(self, text: str, *, title_chars: int = 0, lead_words: int = 0) -> ScanResult:
         """Find every occurrence of every term, in one automaton pass per case mode.
 
-        ``text[:title_chars]`` is the title (for ``title:`` scopes); the ``lead_words`` words
-        after it are the lead. Cost is linear in the text length, whatever the number of terms.
+        ``text[:title_chars]`` is the title (for ``title:`` scopes; end it at a word boundary);
+        the ``lead_words`` words after it are the lead. Cost is linear in the text length,
+        whatever the number of terms.
         """
-        matches = list(_WORD_RE.finditer(text))
-        words = [m.group() for m in matches]
-        starts = [m.start() for m in matches]
+        separated = text.translate(_SEPARATE)
+        words = separated.split()
         result = ScanResult(
             n_words=len(words),
-            title_words=bisect_left(starts, title_chars),
+            title_words=len(separated[:title_chars].split()),
             lead_words=lead_words,
+            separated=separated,
         )
-        result.folded = [_fold_word(w) for w in words]
-        for automaton, used, normed in (
-            (self._folded, self._has_folded, result.folded),
-            (self._exact, self._has_exact, words),
-        ):
-            if not used:
-                continue
-            string = " " + " ".join(normed) + " "
-            # word i starts at offset 1 + sum(len(w) + 1 for the words before it)
-            word_starts: list[int] = []
-            offset = 1
-            for w in normed:
-                word_starts.append(offset)
-                offset += len(w) + 1
-            for end, (length, terms) in automaton.iter(string):
-                i = bisect_left(word_starts, end - length + 2)
-                for t in terms:
-                    result.words.setdefault(t, []).append(i)
-        for t, found in result.words.items():
-            found.sort()
-            result.positions[t] = [starts[i] for i in found]
+        folded = text.translate(_FOLD).split()
+        if len(folded) != len(words):  # a letter folded to a space or to nothing: go slowly
+            folded = [fold(w) for w in words]
+        result.folded = folded
+        if self._empty:
+            return result
+        string = " " + " ".join(result.folded) + " "
+        found = result.words
+        # Matches come in order of their end offset. Spaces up to the end of a match tell which
+        # word it ends in; the key's shape (stored with it) gives its first word.
+        spaces, counted_to = 0, 0
+        for end, (adjust, folded, exact) in self._automaton.iter(string):
+            spaces += string.count(" ", counted_to, end + 1)
+            counted_to = end + 1
+            i = spaces - adjust
+            for t in folded:
+                found.setdefault(t, []).append(i)
+            for t in exact:
+                if _exact_at(t, words, i):
+                    found.setdefault(t, []).append(i)
+        for hits in found.values():
+            hits.sort()
         return result
 
     def matches(self, name: str, scan: ScanResult) -> bool:
@@ -590,8 +704,9 @@ class Matcher:
         return evaluate(self.queries[name], scan)
 
     def matched_terms(self, name: str, scan: ScanResult) -> list[Term]:
-        """The positive terms of query ``name`` that occur in the scanned text."""
-        return [t for t in positive_terms_of(self.queries[name]) if t in scan.words]
+        """The positive terms of query ``name`` that occur in the scanned text (one per key)."""
+        rank = self._positive[name]
+        return sorted((t for t in scan.words if t in rank), key=rank.__getitem__)
 
 
 def compile_query(query: str, *, source: str = "<query>") -> Matcher:

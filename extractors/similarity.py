@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from extractors.query import fold, words_of
+from extractors.query import fold, folded_words_of
 from newsmon.errors import ConfigError
 
 # English, French and German function words (split at run time: SIM905 would explode the list).
@@ -51,14 +51,14 @@ def _is_content(word: str) -> bool:
 
 def vector(folded_words: Iterable[str]) -> dict[str, float]:
     """The L2-normalised ``1 + log(tf)`` vector of already folded words (function words dropped)."""
-    counts = Counter(w for w in folded_words if _is_content(w))
-    weights = {w: 1.0 + math.log(n) for w, n in counts.items()}
+    counts = Counter(folded_words)
+    weights = {w: 1.0 + math.log(n) for w, n in counts.items() if _is_content(w)}
     return _normalised(weights)
 
 
 def text_vector(text: str) -> dict[str, float]:
     """:func:`vector` of a raw text."""
-    return vector(fold(w) for w in words_of(text))
+    return vector(folded_words_of(text))
 
 
 def _normalised(weights: Mapping[str, float]) -> dict[str, float]:

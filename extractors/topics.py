@@ -34,7 +34,7 @@ import difflib
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,6 @@ from extractors.query import (
     Term,
     evaluate,
     match_positions,
-    positive_terms_of,
 )
 from extractors.similarity import Profile, load_examples, vector
 from newsmon.errors import ConfigError
@@ -148,10 +147,22 @@ class TopicSet:
         lead_words: int = 60,
     ):
         self.topics = tuple(topics)
-        self.entities = tuple(entities)
+        self.entities = tuple(
+            replace(
+                e,
+                aliases=tuple(matcher.canonical(t) for t in e.aliases),
+                context_aliases=tuple(matcher.canonical(t) for t in e.context_aliases),
+            )
+            for e in entities
+        )
         self.matcher = matcher
         self.lead_words = lead_words
         self._by_id = {e.id: e for e in self.entities}
+        # which entities an alias term belongs to: only entities with a term found are looked at
+        self.entities_of: dict[Term, list[str]] = {}
+        for e in self.entities:
+            for t in (*e.aliases, *e.context_aliases):
+                self.entities_of.setdefault(t, []).append(e.id)
 
     def entity(self, entity_id: str) -> Entity:
         return self._by_id[entity_id]
@@ -462,57 +473,55 @@ def _load_entities(v: _Validator, raw: object) -> list[Entity]:
 # --------------------------------------------------------------------------- scoring
 
 
-@dataclass(frozen=True)
-class _Mentions:
-    """Word indexes and character offsets of one entity's mentions, ascending."""
-
-    words: list[int]
-    chars: list[int]
-
-
-def _mentions(scan: ScanResult, terms: Sequence[Term]) -> _Mentions:
-    pairs: set[tuple[int, int]] = set()
-    for t in terms:
-        pairs.update(zip(scan.words.get(t, ()), scan.positions.get(t, ()), strict=True))
-    ordered = sorted(pairs)
-    return _Mentions([w for w, _ in ordered], [c for _, c in ordered])
+def _mentions(scan: ScanResult, terms: Sequence[Term]) -> list[int]:
+    """Word indexes of the mentions by any of ``terms``, ascending."""
+    return sorted({i for t in terms for i in scan.words.get(t, ())})
 
 
 def _near(p: int, others: Sequence[int], window: int) -> bool:
     return any(abs(p - o) <= window for o in others)
 
 
-def _entity_mentions(topics: TopicSet, scan: ScanResult) -> dict[str, _Mentions]:
-    """Mentions per entity id. A context alias ("the alliance") counts only within the entity's
-    ``context_window`` words of a main-alias mention of one of its ``context`` entities."""
-    main = {e.id: _mentions(scan, e.aliases) for e in topics.entities}
-    out: dict[str, _Mentions] = {}
-    for e in topics.entities:
+def _entity_mentions(topics: TopicSet, scan: ScanResult) -> dict[str, list[int]]:
+    """Mention word indexes per entity id. A context alias ("the alliance") counts only within
+    the entity's ``context_window`` words of a main-alias mention of one of its ``context``
+    entities."""
+    found_ids = {eid for t in scan.words for eid in topics.entities_of.get(t, ())}
+    candidates = [e for e in topics.entities if e.id in found_ids]
+    main = {e.id: _mentions(scan, e.aliases) for e in candidates}
+    for e in candidates:
+        for c in e.context:
+            if c not in main:
+                main[c] = _mentions(scan, topics.entity(c).aliases)
+    out: dict[str, list[int]] = {}
+    for e in candidates:
         found = main[e.id]
         if e.context_aliases:
-            anchors = sorted(p for c in e.context for p in main[c].words)
-            extra = _mentions(scan, e.context_aliases)
-            keep = [
-                (w, c)
-                for w, c in zip(extra.words, extra.chars, strict=True)
+            anchors = sorted(p for c in e.context for p in main[c])
+            extra = [
+                w
+                for w in _mentions(scan, e.context_aliases)
                 if _near(w, anchors, e.context_window)
             ]
-            if keep:
-                merged = sorted(set(zip(found.words, found.chars, strict=True)) | set(keep))
-                found = _Mentions([w for w, _ in merged], [c for _, c in merged])
-        if found.words:
+            if extra:
+                found = sorted(set(found) | set(extra))
+        if found:
             out[e.id] = found
     return out
 
 
 def _find_entities(
-    topics: TopicSet, mentions: Mapping[str, _Mentions], title_words: int
+    topics: TopicSet, mentions: Mapping[str, list[int]], scan: ScanResult
 ) -> list[EntityHit]:
-    hits = [
-        EntityHit(eid, e.name, e.type, len(m.words), m.chars[0], in_title=m.words[0] < title_words)
-        for eid, m in mentions.items()
-        if (e := topics.entity(eid))
-    ]
+    hits = []
+    for eid, found in mentions.items():
+        e = topics.entity(eid)
+        first = found[0]
+        hits.append(
+            EntityHit(
+                eid, e.name, e.type, len(found), scan.char_offset(first), first < scan.title_words
+            )
+        )
     hits.sort(key=lambda h: h.first_pos)
     return hits
 
@@ -604,7 +613,7 @@ def _score_topic(
     topics: TopicSet,
     scan: ScanResult,
     entity_hits: Sequence[EntityHit],
-    mentions: Mapping[str, _Mentions],
+    mentions: Mapping[str, list[int]],
     doc_vector: Mapping[str, float],
 ) -> TopicMatch:
     regions = _Regions.of(scan)
@@ -614,9 +623,7 @@ def _score_topic(
         found = match_positions(node, scan)
         if found is None:
             continue
-        terms = list(
-            {t.key: t for t in reversed(positive_terms_of(node)) if t in scan.words}.values()
-        )[::-1]
+        terms = topics.matcher.matched_terms(f"{topic.name}.{q.name}", scan)
         in_title = evaluate(node, scan, regions.title)
         evidence.append(
             _evidence(
@@ -627,7 +634,7 @@ def _score_topic(
     for hit in entity_hits:
         w = topic.entity_weight(topics.entity(hit.entity_id))
         if w:
-            found = mentions[hit.entity_id].words
+            found = mentions[hit.entity_id]
             evidence.append(
                 _evidence(
                     topic, regions, "entity", hit.entity_id, w, found, hit.in_title,
@@ -673,7 +680,7 @@ def filter_document(doc: Document, topics: TopicSet) -> FilterResult:
         doc.title + "\n" + doc.text, title_chars=len(doc.title), lead_words=topics.lead_words
     )
     mentions = _entity_mentions(topics, scan)
-    hits = _find_entities(topics, mentions, scan.title_words)
+    hits = _find_entities(topics, mentions, scan)
     doc_vector = vector(scan.folded) if any(t.profile for t in topics.topics) else {}
     matches = tuple(
         _score_topic(t, topics, scan, hits, mentions, doc_vector) for t in topics.topics
