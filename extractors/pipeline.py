@@ -153,7 +153,7 @@ class ArticleRecord:
         return self.extraction_reason in {r.value for r in RETRYABLE}
 
     def document(self) -> Document:
-        return Document(title=self.title or "", text=self.text or self.summary or "")
+        return Document.of(self.title, self.text, self.summary)
 
 
 def _record(

@@ -45,6 +45,7 @@ from extractors.query import (
     Term,
     evaluate,
     match_positions,
+    parse_query,
 )
 from extractors.similarity import Profile, load_examples, vector
 from newsmon.errors import ConfigError
@@ -59,6 +60,12 @@ ENTITY_TYPES = ("org", "person", "programme", "place")
 class Document:
     title: str
     text: str  # body: full article text or the feed summary
+
+    @classmethod
+    def of(cls, title: str | None, text: str | None, summary: str | None) -> Document:
+        """What an article is scored on: its title and its text, or the feed summary if the
+        page gave no text (the same rule at ingest and at rescore)."""
+        return cls(title or "", text or summary or "")
 
 
 @dataclass(frozen=True)
@@ -326,7 +333,9 @@ def load_topics(path: Path) -> TopicSet:
             qkey = f"{key}.queries.{qname}"
             q = v.table(qraw, qkey)
             v.known_keys(q, qkey, ("query", "weight"))
-            queries[f"{tname}.{qname}"] = v.string(q, qkey, "query")
+            text = v.string(q, qkey, "query")
+            parse_query(text, source=str(path), key=f"{qkey}.query")  # errors name the TOML key
+            queries[f"{tname}.{qname}"] = text
             tqueries.append(TopicQuery(qname, v.number(q, qkey, "weight", 1.0)))
         ew_raw = v.table(t.get("entities", {}), f"{key}.entities")
         entity_weights: dict[str, float] = {}

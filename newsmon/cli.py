@@ -299,6 +299,50 @@ def status(db: Path | None) -> None:
     click.echo(render(st.feeds.columns, st.feeds.rows))
 
 
+# --- rescore --------------------------------------------------------------------------------
+
+
+@cli.command()
+@_db_option
+@_topics_option
+@click.option("--batch-size", default=500, show_default=True, help="Articles scored per batch.")
+@_handle_errors
+def rescore(db: Path | None, topics_file: Path | None, batch_size: int) -> None:
+    """Re-run the topic filters over every stored article (no refetching; the rescore flow).
+
+    Entities and matches are replaced in one transaction at the end; prints how many articles
+    changed relevance, per topic.
+    """
+    _prefect_env()
+    from extractors.topics import load_topics
+    from flows.rescore import rescore_flow
+    from newsmon.config import Settings
+
+    settings = Settings.from_env()
+    db_path = db or settings.db_path
+    topics_path = topics_file or settings.topics_path
+    load_topics(topics_path)  # a bad topics file stops here, before Prefect starts
+    if not db_path.exists():
+        raise UserError(
+            ConfigError(db_path, "", "no such warehouse", "run `newsmon init --db PATH` first")
+        )
+    summary = rescore_flow(db=str(db_path), topics_file=str(topics_path), batch_size=batch_size)
+    click.echo(format_rescore(summary))
+
+
+def format_rescore(summary: Any) -> str:
+    lines = [
+        f"Rescored {summary.articles} articles: {summary.changed} changed relevance.",
+        f"{'topic':<24}{'before':>8}{'after':>8}{'gained':>8}{'lost':>8}",
+    ]
+    for topic, c in sorted(summary.topics.items()):
+        lines.append(
+            f"{topic:<24}{c.relevant_before:>8}{c.relevant_after:>8}"
+            f"{c.became_relevant:>8}{c.no_longer_relevant:>8}"
+        )
+    return "\n".join(lines)
+
+
 # --- eval -----------------------------------------------------------------------------------
 
 
@@ -339,8 +383,15 @@ def format_eval(report: Any, errors: bool) -> str:
     for kind, sub in sorted(getattr(report, "by_kind", {}).items()):
         lines.append(row(kind, sub))
     if errors:
+        from extractors.topics import TopicMatch, describe
+
         for err in report.errors:
-            lines.append(f"{err.kind:<15} {err.score:5.2f}  {err.id}  {err.title}")
+            lines.append("")
+            lines.append(
+                f"{err.kind:<15} {err.score:5.2f}  {err.id}  [{err.text_kind}] {err.title}"
+            )
+            match = TopicMatch("", err.score, bool(err.predicted), err.explanation)
+            lines.append("  " + describe(match))
     return "\n".join(lines)
 
 

@@ -281,6 +281,13 @@ def test_eval_errors_lists_false_positives_and_negatives() -> None:
     assert all(i.startswith("eunato-") for i in ids)
     assert all(float(line.split()[1]) >= 0.5 for line in fps)  # predicted relevant
     assert all(float(line.split()[1]) < 0.5 for line in fns)
+    # each error is followed by its explanation: the verdict, then the evidence and its weight
+    for i, line in enumerate(lines):
+        if line.startswith(("false_positive ", "false_negative ")):
+            why = lines[i + 1]
+            verdict = "  relevant: score " if line.startswith("false_p") else "  not relevant: "
+            assert why.startswith(verdict), why
+            assert " in title" in why or " in lead" in why or " in body" in why, why
 
 
 @pytest.mark.parametrize(

@@ -289,7 +289,7 @@ def test_threshold_out_of_range(tmp_path: Path) -> None:
 def test_query_syntax_error_names_the_query(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_topics(write(tmp_path, MINIMAL.format(threshold=0.5, query="(defence")))
-    assert info.value.key == "topics.t.q"
+    assert info.value.key == "topics.t.queries.q.query"
     assert "position 8" in info.value.problem
 
 

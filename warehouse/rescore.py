@@ -1,0 +1,143 @@
+"""Rescoring: re-run the topic filters over every stored article after the topics change.
+
+Nothing is fetched again: the stored title and text (or feed summary) are scored with the new
+:class:`~extractors.topics.TopicSet`. New entities and matches are staged in temporary tables
+batch by batch (memory is bounded by the batch size) and swapped in with one transaction at the
+end, so a reader sees either the old scores or the new ones, and a rescore that fails or is killed
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+
+from extractors.topics import Document, FilterResult, TopicSet, filter_documents
+from warehouse.loads import EntityRow, MatchRow
+from warehouse.store import bulk_insert, now_utc, transaction
+
+Progress = Callable[[int], None]  # called with the number of articles just scored
+Scorer = Callable[[Sequence[Document], TopicSet], list[FilterResult]]
+
+
+@dataclass
+class TopicChange:
+    """How one topic's verdicts moved."""
+
+    relevant_before: int = 0
+    relevant_after: int = 0
+    became_relevant: int = 0
+    no_longer_relevant: int = 0
+
+
+@dataclass
+class RescoreSummary:
+    articles: int = 0
+    changed: int = 0  # articles whose relevance changed for at least one topic
+    topics: dict[str, TopicChange] = field(default_factory=dict)
+
+
+def _article_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute("SELECT article_id FROM articles ORDER BY article_id").fetchall()
+    return [row[0] for row in rows]
+
+
+def _documents(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[tuple[str, Document]]:
+    rows = con.execute(
+        """
+        SELECT article_id, title, text, summary FROM articles
+        WHERE list_contains(?, article_id) ORDER BY article_id
+        """,
+        [list(ids)],
+    ).fetchall()
+    return [(aid, Document.of(title, text, summary)) for aid, title, text, summary in rows]
+
+
+def _batches(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), max(1, size)):
+        yield items[i : i + size]
+
+
+def rescore(
+    con: duckdb.DuckDBPyConnection,
+    topics: TopicSet,
+    *,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+    scorer: Scorer = filter_documents,
+) -> RescoreSummary:
+    """Score every stored article again with ``topics`` and replace entities and matches.
+
+    ``scorer`` scores one batch (the flow passes one that uses the process pool). Topics that
+    are no longer defined lose their matches; new topics gain them.
+    """
+    now = now_utc()
+    con.execute("CREATE OR REPLACE TEMP TABLE rescore_entities AS FROM article_entities LIMIT 0")
+    con.execute("CREATE OR REPLACE TEMP TABLE rescore_matches AS FROM article_matches LIMIT 0")
+    ids = _article_ids(con)
+    for batch in _batches(ids, batch_size):
+        docs = _documents(con, batch)
+        results = scorer([d for _, d in docs], topics)
+        entities = [
+            EntityRow(aid, e.entity_id, e.name, e.type, e.count, e.first_pos, e.in_title)
+            for (aid, _), res in zip(docs, results, strict=True)
+            for e in res.entities
+        ]
+        matches = [
+            MatchRow(aid, m.topic, m.score, m.relevant, m.explanation, now)
+            for (aid, _), res in zip(docs, results, strict=True)
+            for m in res.matches
+        ]
+        bulk_insert(con, "rescore_entities", entities)
+        bulk_insert(con, "rescore_matches", matches)
+        if progress:
+            progress(len(batch))
+    summary = _compare(con, len(ids))
+    with transaction(con):
+        con.execute("DELETE FROM article_entities")
+        con.execute("INSERT INTO article_entities SELECT * FROM rescore_entities")
+        con.execute("DELETE FROM article_matches")
+        con.execute("INSERT INTO article_matches SELECT * FROM rescore_matches")
+    con.execute("DROP TABLE rescore_entities")
+    con.execute("DROP TABLE rescore_matches")
+    return summary
+
+
+def _compare(con: duckdb.DuckDBPyConnection, articles: int) -> RescoreSummary:
+    """Old against new verdicts, per topic; an article without a match counts as not relevant."""
+    rows = con.execute(
+        """
+        SELECT topic,
+               count(*) FILTER (WHERE old_rel)                  AS before,
+               count(*) FILTER (WHERE new_rel)                  AS after,
+               count(*) FILTER (WHERE new_rel AND NOT old_rel)  AS gained,
+               count(*) FILTER (WHERE old_rel AND NOT new_rel)  AS lost
+        FROM (
+            SELECT coalesce(o.article_id, n.article_id) AS article_id,
+                   coalesce(o.topic, n.topic)           AS topic,
+                   coalesce(o.relevant, false)          AS old_rel,
+                   coalesce(n.relevant, false)          AS new_rel
+            FROM article_matches o FULL JOIN rescore_matches n USING (article_id, topic)
+        )
+        GROUP BY topic ORDER BY topic
+        """
+    ).fetchall()
+    changed = con.execute(
+        """
+        SELECT count(DISTINCT article_id) FROM (
+            SELECT coalesce(o.article_id, n.article_id) AS article_id
+            FROM article_matches o FULL JOIN rescore_matches n USING (article_id, topic)
+            WHERE coalesce(o.relevant, false) <> coalesce(n.relevant, false)
+        )
+        """
+    ).fetchone()
+    return RescoreSummary(
+        articles=articles,
+        changed=int(changed[0]) if changed else 0,
+        topics={t: TopicChange(b, a, g, lost) for t, b, a, g, lost in rows},
+    )
+
+
+__all__ = ["RescoreSummary", "TopicChange", "rescore"]
