@@ -17,6 +17,7 @@ from extractors.feeds import ParsedEntry, ParsedFeed, parse_feed
 from extractors.fetch import FetchOptions, FetchRequest, FetchResult, FetchStatus, fetch_batch
 from extractors.reasons import RETRYABLE, Reason
 from extractors.topics import Document, EntityHit, FilterResult, TopicMatch, TopicSet
+from extractors.language import detect_language
 from extractors.topics import filter_documents as _filter_documents
 from extractors.urls import canonical_url, content_hash, is_http_url
 
@@ -145,6 +146,7 @@ class ArticleRecord:
     http_status: int | None
     content_hash: str | None
     is_baseline: bool = False
+    detected_language: str | None = None  # from the text (extractors.language), set by filtering
     entities: tuple[EntityHit, ...] = field(default=(), compare=False)
     matches: tuple[TopicMatch, ...] = field(default=(), compare=False)
 
@@ -222,11 +224,17 @@ def fetch_and_extract(
 
 
 def filter_articles(records: Sequence[ArticleRecord], topics: TopicSet) -> list[ArticleRecord]:
-    """Attach entity mentions and one match per topic to every record."""
-    results: list[FilterResult] = _filter_documents([r.document() for r in records], topics)
+    """Attach entity mentions, one match per topic and the detected language to every record."""
+    docs = [r.document() for r in records]
+    results: list[FilterResult] = _filter_documents(docs, topics)
     return [
-        replace(r, entities=res.entities, matches=res.matches)
-        for r, res in zip(records, results, strict=True)
+        replace(
+            r,
+            entities=res.entities,
+            matches=res.matches,
+            detected_language=detect_language(f"{d.title}\n{d.text}"),
+        )
+        for r, d, res in zip(records, docs, results, strict=True)
     ]
 
 

@@ -235,10 +235,18 @@ class _Token:
 
 
 def _fail(source: str, key: str, query: str, pos: int, problem: str) -> ConfigError:
+    line_no = query.count("\n", 0, pos) + 1
+    line_start = query.rfind("\n", 0, pos) + 1
+    line_end = query.find("\n", pos)
+    line = query[line_start : line_end if line_end >= 0 else len(query)]
+    column = pos - line_start + 1
+    where = f"position {pos} (line {line_no}, column {column}: {line.strip()!r})"
+    if "\n" not in query.strip():
+        where = f"position {pos} in {query!r}"
     return ConfigError(
         source,
         key,
-        f"query syntax error at position {pos} in {query!r}: {problem}",
+        f"query syntax error at {where}: {problem}",
         'write terms, "quoted phrases", prefix* and =CaseSensitive joined by AND, OR, NOT, '
         "NEAR/N and parentheses, with title:/lead:/body: scopes, e.g. "
         "title:(nato OR otan) AND defen* NEAR/10 spending",

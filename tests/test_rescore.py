@@ -125,3 +125,12 @@ def test_cli_rescore_with_a_bad_topics_file_does_nothing(warehouse: Path, tmp_pa
     assert result.exit_code == 2
     assert "topics.t.queries.q.query: query syntax error at position 5" in result.output
     assert verdicts(warehouse) == before
+
+
+def test_rescore_fills_in_missing_languages(warehouse: Path) -> None:
+    with connect(warehouse) as con:
+        con.execute("UPDATE articles SET detected_language = NULL")
+        rescore(con, TOPICS)
+        langs = dict(con.execute("SELECT title, detected_language FROM articles").fetchall())
+    assert langs["NATO allies raise defence spending"] == "en"
+    assert all(lang == "en" for lang in langs.values())

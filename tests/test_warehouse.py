@@ -117,6 +117,28 @@ def test_failed_transient_pages_are_retry_candidates_until_max_attempts(tmp_path
     assert [(c.article_id, c.attempts) for c in retry] == [("id1", 1)]
 
 
+def test_a_version_1_warehouse_upgrades_in_place(tmp_path: Path) -> None:
+    import duckdb
+
+    from warehouse.migrations import MIGRATIONS, applied_versions
+
+    db = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(db))
+    applied_versions(con)  # creates schema_migrations
+    con.execute(MIGRATIONS[0].sql)
+    con.execute("INSERT INTO schema_migrations VALUES (1, 'initial', now())")
+    con.execute(
+        "INSERT INTO articles (article_id, canonical_url, url, extraction_status, first_seen_at,"
+        " updated_at) VALUES ('a', 'https://x.example/a', 'https://x.example/a', 'extracted',"
+        " now(), now())"
+    )
+    con.close()
+    with connect(db) as con:  # a writable open migrates
+        assert applied_versions(con) == {m.version for m in MIGRATIONS}
+        row = con.execute("SELECT article_id, detected_language FROM articles").fetchall()
+    assert row == [("a", None)]
+
+
 def test_read_only_open_of_a_missing_warehouse_says_how_to_create_it(tmp_path: Path) -> None:
     with (
         pytest.raises(WarehouseError, match="newsmon init"),

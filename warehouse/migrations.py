@@ -138,6 +138,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        2,
+        "articles.detected_language: the language of the text, detected",
+        """
+        ALTER TABLE articles ADD COLUMN detected_language VARCHAR;
+        """,
+    ),
 )
 
 

@@ -9,11 +9,13 @@ changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
 
+from extractors.language import detect_language
+from extractors.pipeline import batches
 from extractors.topics import Document, FilterResult, TopicSet, filter_documents
 from warehouse.loads import EntityRow, MatchRow
 from warehouse.store import bulk_insert, now_utc, transaction
@@ -44,20 +46,28 @@ def _article_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _documents(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[tuple[str, Document]]:
+@dataclass(frozen=True)
+class _Stored:
+    article_id: str
+    document: Document
+    has_language: bool
+
+
+@dataclass(frozen=True)
+class _Language:
+    article_id: str
+    detected_language: str | None
+
+
+def _documents(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[_Stored]:
     rows = con.execute(
         """
-        SELECT article_id, title, text, summary FROM articles
+        SELECT article_id, title, text, summary, detected_language IS NOT NULL FROM articles
         WHERE list_contains(?, article_id) ORDER BY article_id
         """,
         [list(ids)],
     ).fetchall()
-    return [(aid, Document.of(title, text, summary)) for aid, title, text, summary in rows]
-
-
-def _batches(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), max(1, size)):
-        yield items[i : i + size]
+    return [_Stored(r[0], Document.of(r[1], r[2], r[3]), r[4]) for r in rows]
 
 
 def rescore(
@@ -76,22 +86,34 @@ def rescore(
     now = now_utc()
     con.execute("CREATE OR REPLACE TEMP TABLE rescore_entities AS FROM article_entities LIMIT 0")
     con.execute("CREATE OR REPLACE TEMP TABLE rescore_matches AS FROM article_matches LIMIT 0")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rescore_languages "
+        "(article_id VARCHAR, detected_language VARCHAR)"
+    )
     ids = _article_ids(con)
-    for batch in _batches(ids, batch_size):
-        docs = _documents(con, batch)
-        results = scorer([d for _, d in docs], topics)
+    for batch in batches(ids, batch_size):
+        stored = _documents(con, batch)
+        results = scorer([s.document for s in stored], topics)
+        pairs = list(zip(stored, results, strict=True))
         entities = [
-            EntityRow(aid, e.entity_id, e.name, e.type, e.count, e.first_pos, e.in_title)
-            for (aid, _), res in zip(docs, results, strict=True)
+            EntityRow(s.article_id, e.entity_id, e.name, e.type, e.count, e.first_pos, e.in_title)
+            for s, res in pairs
             for e in res.entities
         ]
         matches = [
-            MatchRow(aid, m.topic, m.score, m.relevant, m.explanation, now)
-            for (aid, _), res in zip(docs, results, strict=True)
+            MatchRow(s.article_id, m.topic, m.score, m.relevant, m.explanation, now)
+            for s, res in pairs
             for m in res.matches
+        ]
+        # articles stored before languages were detected get theirs now
+        languages = [
+            _Language(s.article_id, detect_language(f"{s.document.title}\n{s.document.text}"))
+            for s in stored
+            if not s.has_language
         ]
         bulk_insert(con, "rescore_entities", entities)
         bulk_insert(con, "rescore_matches", matches)
+        bulk_insert(con, "rescore_languages", languages)
         if progress:
             progress(len(batch))
     summary = _compare(con, len(ids))
@@ -100,8 +122,14 @@ def rescore(
         con.execute("INSERT INTO article_entities SELECT * FROM rescore_entities")
         con.execute("DELETE FROM article_matches")
         con.execute("INSERT INTO article_matches SELECT * FROM rescore_matches")
-    con.execute("DROP TABLE rescore_entities")
-    con.execute("DROP TABLE rescore_matches")
+        con.execute(
+            """
+            UPDATE articles SET detected_language = l.detected_language
+            FROM rescore_languages l WHERE articles.article_id = l.article_id
+            """
+        )
+    for table in ("rescore_entities", "rescore_matches", "rescore_languages"):
+        con.execute(f"DROP TABLE {table}")
     return summary
 
 
