@@ -508,9 +508,7 @@ def _entity_mentions(topics: TopicSet, scan: ScanResult) -> dict[str, list[int]]
         if e.context_aliases:
             anchors = sorted(p for c in e.context for p in main[c])
             extra = [
-                w
-                for w in _mentions(scan, e.context_aliases)
-                if _near(w, anchors, e.context_window)
+                w for w in _mentions(scan, e.context_aliases) if _near(w, anchors, e.context_window)
             ]
             if extra:
                 found = sorted(set(found) | set(extra))

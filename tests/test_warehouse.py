@@ -226,6 +226,12 @@ def test_every_baseline_article_is_relevant_under_the_shipped_filters() -> None:
     for rec in filter_articles(baseline_records(), TOPICS):
         (match,) = [m for m in rec.matches if m.topic == "eu_nato_defence"]
         assert match.relevant, (rec.title, match.score, match.explanation)
+        # the explanation names NATO and the EU, each found in the title or the lead
+        evidence = {e["name"]: e for e in match.explanation["evidence"]}
+        for entity in ("nato", "eu"):
+            assert evidence[entity]["in_title"] or evidence[entity]["lead_count"], entity
+        assert match.explanation["required_met"] is True
+        assert rec.detected_language == "en"
 
 
 def test_baseline_loads_once_into_a_new_warehouse(tmp_path: Path) -> None:
