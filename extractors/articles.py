@@ -177,6 +177,10 @@ def extract_article(page: Page) -> ExtractedArticle:
     )
 
 
+def warm_up() -> None:
+    """Nothing: a job that makes a process-pool worker start early, with this module loaded."""
+
+
 def _extract_chunk(pages: Sequence[Page]) -> list[ExtractedArticle]:
     return [extract_article(p) for p in pages]
 
@@ -202,4 +206,5 @@ __all__ = [
     "extract_article",
     "extract_pages",
     "looks_like_html",
+    "warm_up",
 ]

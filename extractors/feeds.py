@@ -25,11 +25,22 @@ Decisions:
   garbage, XML it could not parse) it is ``ok=False, reason=not_a_feed``.
 - JSON Feed (version 1 and 1.1) is detected by content type or a leading ``{`` and read with the
   ``json`` module; ``format`` is ``"json1"`` / ``"json11"``. Other JSON is ``not_a_feed``.
-- A raw gzip body (``1f 8b``) is inflated first, at most ``MAX_DECOMPRESSED_BYTES``; beyond that
-  the result is ``ok=False, reason=too_large``. A truncated gzip stream yields what inflated.
+- A raw gzip body (``1f 8b``) is inflated first, at most ``max_bytes`` (default
+  ``MAX_DECOMPRESSED_BYTES``); beyond that the result is ``ok=False, reason=too_large``. A
+  truncated gzip stream yields what inflated.
+- At most ``max_items`` entries are read (``NEWSMON_MAX_FEED_ITEMS``), the first ones in the
+  document. For XML the document is cut *before* parsing, at the start tag of the first
+  ``<item>``/``<entry>`` over the limit (and closed again), so a feed of 50,000 items costs what
+  one of ``max_items`` does; ``entries_over_limit`` counts what was left out.
+- Titles and summaries are always reduced to plain text (tags stripped, ``script``/``style``
+  dropped with their content, entities unescaped), whatever type the feed declares: an escaped
+  ``&lt;script&gt;`` in a "plain text" title is markup too, and nothing downstream should ever
+  have to escape a title. Titles are capped at ``MAX_TITLE_CHARS``, summaries at
+  ``MAX_SUMMARY_CHARS``.
 - Entry ``link``: absolute http(s) only; any other scheme (``javascript:``, ``data:``, ``ftp:``)
   or an unresolvable relative link gives ``link=None`` and the original value (capped) in
-  ``rejected_link``.
+  ``rejected_link``. A ``user:password@`` part is removed (a relative link resolved against a
+  feed URL with credentials would otherwise inherit them): credentials are for the feed only.
 - ``published_at``: published, else updated, else created date, as aware UTC; dates more than
   ``MAX_FUTURE`` ahead of ``now`` (or that do not convert) become ``None``.
 - ``guid``: the entry id, else its link, else ``"sha256:" + content_hash(title + summary)``;
@@ -55,11 +66,12 @@ from urllib.parse import urljoin
 import feedparser
 
 from extractors.reasons import Reason
-from extractors.urls import content_hash, is_http_url
+from extractors.urls import content_hash, is_http_url, strip_userinfo
 
 __all__ = [
     "MAX_DECOMPRESSED_BYTES",
     "MAX_FUTURE",
+    "MAX_ITEMS",
     "MAX_SUMMARY_CHARS",
     "MAX_TITLE_CHARS",
     "ParsedEntry",
@@ -78,6 +90,7 @@ MAX_REJECTED_LINK_CHARS = 200
 MAX_BOZO_MESSAGE_CHARS = 500
 MAX_DECOMPRESSED_BYTES = 50 * 1024 * 1024
 MAX_FUTURE = timedelta(days=2)
+MAX_ITEMS = 1_000  # default entries read per feed (NEWSMON_MAX_FEED_ITEMS)
 # raw HTML longer than this is cut before stripping (bounds the work on pathological input)
 _MAX_HTML_INPUT_CHARS = 2_000_000
 
@@ -115,6 +128,7 @@ class ParsedFeed:
     encoding: str | None = None  # the character encoding feedparser used (None for JSON)
     duplicates_dropped: int = 0  # entries dropped because their guid was already seen
     empty_dropped: int = 0  # entries dropped because they had no id, link, title or summary
+    entries_over_limit: int = 0  # entries not read: the feed had more than max_items
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -184,6 +198,27 @@ def html_to_text(html: str) -> str:
     return collapse_ws("".join(parser.parts))
 
 
+# HTML elements that, in a field declared plain text, are markup all the same
+_HTML_ELEMENTS = (
+    "a|abbr|b|big|blockquote|br|button|center|code|del|div|em|embed|font|form|h[1-6]|hr|i|img|"
+    "input|ins|li|link|mark|meta|object|ol|p|pre|q|s|small|span|strike|strong|sub|sup|table|"
+    "tbody|td|th|tr|u|ul|video|audio|source|base|body|html|head|title"
+)
+_PLAIN_TAG = re.compile(rf"<\s*/?\s*(?:{_HTML_ELEMENTS})\b[^<>]*>", re.I)
+
+
+def _text(value: str, is_html: bool) -> str:
+    """Plain text of a title or summary: HTML reduced to its text; "plain text" cleared of
+    what is markup anyway (script/style elements with their content, known HTML tags), while
+    other angle brackets ("a <b> c" is kept as "a c", "x <not a tag>" as is) stay text."""
+    if is_html:
+        return html_to_text(value)
+    if "<" not in value:
+        return collapse_ws(value)
+    value = value[:_MAX_HTML_INPUT_CHARS]
+    return collapse_ws(_PLAIN_TAG.sub(" ", _SKIPPED_BLOCK.sub(" ", value)))
+
+
 def _cap(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rstrip()
 
@@ -222,8 +257,8 @@ def _resolve_link(raw: str, base: str | None) -> tuple[str | None, str | None]:
         except ValueError:
             candidate = raw
     if is_http_url(candidate):
-        return candidate, None
-    return None, _cap(raw, MAX_REJECTED_LINK_CHARS)
+        return strip_userinfo(candidate), None
+    return None, _cap(strip_userinfo(raw), MAX_REJECTED_LINK_CHARS)
 
 
 def _sane_date(value: datetime | None, now: datetime) -> datetime | None:
@@ -247,14 +282,9 @@ def _build_entries(raws: list[_RawEntry], base: str | None, now: datetime) -> _B
     seen: set[str] = set()
     duplicates = empty = 0
     for raw in raws:
-        title = _cap(
-            html_to_text(raw.title) if raw.title_is_html else collapse_ws(raw.title),
-            MAX_TITLE_CHARS,
-        )
-        summary = _cap(
-            html_to_text(raw.summary) if raw.summary_is_html else collapse_ws(raw.summary),
-            MAX_SUMMARY_CHARS,
-        )
+        # plain text whatever the declared type: see the module docstring
+        title = _cap(_text(raw.title[: MAX_TITLE_CHARS * 4], raw.title_is_html), MAX_TITLE_CHARS)
+        summary = _cap(_text(raw.summary, raw.summary_is_html), MAX_SUMMARY_CHARS)
         link, rejected = _resolve_link(raw.link, base)
         if not (title or summary or raw.link.strip() or raw.id.strip()):
             empty += 1
@@ -328,13 +358,49 @@ def _base_urls(url: str, feed_link: str | None) -> tuple[str | None, str | None]
 # --------------------------------------------------------------------------- gzip
 
 
-def _gunzip(content: bytes) -> bytes | None:
-    """Inflate a gzip body; None when it inflates to more than MAX_DECOMPRESSED_BYTES."""
+def _gunzip(content: bytes, limit: int) -> bytes | None:
+    """Inflate a gzip body; None when it inflates to more than ``limit`` bytes."""
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    data = inflater.decompress(content, MAX_DECOMPRESSED_BYTES + 1)
-    if len(data) > MAX_DECOMPRESSED_BYTES:
+    data = inflater.decompress(content, limit + 1)
+    if len(data) > limit:
         return None
     return data
+
+
+# --------------------------------------------------------------------------- item limit
+
+# the start tag of an item (RSS) or entry (Atom), with an optional namespace prefix
+_ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>/]")
+_ROOTS = (
+    (re.compile(rb"<rss[\s>]"), b"</channel></rss>"),
+    (re.compile(rb"<rdf:RDF[\s>]"), b"</rdf:RDF>"),
+    (re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)feed[\s>]"), b"</%sfeed>"),
+)
+
+
+def _cut_items(content: bytes, max_items: int) -> tuple[bytes, int]:
+    """(the document cut before its item ``max_items + 1`` and closed, items left out).
+
+    A byte-level scan: cheap on a huge feed, and only ever cuts at an item's start tag. When the
+    root element is not recognised the cut document is left unclosed (feedparser's loose parser
+    still reads the items before the cut).
+    """
+    cut_at: int | None = None
+    count = 0
+    for match in _ITEM_START.finditer(content):
+        count += 1
+        if count == max_items + 1:
+            cut_at = match.start()
+    if cut_at is None:
+        return content, 0
+    head = content[:cut_at]
+    closer = b""
+    for pattern, end in _ROOTS:
+        found = pattern.search(head, 0, 4096 + 1024)
+        if found is not None:
+            closer = end % found.group(1) if b"%s" in end else end
+            break
+    return head + closer, count - max_items
 
 
 # --------------------------------------------------------------------------- JSON Feed
@@ -397,7 +463,7 @@ def _json_entry(item: Mapping[str, object]) -> _RawEntry:
     )
 
 
-def _parse_json_feed(content: bytes, url: str, now: datetime) -> ParsedFeed | None:
+def _parse_json_feed(content: bytes, url: str, now: datetime, max_items: int) -> ParsedFeed | None:
     """A ParsedFeed for JSON input, or None when the bytes are not JSON at all."""
     try:
         document: object = json.loads(content)
@@ -411,7 +477,8 @@ def _parse_json_feed(content: bytes, url: str, now: datetime) -> ParsedFeed | No
     if fmt is None or not isinstance(items, list):
         message = f"JSON document is not a JSON Feed (version {version!r})"
         return _failure(Reason.NOT_A_FEED, message)
-    raws = [_json_entry(item) for item in items if isinstance(item, dict)]
+    over = max(0, len(items) - max_items)
+    raws = [_json_entry(item) for item in items[:max_items] if isinstance(item, dict)]
     link, base = _base_urls(url, _str(document.get("home_page_url")))
     built = _build_entries(raws, base, now)
     language = collapse_ws(_str(document.get("language")))[:35] or None
@@ -428,6 +495,7 @@ def _parse_json_feed(content: bytes, url: str, now: datetime) -> ParsedFeed | No
         entries=built.entries,
         duplicates_dropped=built.duplicates_dropped,
         empty_dropped=built.empty_dropped,
+        entries_over_limit=over,
     )
 
 
@@ -505,8 +573,9 @@ def _fp_bozo(result: Any) -> tuple[bool, str | None, bool]:
 
 
 def _parse_xml_feed(
-    content: bytes, url: str, content_type: str | None, now: datetime
+    content: bytes, url: str, content_type: str | None, now: datetime, max_items: int
 ) -> ParsedFeed:
+    content, over = _cut_items(content, max_items)
     headers = {"content-type": content_type or "application/xml"}
     if is_http_url(url):
         headers["content-location"] = url
@@ -525,6 +594,9 @@ def _parse_xml_feed(
     bozo, bozo_message, benign = _fp_bozo(result)
     raw_entries = result.get("entries")
     raws = [_fp_entry(e) for e in raw_entries] if isinstance(raw_entries, list) else []
+    if len(raws) > max_items:  # the byte scan missed some (another encoding, say)
+        over += len(raws) - max_items
+        raws = raws[:max_items]
     if not raws and (not fmt or not benign):
         return _failure(Reason.NOT_A_FEED, bozo_message or "no feed recognised", fmt, encoding)
 
@@ -532,7 +604,7 @@ def _parse_xml_feed(
     link, base = _base_urls(url, _fp_str(feed, "link"))
     built = _build_entries(raws, base, now)
     title = _fp_str(feed, "title")
-    title = html_to_text(title) if _fp_is_html(feed, "title") else collapse_ws(title)
+    title = _text(title[: MAX_TITLE_CHARS * 4], _fp_is_html(feed, "title"))
     language = _fp_str(feed, "language") or _fp_str(feed.get("title_detail"), "language")
     return ParsedFeed(
         ok=True,
@@ -548,6 +620,7 @@ def _parse_xml_feed(
         encoding=encoding,
         duplicates_dropped=built.duplicates_dropped,
         empty_dropped=built.empty_dropped,
+        entries_over_limit=over,
     )
 
 
@@ -555,27 +628,33 @@ def _parse_xml_feed(
 
 
 def parse_feed(
-    content: bytes, url: str, content_type: str | None = None, *, now: datetime | None = None
+    content: bytes,
+    url: str,
+    content_type: str | None = None,
+    *,
+    now: datetime | None = None,
+    max_items: int = MAX_ITEMS,
+    max_bytes: int = MAX_DECOMPRESSED_BYTES,
 ) -> ParsedFeed:
     """Parse fetched feed bytes into a ``ParsedFeed``; never raises on bad input.
 
     ``url`` is the feed's (final) URL, used to resolve relative links; a local path is accepted
     (links then resolve against the feed's own ``<link>``). ``content_type`` is the HTTP
     Content-Type header, if any. ``now`` (aware) is the reference for rejecting future dates.
+    ``max_items`` entries at most are read; a raw gzip body inflates to ``max_bytes`` at most.
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
+    max_items = max(1, max_items)
     if content[:2] == b"\x1f\x8b":
         try:
-            inflated = _gunzip(content)
+            inflated = _gunzip(content, max_bytes)
         except zlib.error as exc:
             return _failure(Reason.NOT_A_FEED, f"gzip body does not inflate: {exc}")
         if inflated is None:
-            return _failure(
-                Reason.TOO_LARGE, f"gzip body inflates to over {MAX_DECOMPRESSED_BYTES} bytes"
-            )
+            return _failure(Reason.TOO_LARGE, f"gzip body inflates to over {max_bytes} bytes")
         content = inflated
     if _looks_like_json(content, content_type):
-        parsed = _parse_json_feed(content, url, now)
+        parsed = _parse_json_feed(content, url, now, max_items)
         if parsed is not None:
             return parsed
-    return _parse_xml_feed(content, url, content_type, now)
+    return _parse_xml_feed(content, url, content_type, now, max_items)

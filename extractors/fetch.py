@@ -15,6 +15,10 @@ Limits, all in ``FetchOptions``:
   declared a Content-Length; gzip/deflate are inflated here in bounded steps, so a gzip bomb is
   stopped after ``max_bytes`` of output;
 - redirects: at most ``max_redirects``; a redirect to anything but http(s) is refused (bad_url);
+- addresses: connections go only to addresses ``addresses`` (an ``AddressPolicy``) allows, checked
+  on the resolved IP at connect time (``extractors.netguard``); by default loopback, private,
+  link-local, multicast, reserved and cloud metadata addresses are refused (blocked_address),
+  for the first request and every redirect hop alike;
 - retries: up to ``retries`` more attempts, with exponential backoff and jitter, only for
   transient failures (``reasons.RETRYABLE``: timeouts, DNS, refused, connection errors, 5xx) and
   429; a Retry-After on 429/503 is honoured up to ``max_retry_after_s``, beyond which the request
@@ -24,6 +28,8 @@ Limits, all in ``FetchOptions``:
 A URL without a scheme, or a ``file://`` URL, is read from the local disk (same size limit; a
 gzip file, recognised by its magic bytes, is inflated within the limit). A missing or unreadable
 file is ``file_error``. Local files are never "not modified": ETag/Last-Modified are not used.
+
+Credentials: ``final_url`` never carries ``user:password@``, and ``error`` never shows it.
 """
 
 from __future__ import annotations
@@ -39,17 +45,19 @@ import time
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
+from urllib.request import getproxies, url2pathname
 
 import httpx
 
+from extractors.netguard import AddressPolicy, BlockedAddressError, guarded_transport
 from extractors.reasons import RETRYABLE, Reason
+from extractors.urls import strip_userinfo
 
 __all__ = [
     "FetchOptions",
@@ -80,6 +88,7 @@ class FetchOptions:
     max_redirects: int = 5
     max_retry_after_s: float = 30.0  # honour Retry-After up to this; longer: give up, report it
     trust_env: bool = True  # httpx: honour HTTP(S)_PROXY / NO_PROXY / SSL_CERT_FILE
+    addresses: AddressPolicy = field(default_factory=AddressPolicy)  # default: public only
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1 or self.per_host < 1:
@@ -155,18 +164,28 @@ async def fetch_all(
     reqs = [FetchRequest(r) if isinstance(r, str) else r for r in requests]
     if not reqs:
         return []
+    limits = httpx.Limits(
+        max_connections=opts.max_concurrency,
+        max_keepalive_connections=min(opts.max_concurrency, 20),
+    )
+    # Behind a proxy the proxy connects (newsmon cannot check its addresses): keep httpx's own
+    # proxy handling and check literal hosts only. Otherwise every connection is guarded.
+    proxied = opts.trust_env and _env_proxy()
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(opts.timeout_s),
-        limits=httpx.Limits(
-            max_connections=opts.max_concurrency,
-            max_keepalive_connections=min(opts.max_concurrency, 20),
-        ),
+        limits=limits,
         follow_redirects=False,
         headers={"User-Agent": opts.user_agent, "Accept-Encoding": "gzip, deflate"},
         trust_env=opts.trust_env,
+        transport=None if proxied else guarded_transport(opts.addresses, limits, opts.trust_env),
     ) as client:
-        fetcher = _Fetcher(client, opts)
+        fetcher = _Fetcher(client, opts, check_literals=proxied)
         return list(await asyncio.gather(*(fetcher.fetch(r) for r in reqs)))
+
+
+def _env_proxy() -> bool:
+    proxies = getproxies()
+    return any(proxies.get(k) for k in ("http", "https", "all"))
 
 
 # -- internals ------------------------------------------------------------------------------------
@@ -206,9 +225,12 @@ class _File:
 
 
 class _Fetcher:
-    def __init__(self, client: httpx.AsyncClient, options: FetchOptions) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, options: FetchOptions, check_literals: bool = False
+    ) -> None:
         self._client = client
         self._opts = options
+        self._check_literals = check_literals
         self._all = asyncio.Semaphore(options.max_concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
@@ -252,10 +274,14 @@ class _Fetcher:
                     )
             return await self._fetch_http(req, target.url)
         except _Failure as f:
-            return _failed(url, url, f.reason, f.message, f.http_status, f.retry_after_s)
+            shown = strip_userinfo(url)
+            return _failed(url, shown, f.reason, f.message, f.http_status, f.retry_after_s)
         except Exception as exc:  # last resort: an unexpected error must not stop the batch
-            log.warning("unexpected error fetching %s", _redact(url), exc_info=True)
-            return _failed(url, url, Reason.CONNECTION, f"unexpected {_describe(exc)}")
+            # no exc_info: a traceback would carry the URL (and any credentials) in its frames
+            log.warning("unexpected error fetching %s: %s", _redact(url), _redact(_describe(exc)))
+            return _failed(
+                url, strip_userinfo(url), Reason.CONNECTION, f"unexpected {_describe(exc)}"
+            )
 
     async def _fetch_http(self, req: FetchRequest, url: httpx.URL) -> FetchResult:
         headers: dict[str, str] = {}
@@ -274,6 +300,10 @@ class _Fetcher:
                 async with self._host_slot(current), self._all:
                     if deadline_at is None:  # the deadline starts once the first hop may run
                         deadline_at = loop.time() + self._opts.deadline_s
+                    if self._check_literals:
+                        why = self._opts.addresses.check_literal_host(current.host)
+                        if why is not None:
+                            raise _Failure(Reason.BLOCKED_ADDRESS, f"refused: {why}", last_status)
                     async with asyncio.timeout_at(deadline_at):
                         outcome = await self._hop(req, current, headers)
                 if isinstance(outcome, FetchResult):
@@ -287,25 +317,25 @@ class _Fetcher:
             )
         except _Failure as f:
             return _failed(
-                req.url, str(current), f.reason, f.message, f.http_status, f.retry_after_s
+                req.url, _public(current), f.reason, f.message, f.http_status, f.retry_after_s
             )
         except TimeoutError:  # asyncio.timeout_at: the total deadline
             return _failed(
                 req.url,
-                str(current),
+                _public(current),
                 Reason.TIMEOUT,
                 f"deadline of {self._opts.deadline_s:g}s exceeded",
             )
         except (httpx.HTTPError, httpx.StreamError, OSError, zlib.error) as exc:
             reason, message = _classify(exc, self._opts)
-            return _failed(req.url, str(current), reason, message)
+            return _failed(req.url, _public(current), reason, message)
 
     async def _hop(
         self, req: FetchRequest, url: httpx.URL, headers: dict[str, str]
     ) -> FetchResult | _Redirect:
         async with self._client.stream("GET", url, headers=headers) as resp:
             code = resp.status_code
-            final = str(resp.url)
+            final = strip_userinfo(str(resp.url))
             if 300 <= code < 400 and code != 304:
                 return _redirect_target(resp)
             etag = resp.headers.get("etag")
@@ -351,6 +381,10 @@ class _Fetcher:
                 attempts=0,
                 error=None,
             )
+
+
+def _public(url: httpx.URL) -> str:
+    return strip_userinfo(str(url))
 
 
 def _transient(result: FetchResult) -> bool:
@@ -632,6 +666,9 @@ def _classify(exc: BaseException, opts: FetchOptions) -> tuple[Reason, str]:
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return Reason.BAD_URL, _describe(exc)
     chain = _causes(exc)
+    blocked = next((e for e in chain if isinstance(e, BlockedAddressError)), None)
+    if blocked is not None:
+        return Reason.BLOCKED_ADDRESS, str(blocked)
     gai = next((e for e in chain if isinstance(e, socket.gaierror)), None)
     if gai is not None:
         return Reason.DNS, f"cannot resolve {_host(exc)} ({gai.strerror or gai})"

@@ -5,6 +5,7 @@ any of them on any batch; none touches the warehouse.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
@@ -13,13 +14,14 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from extractors.articles import ExtractedArticle, ExtractionStatus, Page, extract_pages
-from extractors.feeds import ParsedEntry, ParsedFeed, parse_feed
+from extractors.feeds import MAX_ITEMS, ParsedEntry, ParsedFeed, parse_feed
 from extractors.fetch import FetchOptions, FetchRequest, FetchResult, FetchStatus, fetch_batch
+from extractors.language import detect_language
 from extractors.reasons import RETRYABLE, Reason
 from extractors.topics import Document, EntityHit, FilterResult, TopicMatch, TopicSet
-from extractors.language import detect_language
 from extractors.topics import filter_documents as _filter_documents
 from extractors.urls import canonical_url, content_hash, is_http_url
+from newsmon.crashpoints import pause_point
 
 
 def stable_id(value: str) -> str:
@@ -57,8 +59,11 @@ class FeedPoll:
 
     @property
     def reason(self) -> Reason | None:
+        """Why it failed; for an ok poll, ``too_many_items`` when the item limit applied."""
         if self.fetch.reason is not None:
             return self.fetch.reason
+        if self.feed is not None and self.feed.ok and self.feed.entries_over_limit:
+            return Reason.TOO_MANY_ITEMS
         return self.feed.reason if self.feed is not None and not self.feed.ok else None
 
     @property
@@ -67,6 +72,11 @@ class FeedPoll:
             return self.fetch.error
         if self.feed is not None and not self.feed.ok:
             return self.feed.bozo_message or "no feed or entries found in the response"
+        if self.feed is not None and self.feed.entries_over_limit:
+            return (
+                f"{self.feed.entries_over_limit} entries over the limit not read "
+                "(NEWSMON_MAX_FEED_ITEMS)"
+            )
         return None
 
     @property
@@ -74,16 +84,39 @@ class FeedPoll:
         return self.feed.entries if self.feed is not None and self.feed.ok else ()
 
 
-def poll_feeds(targets: Sequence[FeedTarget], options: FetchOptions) -> list[FeedPoll]:
-    """Fetch every feed concurrently (conditional GET) and parse what came back."""
+def _parse(result: FetchResult, max_items: int, max_bytes: int) -> ParsedFeed:
+    return parse_feed(
+        result.content,
+        result.final_url,
+        result.content_type,
+        max_items=max_items,
+        max_bytes=max_bytes,
+    )
+
+
+def poll_feeds(
+    targets: Sequence[FeedTarget],
+    options: FetchOptions,
+    max_items: int = MAX_ITEMS,
+    executor: Executor | None = None,
+) -> list[FeedPoll]:
+    """Fetch every feed concurrently (conditional GET) and parse what came back (at most
+    ``max_items`` entries per feed).
+
+    With an executor (a process pool) the feeds are parsed in parallel: feedparser takes 20-50 ms
+    for a feed of 50 items, so parsing, not the network, is most of a poll.
+    """
     requests = [FetchRequest(t.url, etag=t.etag, last_modified=t.last_modified) for t in targets]
-    polls: list[FeedPoll] = []
-    for target, result in zip(targets, fetch_batch(requests, options), strict=True):
-        feed = None
-        if result.status is FetchStatus.OK:
-            feed = parse_feed(result.content, result.final_url, result.content_type)
-        polls.append(FeedPoll(target, replace(result, content=b""), feed))
-    return polls
+    results = fetch_batch(requests, options)
+    ok = [r for r in results if r.status is FetchStatus.OK]
+    parse = functools.partial(_parse, max_items=max_items, max_bytes=options.max_bytes)
+    parsed = iter(executor.map(parse, ok) if executor is not None else map(parse, ok))
+    return [
+        FeedPoll(
+            target, replace(r, content=b""), next(parsed) if r.status is FetchStatus.OK else None
+        )
+        for target, r in zip(targets, results, strict=True)
+    ]
 
 
 # --- candidates ---------------------------------------------------------------------------
@@ -159,14 +192,18 @@ class ArticleRecord:
 
 
 def _record(
-    cand: ArticleCandidate, fetch: FetchResult | None, extracted: ExtractedArticle | None
+    cand: ArticleCandidate,
+    fetch: FetchResult | None,
+    extracted: ExtractedArticle | None,
+    max_text_chars: int | None = None,
 ) -> ArticleRecord:
     now = datetime.now(UTC)
     status: str
     reason: str | None
     error: str | None
     if fetch is None:  # no usable link: keep what the feed said
-        status, reason, error = ExtractionStatus.FAILED.value, Reason.BAD_URL.value, "no link"
+        status, reason = ExtractionStatus.FAILED.value, Reason.BAD_URL.value
+        error = "no usable link (none, or not http(s))"
     elif extracted is None:
         status = ExtractionStatus.FAILED.value
         reason = fetch.reason.value if fetch.reason else None
@@ -176,6 +213,8 @@ def _record(
         reason = extracted.reason.value if extracted.reason else None
         error = extracted.error
     ex = extracted or ExtractedArticle(status=ExtractionStatus.FAILED)
+    if max_text_chars is not None and ex.text is not None and len(ex.text) > max_text_chars:
+        ex = replace(ex, text=ex.text[:max_text_chars])  # NEWSMON_MAX_TEXT_CHARS
     title = cand.title or ex.title
     body = ex.text or cand.summary or title or ""
     return ArticleRecord(
@@ -203,21 +242,52 @@ def _record(
     )
 
 
+@dataclass(frozen=True)
+class FetchedPage:
+    """A candidate and what fetching its page gave (``None``: no usable link, not fetched).
+
+    The output of :func:`fetch_pages` and the input of :func:`extract_fetched`: two stages, so a
+    flow can fetch one batch (I/O) while it extracts another (CPU).
+    """
+
+    candidate: ArticleCandidate
+    fetch: FetchResult | None
+
+
+def fetch_pages(candidates: Sequence[ArticleCandidate], options: FetchOptions) -> list[FetchedPage]:
+    """Fetch the candidates' pages concurrently (only http(s) links), in order."""
+    fetchable = [c for c in candidates if c.fetchable]
+    results = iter(fetch_batch([FetchRequest(c.url) for c in fetchable], options))
+    return [FetchedPage(c, next(results) if c.fetchable else None) for c in candidates]
+
+
+def extract_fetched(
+    fetched: Sequence[FetchedPage],
+    executor: Executor | None = None,
+    max_text_chars: int | None = None,
+) -> list[ArticleRecord]:
+    """Extract the pages that were fetched (in parallel with an executor), one record per
+    candidate; keep at most ``max_text_chars`` of each text."""
+    ok = [f for f in fetched if f.fetch is not None and f.fetch.status is FetchStatus.OK]
+    pages = [Page(f.fetch.final_url, f.fetch.content, f.fetch.content_type) for f in ok if f.fetch]
+    pause_point("extract")  # crash-test hook: the batch's pages fetched, not extracted yet
+    extracted = dict(
+        zip((f.candidate.article_id for f in ok), extract_pages(pages, executor), strict=True)
+    )
+    return [
+        _record(f.candidate, f.fetch, extracted.get(f.candidate.article_id), max_text_chars)
+        for f in fetched
+    ]
+
+
 def fetch_and_extract(
     candidates: Sequence[ArticleCandidate],
     options: FetchOptions,
     executor: Executor | None = None,
+    max_text_chars: int | None = None,
 ) -> list[ArticleRecord]:
-    """Fetch the candidates' pages concurrently, extract them (in parallel with an executor)."""
-    fetchable = [c for c in candidates if c.fetchable]
-    results = fetch_batch([FetchRequest(c.url) for c in fetchable], options)
-    fetched = dict(zip((c.article_id for c in fetchable), results, strict=True))
-    ok = [(c, r) for c, r in zip(fetchable, results, strict=True) if r.status is FetchStatus.OK]
-    pages = [Page(r.final_url, r.content, r.content_type) for _, r in ok]
-    extracted = dict(
-        zip((c.article_id for c, _ in ok), extract_pages(pages, executor), strict=True)
-    )
-    return [_record(c, fetched.get(c.article_id), extracted.get(c.article_id)) for c in candidates]
+    """:func:`fetch_pages`, then :func:`extract_fetched`, on one batch."""
+    return extract_fetched(fetch_pages(candidates, options), executor, max_text_chars)
 
 
 # --- filter -------------------------------------------------------------------------------
@@ -251,9 +321,12 @@ __all__ = [
     "ArticleRecord",
     "FeedPoll",
     "FeedTarget",
+    "FetchedPage",
     "batches",
     "entry_key",
+    "extract_fetched",
     "fetch_and_extract",
+    "fetch_pages",
     "filter_articles",
     "poll_feeds",
     "stable_id",

@@ -474,6 +474,14 @@ class ScanResult:
             self._starts = list(compress(offsets, pieces))
         return self._starts[word]
 
+    def surface(self, term: Term) -> str:
+        """The words of the text where ``term`` first occurs, as written ("deterrence" for
+        ``deterren*``); how explanations show prefix terms."""
+        first = self.words[term][0]
+        start = self.char_offset(first)
+        words = self.separated[start:].split(maxsplit=len(term.words))[: len(term.words)]
+        return " ".join(words)
+
     @property
     def positions(self) -> dict[Term, list[int]]:
         """Character offsets of every occurrence, by term."""

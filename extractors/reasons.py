@@ -17,10 +17,12 @@ class Reason(StrEnum):
     CONNECTION = "connection"  # reset, TLS or protocol error, truncated response
     TOO_MANY_REDIRECTS = "too_many_redirects"
     BAD_URL = "bad_url"  # not http(s) or an existing local file; a redirect to another scheme
+    BLOCKED_ADDRESS = "blocked_address"  # resolves to a loopback/private/link-local/metadata IP
     # HTTP
     HTTP_4XX = "http_4xx"
     HTTP_5XX = "http_5xx"
     TOO_LARGE = "too_large"  # body over the size limit (declared or streamed)
+    TOO_MANY_ITEMS = "too_many_items"  # a feed over the item limit: the first ones were kept
     # content
     NOT_A_FEED = "not_a_feed"  # parsed, but no feed and no entries (HTML page, JSON, garbage)
     NOT_HTML = "not_html"  # an article URL that is not an HTML page (PDF, image)

@@ -594,6 +594,14 @@ def _evidence(
 _SIMILARITY_FULL_WORDS = 20
 
 
+def _shown(term: Term, scan: ScanResult) -> str:
+    """A term as the explanation shows it: prefix terms by the words they matched."""
+    if not term.prefix:
+        return str(term)
+    found = scan.surface(term)
+    return f'"{found}"' if len(term.words) > 1 else found
+
+
 def _similarity_evidence(topic: Topic, doc_vector: Mapping[str, float]) -> dict[str, Any] | None:
     """Similarity to the examples, mapped from ``similarity_range`` onto 0..weight.
 
@@ -635,7 +643,7 @@ def _score_topic(
         evidence.append(
             _evidence(
                 topic, regions, "query", q.name, q.weight, found, in_title,
-                terms=[str(t) for t in terms],
+                terms=[_shown(t, scan) for t in terms],
             )
         )  # fmt: skip
     for hit in entity_hits:

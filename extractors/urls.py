@@ -18,7 +18,9 @@
   each kept in its original encoding; an empty query is dropped.
 
 ``www.`` is *not* stripped: ``www.example.com`` and ``example.com`` are different hosts that may
-serve different things, and most sites redirect one to the other anyway. User info is kept.
+serve different things, and most sites redirect one to the other anyway. User info is kept by
+``canonical_url``; entry links never carry it (``strip_userinfo`` removes ``user:password@``
+before a link is stored, logged or fetched: credentials in a feed URL are for the feed only).
 ``canonical_url`` never raises: a string it cannot parse (or a non-http(s) URL) comes back
 stripped of surrounding whitespace and otherwise unchanged, apart from the lower-cased scheme.
 
@@ -34,7 +36,7 @@ import re
 import unicodedata
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-__all__ = ["TRACKING_PARAMS", "canonical_url", "content_hash", "is_http_url"]
+__all__ = ["TRACKING_PARAMS", "canonical_url", "content_hash", "is_http_url", "strip_userinfo"]
 
 _HTTP_SCHEMES = frozenset({"http", "https"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -86,6 +88,26 @@ def is_http_url(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme.lower() in _HTTP_SCHEMES and bool(host)
+
+
+def strip_userinfo(url: str) -> str:
+    """``url`` without a ``user:password@`` part (any scheme); unchanged when it has none.
+
+    Works on strings ``urlsplit`` cannot parse too (a regex fallback), so it is safe on
+    anything about to be stored or logged.
+    """
+    if "@" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _USERINFO.sub(r"\1", url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
 
 
 def _normalise_escapes(text: str) -> str:

@@ -8,28 +8,27 @@ can spread them without changes. Every write is a short transaction on a short-l
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from extractors.fetch import FetchOptions
-from extractors.pipeline import (
-    ArticleCandidate,
-    ArticleRecord,
-    FeedPoll,
-    FeedTarget,
-    batches,
-    fetch_and_extract,
-    filter_articles,
-    poll_feeds,
-)
+from extractors.pipeline import ArticleRecord, FeedPoll, FeedTarget, poll_feeds
 from extractors.topics import TopicSet, load_topics
+from extractors.urls import strip_userinfo
+from flows.batches import (
+    BatchSettings,
+    extraction_pool,
+    run_batches,
+    shutdown_pool,
+    start_pool,
+)
+from flows.derived import refresh_derived_task
 from newsmon.config import FeedConfig, Settings, load_feeds
 from warehouse import loads
 from warehouse.baseline import ensure_baseline
@@ -65,6 +64,9 @@ class RunSummary:
     articles_failed: int = 0
     relevant: list[RelevantArticle] = field(default_factory=list)
     baseline_loaded: int = 0
+    # seconds each stage was running (poll, fetch, extract, filter, load, derived, warehouse,
+    # flow); the batch stages overlap, so they add up to more than the flow's wall time
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def feeds_failed(self) -> int:
@@ -80,34 +82,19 @@ def fetch_options(settings: Settings) -> FetchOptions:
         per_host=settings.http_per_host,
         user_agent=settings.user_agent,
         retries=settings.http_retries,
+        max_redirects=settings.http_max_redirects,
+        addresses=settings.address_policy(),
     )
 
 
-# --- tasks: one per stage per batch ----------------------------------------------------------
-
-_POOL: ProcessPoolExecutor | None = None
-
-
-def _pool(workers: int) -> ProcessPoolExecutor | None:
-    """One extraction pool per process, started on first use (forkserver: Prefect runs threads)."""
-    global _POOL
-    if workers <= 1:
-        return None
-    if _POOL is None:
-        _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"))
-    return _POOL
-
-
-def shutdown_pool() -> None:
-    global _POOL
-    if _POOL is not None:
-        _POOL.shutdown(cancel_futures=True)
-        _POOL = None
+# --- tasks: polling here, one per stage per batch in flows/batches.py -----------------------
 
 
 @task(name="poll-feeds", cache_policy=NO_CACHE)
-def poll_feeds_task(targets: Sequence[FeedTarget], options: FetchOptions) -> list[FeedPoll]:
-    polls = poll_feeds(targets, options)
+def poll_feeds_task(
+    targets: Sequence[FeedTarget], options: FetchOptions, max_items: int, workers: int
+) -> list[FeedPoll]:
+    polls = poll_feeds(targets, options, max_items, extraction_pool(workers))
     get_run_logger().info(
         "polled %d feeds: %d ok, %d not modified, %d failed",
         len(polls),
@@ -116,30 +103,6 @@ def poll_feeds_task(targets: Sequence[FeedTarget], options: FetchOptions) -> lis
         sum(p.status == "failed" for p in polls),
     )
     return polls
-
-
-@task(name="fetch-extract", cache_policy=NO_CACHE)
-def fetch_extract_task(
-    candidates: Sequence[ArticleCandidate], options: FetchOptions, workers: int
-) -> list[ArticleRecord]:
-    records = fetch_and_extract(candidates, options, _pool(workers))
-    get_run_logger().info(
-        "fetched %d pages: %d extracted",
-        len(records),
-        sum(r.extraction_status == "extracted" for r in records),
-    )
-    return records
-
-
-@task(name="filter", cache_policy=NO_CACHE)
-def filter_task(records: Sequence[ArticleRecord], topics: TopicSet) -> list[ArticleRecord]:
-    return filter_articles(records, topics)
-
-
-@task(name="load", cache_policy=NO_CACHE)
-def load_task(db_path: Path, records: Sequence[ArticleRecord]) -> int:
-    with connect(db_path) as con:
-        return loads.load_articles(con, records)
 
 
 # --- the flow -------------------------------------------------------------------------------
@@ -179,40 +142,52 @@ def ingest(
     db: str | None = None, feeds_file: str | None = None, topics_file: str | None = None
 ) -> RunSummary:
     """Poll the feeds once and load what is new into the warehouse."""
+    started = time.perf_counter()
     config = load_config(db, feeds_file, topics_file)
     settings = config.settings
     logger = get_run_logger()
     run_id = uuid.uuid4().hex[:12]
     summary = RunSummary(run_id=run_id, db_path=str(settings.db_path))
     options = fetch_options(settings)
-    summary.baseline_loaded = ensure_baseline(settings.db_path, config.topics)
-
-    with connect(settings.db_path) as con:
-        targets = loads.register_feeds(con, config.feeds)
-        loads.start_run(con, run_id, len(targets))
-
-    polls = poll_feeds_task(targets, options)
-
-    with connect(settings.db_path) as con:
-        new_per_feed = loads.record_polls(con, run_id, polls)
-        fresh = loads.pending_candidates(con)
-        retries = loads.retry_candidates(con, settings.max_article_attempts)
-    todo = [*fresh, *retries]
-    logger.info("%d new articles, %d to retry", len(fresh), len(retries))
-
+    start_pool(settings.workers)  # the workers start while the feeds are polled
     try:
-        for batch in batches(todo, settings.batch_size):
-            records = fetch_extract_task(batch, options, settings.workers)
-            records = filter_task(records, config.topics)
-            load_task(settings.db_path, records)
-            for r in records:
-                if r.extraction_status == "failed":
-                    summary.articles_failed += 1
-                for m in r.matches:
-                    if m.relevant:
-                        summary.relevant.append(RelevantArticle(r.title or r.url, r.url, m.score))
+        summary.baseline_loaded = ensure_baseline(settings.db_path, config.topics)
+        with connect(settings.db_path) as con:
+            targets = loads.register_feeds(con, config.feeds)
+            loads.start_run(con, run_id, len(targets))
+
+        poll_started = time.perf_counter()
+        polls = poll_feeds_task(targets, options, settings.max_feed_items, settings.workers)
+        poll_s = time.perf_counter() - poll_started
+
+        with connect(settings.db_path) as con:
+            new_per_feed = loads.record_polls(con, run_id, polls)
+            fresh = loads.pending_candidates(con)
+            retries = loads.retry_candidates(con, settings.max_article_attempts)
+        todo = [*fresh, *retries]
+        logger.info("%d new articles, %d to retry", len(fresh), len(retries))
+
+        batches_started = time.perf_counter()
+        stages = run_batches(
+            todo,
+            BatchSettings(
+                db_path=settings.db_path,
+                options=options,
+                topics=config.topics,
+                batch_size=settings.batch_size,
+                workers=settings.workers,
+                max_text_chars=settings.max_text_chars,
+            ),
+            on_loaded=lambda records: _tally(summary, records),
+        )
+        batches_s = time.perf_counter() - batches_started
     finally:
         shutdown_pool()
+
+    # issue 8: cluster the new articles into stories, rebuild the search index (flows/derived.py)
+    derived_started = time.perf_counter()
+    refresh_derived_task(settings.db_path, settings.story_window_days)
+    derived_s = time.perf_counter() - derived_started
 
     summary.articles_new = len(fresh)
     summary.articles_retried = len(retries)
@@ -222,7 +197,7 @@ def ingest(
         summary.feeds.append(
             FeedOutcome(
                 name=feed.name,
-                url=feed.url,
+                url=strip_userinfo(feed.url),
                 status=poll.status,
                 reason=poll.reason.value if poll.reason else None,
                 http_status=poll.fetch.http_status,
@@ -243,7 +218,26 @@ def ingest(
             articles_relevant=len(summary.relevant),
         )
     summary.relevant.sort(key=lambda a: -a.score)
+    flow_s = time.perf_counter() - started
+    summary.stage_seconds = {
+        "poll": round(poll_s, 3),
+        **stages,
+        "derived": round(derived_s, 3),  # stories and the search index
+        # baseline, feeds, queue, run rows
+        "warehouse": round(flow_s - poll_s - batches_s - derived_s, 3),
+        "flow": round(flow_s, 3),
+    }
     return summary
+
+
+def _tally(summary: RunSummary, records: Sequence[ArticleRecord]) -> None:
+    """Count a loaded batch's failed pages and note its relevant articles in the summary."""
+    for r in records:
+        if r.extraction_status == "failed":
+            summary.articles_failed += 1
+        for m in r.matches:
+            if m.relevant:
+                summary.relevant.append(RelevantArticle(r.title or r.url, r.url, m.score))
 
 
 __all__ = ["FeedOutcome", "IngestConfig", "RunSummary", "ingest", "load_config"]

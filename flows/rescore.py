@@ -13,6 +13,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from extractors.topics import TopicSet, load_topics
+from flows.derived import refresh_derived_task
+from newsmon.config import Settings
 from warehouse.rescore import RescoreSummary, rescore
 from warehouse.store import connect
 
@@ -36,6 +38,8 @@ def rescore_flow(db: str, topics_file: str, batch_size: int = 500) -> RescoreSum
     """Re-run the topic filters over the warehouse ``db`` with ``topics_file``."""
     topics = load_topics(Path(topics_file))
     summary = rescore_task(Path(db), topics, batch_size)
+    # issue 8: best articles follow the new scores; the search index is rebuilt (flows/derived.py)
+    refresh_derived_task(Path(db), Settings.from_env().story_window_days, all_stories=True)
     get_run_logger().info(
         "rescored %d articles: %d changed relevance", summary.articles, summary.changed
     )

@@ -65,24 +65,41 @@ def _handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _db_option(fn: F) -> F:
-    return click.option(
-        "--db",
-        "db",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="DuckDB warehouse file [default: $NEWSMON_DB, then data/newsmon.duckdb].",
-    )(fn)
+def _file_option(flag: str, dest: str, what: str, env: str, default: str) -> Callable[[F], F]:
+    """A ``--flag PATH`` option whose default comes from settings (so it is not shown here)."""
+
+    def decorate(fn: F) -> F:
+        return click.option(
+            flag,
+            dest,
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help=f"{what} [default: ${env}, then {default}].",
+        )(fn)
+
+    return decorate
 
 
-def _topics_option(fn: F) -> F:
-    return click.option(
-        "--topics",
-        "topics_file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Topics file [default: $NEWSMON_TOPICS, then config/topics.toml].",
-    )(fn)
+_db_option = _file_option(
+    "--db", "db", "DuckDB warehouse file", "NEWSMON_DB", "data/newsmon.duckdb"
+)
+_topics_option = _file_option(
+    "--topics", "topics_file", "Topics file", "NEWSMON_TOPICS", "config/topics.toml"
+)
+_feeds_option = _file_option(
+    "--feeds", "feeds_file", "Feeds file", "NEWSMON_FEEDS", "config/feeds.toml"
+)
+_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+_alerts_option = _file_option(
+    "--alerts", "alerts_file", "Subscriptions file", "NEWSMON_ALERTS", "config/alerts.toml"
+)
 
 
 def _resolve_db(db: Path | None) -> Path:
@@ -135,13 +152,7 @@ def init(db: Path | None, topics_file: Path | None) -> None:
 
 @cli.command()
 @_db_option
-@click.option(
-    "--feeds",
-    "feeds_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Feeds file [default: $NEWSMON_FEEDS, then config/feeds.toml].",
-)
+@_feeds_option
 @_topics_option
 @_handle_errors
 def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None) -> None:
@@ -194,14 +205,7 @@ def format_summary(summary: Any) -> str:
 
 @cli.command()
 @_db_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@_format_option
 @click.argument("query")
 @_handle_errors
 def sql(db: Path | None, fmt: str, query: str) -> None:
@@ -299,6 +303,213 @@ def status(db: Path | None) -> None:
     click.echo(render(st.feeds.columns, st.feeds.rows))
 
 
+# --- feeds ----------------------------------------------------------------------------------
+
+
+def _feeds_path(feeds_file: Path | None) -> Path:
+    from newsmon.config import Settings
+
+    return feeds_file or Settings.from_env().feeds_path
+
+
+@cli.group()
+def feeds() -> None:
+    """The feed list: list, check, add, remove, import OPML, export OPML."""
+
+
+@feeds.command(name="add")
+@_feeds_option
+@click.argument("url")
+@click.option("--name", default=None, help="Display name [default: the feed's own title].")
+@click.option("--tag", "tags", multiple=True, help="A tag (repeat for several).")
+@click.option("--language", default=None, help="Language of the feed's items, e.g. en.")
+@click.option("--interval", type=int, default=None, help="Poll every N minutes (else adaptive).")
+@_handle_errors
+def feeds_add(
+    feeds_file: Path | None,
+    url: str,
+    name: str | None,
+    tags: tuple[str, ...],
+    language: str | None,
+    interval: int | None,
+) -> None:
+    """Check the feed at URL once and add it to the feeds file."""
+    from newsmon.config import FeedConfig
+    from newsmon.feedlist import add_feeds
+
+    path = _feeds_path(feeds_file)
+    poll = _check(url)
+    if poll.status == "failed":
+        raise UserError(
+            ConfigError(
+                url,
+                "",
+                f"not added: {poll.reason}: {poll.error or ''}".rstrip(": "),
+                "check the URL",
+            )
+        )
+    title = poll.feed.title if poll.feed is not None else ""
+    feed = FeedConfig(name or title or url, url, tags, language, interval)
+    result = add_feeds(path, [feed])
+    for f in result.added:
+        click.echo(f"Added {f.name!r} ({f.url}) to {path}.")
+    for f, why in result.skipped:
+        click.echo(f"Not added {f.name!r}: {why} in {path}.")
+
+
+@feeds.command(name="remove")
+@_feeds_option
+@click.argument("name_or_url")
+@_handle_errors
+def feeds_remove(feeds_file: Path | None, name_or_url: str) -> None:
+    """Remove a feed (by name or URL) from the feeds file; its stored articles stay."""
+    from newsmon.feedlist import remove_feed
+
+    path = _feeds_path(feeds_file)
+    removed = remove_feed(path, name_or_url)
+    click.echo(f"Removed {removed.name!r} ({removed.url}) from {path}.")
+
+
+@feeds.command(name="import")
+@_feeds_option
+@click.argument("opml", type=click.Path(dir_okay=False, path_type=Path))
+@_handle_errors
+def feeds_import(feeds_file: Path | None, opml: Path) -> None:
+    """Add the feeds of an OPML file (a feed reader's export) to the feeds file."""
+    from newsmon.feedlist import add_feeds, parse_opml
+
+    path = _feeds_path(feeds_file)
+    found = parse_opml(opml)
+    result = add_feeds(path, found)
+    click.echo(
+        f"{len(found)} feeds in {opml}: {len(result.added)} added, "
+        f"{len(result.skipped)} already listed."
+    )
+    for f, why in result.skipped:
+        click.echo(f"  skipped {f.name!r}: {why}")
+
+
+@feeds.command(name="export")
+@_feeds_option
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@_handle_errors
+def feeds_export(feeds_file: Path | None, out: Path | None) -> None:
+    """Write the feed list as OPML 2.0 (to OUT, or to standard output)."""
+    from newsmon.config import load_feeds
+    from newsmon.feedlist import to_opml
+
+    text = to_opml(load_feeds(_feeds_path(feeds_file)))
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {out}.")
+
+
+@feeds.command(name="check")
+@click.argument("url")
+@_handle_errors
+def feeds_check(url: str) -> None:
+    """Fetch and parse one feed now, store nothing, and say what newsmon makes of it."""
+    poll = _check(url)
+    if poll.status == "failed":
+        code = f" HTTP {poll.fetch.http_status}" if poll.fetch.http_status else ""
+        click.echo(f"{url}: failed: {poll.reason}{code}: {poll.error or ''}".rstrip(": "))
+        sys.exit(1)
+    feed = poll.feed
+    assert feed is not None
+    click.echo(f"{url}: ok, {feed.format or 'unknown format'}, {len(feed.entries)} entries")
+    click.echo(f"  title: {feed.title or '(none)'}; language: {feed.language or '(none)'}")
+    if feed.ttl_minutes:
+        click.echo(f"  asks to be polled at most every {feed.ttl_minutes} minutes (ttl)")
+    if feed.bozo:
+        click.echo(f"  malformed but readable: {feed.bozo_message}")
+    for e in feed.entries[:5]:
+        click.echo(f"  - {e.title or e.link or e.guid}")
+
+
+def _check(url: str) -> Any:
+    from extractors.pipeline import FeedTarget, poll_feeds
+    from flows.ingest import fetch_options
+    from newsmon.config import Settings
+
+    settings = Settings.from_env()
+    (poll,) = poll_feeds(
+        [FeedTarget("check", url)], fetch_options(settings), settings.max_feed_items
+    )
+    return poll
+
+
+# --- digest ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@_db_option
+@_alerts_option
+@_topics_option
+@click.option("--subscription", default=None, help="Send this subscription's digest now.")
+@click.option(
+    "--dry-run",
+    "dry_run",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write .eml files to this directory instead of sending; records nothing.",
+)
+@_handle_errors
+def digest(
+    db: Path | None,
+    alerts_file: Path | None,
+    topics_file: Path | None,
+    subscription: str | None,
+    dry_run: Path | None,
+) -> None:
+    """E-mail the digests that are due (the digest flow); --subscription sends one now.
+
+    Exit status 1 if a digest could not be delivered (it is recorded and retried next time).
+    """
+    _prefect_env()
+    from flows.digest import digest as digest_flow
+    from flows.digest import select_subscriptions
+    from newsmon.config import Settings
+
+    settings = Settings.from_env()
+    db_path = db or settings.db_path
+    alerts_path = alerts_file or settings.alerts_path
+    topics_path = topics_file or settings.topics_path
+    select_subscriptions(alerts_path, topics_path, subscription)  # bad config: stop here
+    if not db_path.exists():
+        raise UserError(
+            ConfigError(db_path, "", "no such warehouse", "run `newsmon init --db PATH` first")
+        )
+    outcomes = digest_flow(
+        db=str(db_path),
+        alerts_file=str(alerts_path),
+        topics_file=str(topics_path),
+        subscription=subscription,
+        dry_run_dir=str(dry_run) if dry_run else None,
+    )
+    for o in outcomes:
+        click.echo(format_outcome(o))
+    if any(o.status == "failed" for o in outcomes):
+        sys.exit(1)
+
+
+def format_outcome(o: Any) -> str:
+    if o.status in ("sent", "dry_run"):
+        what = f"{o.stories} stories ({o.articles} articles)"
+        where = f" -> {o.path}" if o.path else ""
+        extra = f"; {o.error}" if o.error else ""
+        return f"{o.subscription}: {o.status}, {what}{where}{extra}"
+    if o.status == "failed":
+        return f"{o.subscription}: FAILED ({o.reason}) {o.error}; the items are kept for next time"
+    labels = {
+        "empty": "nothing new",
+        "not_due": "not due yet",
+        "busy": "skipped: another digest of it is running",
+    }
+    return f"{o.subscription}: {labels.get(o.status, o.status)}"
+
+
 # --- rescore --------------------------------------------------------------------------------
 
 
@@ -393,6 +604,91 @@ def format_eval(report: Any, errors: bool) -> str:
             match = TopicMatch("", err.score, bool(err.predicted), err.explanation)
             lines.append("  " + describe(match))
     return "\n".join(lines)
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@_db_option
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Only articles published on or after this day (UTC), YYYY-MM-DD.",
+)
+@click.option("--topic", default=None, help="Only articles relevant to this topic.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--all-copies", is_flag=True, help="List every copy of a story, not only the best-ranked one."
+)
+@_format_option
+@click.argument("query")
+@_handle_errors
+def search(
+    db: Path | None,
+    since: datetime | None,
+    topic: str | None,
+    limit: int,
+    all_copies: bool,
+    fmt: str,
+    query: str,
+) -> None:
+    """Full-text search (BM25) over titles, summaries and texts; best match first.
+
+    One row per story (its best-ranked copy; `copies` counts the story's articles) unless
+    --all-copies. Columns: bm25, published, outlet, title, score and relevant (for --topic, else
+    the best topic), copies, url. Works offline; the index is rebuilt by `run` and `rescore`.
+    """
+    from warehouse.search import SearchOptions
+    from warehouse.search import search as run_search
+    from warehouse.store import connect
+
+    options = SearchOptions(
+        since=since.date() if since else None, topic=topic, limit=limit, all_copies=all_copies
+    )
+    with connect(_resolve_db(db), read_only=True) as con:
+        table = run_search(con, query, options)
+    click.echo(render(table.columns, table.rows, fmt))
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+@cli.command()
+@_db_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "csv"]),
+    default="parquet",
+    show_default=True,
+    help="File format of the datasets.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Only articles published on or after this day (UTC), YYYY-MM-DD.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace the datasets in a non-empty OUT.")
+@click.argument("out", type=click.Path(path_type=Path))
+@_handle_errors
+def export(db: Path | None, fmt: str, since: datetime | None, overwrite: bool, out: Path) -> None:
+    """Write articles, matches, entities and stories under OUT, partitioned by day.
+
+    Hive-style folders (OUT/articles/day=YYYY-MM-DD/data_0.parquet, ...), one dataset per
+    table; docs/queries.md shows how to read them back.
+    """
+    from warehouse.export import export_warehouse
+    from warehouse.store import connect
+
+    with connect(_resolve_db(db), read_only=True) as con:
+        datasets = export_warehouse(
+            con, out, fmt=fmt, since=since.date() if since else None, overwrite=overwrite
+        )
+    for d in datasets:
+        click.echo(f"{d.name:<9} {d.rows:>7} rows  {d.files:>4} files  {d.path}")
 
 
 # --- demo -----------------------------------------------------------------------------------

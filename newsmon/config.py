@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from extractors.netguard import AddressPolicy, parse_allowed
 from newsmon.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +44,25 @@ class Settings:
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))  # NEWSMON_WORKERS
     batch_size: int = 200  # NEWSMON_BATCH_SIZE: articles fetched/extracted/loaded per batch
     max_article_attempts: int = 3  # NEWSMON_MAX_ARTICLE_ATTEMPTS: retries of a failing page
+    story_window_days: int = 7  # NEWSMON_STORY_WINDOW_DAYS: copies this close join one story
+    # limits on what strangers can make newsmon do
+    http_max_redirects: int = 5  # NEWSMON_HTTP_MAX_REDIRECTS: redirect hops followed
+    max_feed_items: int = 1_000  # NEWSMON_MAX_FEED_ITEMS: entries read from one feed, per poll
+    max_text_chars: int = 500_000  # NEWSMON_MAX_TEXT_CHARS: article text kept, in characters
+    # untrusted links (SSRF): see extractors/netguard.py
+    allow_private_networks: bool = False  # NEWSMON_ALLOW_PRIVATE_NETWORKS
+    allowed_hosts: tuple[str, ...] = ()  # NEWSMON_ALLOWED_HOSTS: names, *.suffix, IPs, CIDRs
+    # email digests (docs/alerts.md)
+    alerts_path: Path = DEFAULT_CONFIG_DIR / "alerts.toml"  # NEWSMON_ALERTS
+    smtp_host: str = "localhost"  # NEWSMON_SMTP_HOST
+    smtp_port: int = 0  # NEWSMON_SMTP_PORT: 0 means by security: 25, 587 (starttls), 465 (ssl)
+    smtp_security: str = "starttls"  # NEWSMON_SMTP_SECURITY: none | starttls | ssl
+    smtp_user: str = ""  # NEWSMON_SMTP_USER: empty means no login
+    smtp_from: str = "newsmon <newsmon@localhost>"  # NEWSMON_SMTP_FROM
+    smtp_timeout_s: float = 30.0  # NEWSMON_SMTP_TIMEOUT
+    smtp_password_block: str = ""  # NEWSMON_SMTP_PASSWORD_BLOCK: a Prefect Secret block's name
+    # secrets: never printed (repr shows ***), never logged
+    smtp_password: Secret | None = None  # NEWSMON_SMTP_PASSWORD
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -65,7 +85,120 @@ class Settings:
             max_article_attempts=_number(
                 env, "NEWSMON_MAX_ARTICLE_ATTEMPTS", base.max_article_attempts, int
             ),
+            story_window_days=_number(
+                env, "NEWSMON_STORY_WINDOW_DAYS", base.story_window_days, int
+            ),
+            http_max_redirects=_number(
+                env, "NEWSMON_HTTP_MAX_REDIRECTS", base.http_max_redirects, int, minimum=0
+            ),
+            max_feed_items=_number(env, "NEWSMON_MAX_FEED_ITEMS", base.max_feed_items, int),
+            max_text_chars=_number(env, "NEWSMON_MAX_TEXT_CHARS", base.max_text_chars, int),
+            allow_private_networks=_flag(
+                env, "NEWSMON_ALLOW_PRIVATE_NETWORKS", base.allow_private_networks
+            ),
+            allowed_hosts=_allowed_hosts(env, "NEWSMON_ALLOWED_HOSTS"),
+            alerts_path=_path(env, "NEWSMON_ALERTS", config_dir / "alerts.toml"),
+            smtp_host=env.get("NEWSMON_SMTP_HOST", "").strip() or base.smtp_host,
+            smtp_port=_number(env, "NEWSMON_SMTP_PORT", base.smtp_port, int, minimum=0),
+            smtp_security=_choice(env, "NEWSMON_SMTP_SECURITY", base.smtp_security, SMTP_SECURITY),
+            smtp_user=env.get("NEWSMON_SMTP_USER", "").strip(),
+            smtp_from=env.get("NEWSMON_SMTP_FROM", "").strip() or base.smtp_from,
+            smtp_timeout_s=_number(env, "NEWSMON_SMTP_TIMEOUT", base.smtp_timeout_s, float),
+            smtp_password_block=env.get("NEWSMON_SMTP_PASSWORD_BLOCK", "").strip(),
+            smtp_password=Secret.from_env(env, "NEWSMON_SMTP_PASSWORD"),
         )
+
+    @property
+    def smtp_port_or_default(self) -> int:
+        return self.smtp_port or {"none": 25, "starttls": 587, "ssl": 465}[self.smtp_security]
+
+    def address_policy(self) -> AddressPolicy:
+        """The SSRF policy these settings describe (checked once, in ``from_env``)."""
+        hosts, networks = parse_allowed(self.allowed_hosts)
+        return AddressPolicy(self.allow_private_networks, hosts, networks)
+
+
+class Secret:
+    """A credential read from the environment: ``repr``/``str`` show ``***``, never the value.
+
+    Call :meth:`reveal` at the one place that needs the value (e.g. the SMTP login).
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], name: str) -> Secret | None:
+        value = env.get(name, "")
+        return cls(value) if value else None
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ConfigError(
+        ENV,
+        name,
+        f"must be true or false, got {raw!r}",
+        f"set {name}=true, {name}=false or unset it",
+    )
+
+
+def _allowed_hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    entries = tuple(e.strip() for e in env.get(name, "").split(",") if e.strip())
+    try:
+        parse_allowed(entries)
+    except ValueError as exc:
+        raise ConfigError(
+            ENV,
+            name,
+            str(exc),
+            f"list host names, *.domains, addresses or CIDR networks, comma-separated: "
+            f"{name}=intranet.example,10.1.0.0/16",
+        ) from None
+    return entries
+
+
+SMTP_SECURITY = ("none", "starttls", "ssl")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: Sequence[str]) -> str:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in allowed:
+        raise ConfigError(
+            ENV,
+            name,
+            f"must be one of {', '.join(allowed)}, got {raw!r}",
+            f"set {name}={default} or unset it for the default",
+        )
+    return raw
 
 
 def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
@@ -247,4 +380,4 @@ def read_toml(path: Path, example: str) -> dict[str, Any]:
         raise ConfigError(path, "", f"cannot be read ({exc.strerror})", "check the path") from None
 
 
-__all__ = ["DEFAULT_CONFIG_DIR", "FeedConfig", "Settings", "load_feeds", "read_toml"]
+__all__ = ["DEFAULT_CONFIG_DIR", "FeedConfig", "Secret", "Settings", "load_feeds", "read_toml"]

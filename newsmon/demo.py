@@ -3,11 +3,15 @@
 A small HTTP server on 127.0.0.1 serves the sample feeds (with ``{{BASE}}`` replaced by its own
 address, and ETags so a second poll gets 304) and the article pages; the real ingest flow runs
 over them into a fresh warehouse; then an example SQL query shows what landed.
+
+The sample server is on 127.0.0.1, which newsmon refuses to fetch from by default (untrusted
+links, docs/reliability.md): the demo sets ``NEWSMON_ALLOW_PRIVATE_NETWORKS=true`` for its runs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -96,6 +100,21 @@ def write_feeds_file(base: str, directory: Path) -> Path:
     return path
 
 
+@contextmanager
+def _allow_private_networks() -> Iterator[None]:
+    """NEWSMON_ALLOW_PRIVATE_NETWORKS=true while the demo runs (the sample is on 127.0.0.1)."""
+    key = "NEWSMON_ALLOW_PRIVATE_NETWORKS"
+    before = os.environ.get(key)
+    os.environ[key] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+
 def run_demo(db: Path, echo: Callable[[str], None] = print) -> None:
     from flows.ingest import ingest
     from newsmon.cli import format_summary, render
@@ -103,7 +122,7 @@ def run_demo(db: Path, echo: Callable[[str], None] = print) -> None:
 
     for stale in (db, db.with_name(db.name + ".wal")):
         stale.unlink(missing_ok=True)
-    with serve_sample() as base, tempfile.TemporaryDirectory() as tmp:
+    with _allow_private_networks(), serve_sample() as base, tempfile.TemporaryDirectory() as tmp:
         feeds_file = write_feeds_file(base, Path(tmp))
         echo(f"Serving config/sample/ at {base}; warehouse {db}")
         echo("First run:")

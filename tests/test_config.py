@@ -166,7 +166,7 @@ def test_example_env_lists_exactly_the_variables_config_reads() -> None:
             flags=re.MULTILINE,
         )
     )
-    assert len(read) == 14
+    assert len(read) == 29  # 28 + NEWSMON_STORY_WINDOW_DAYS (issue 8)
     assert documented == read
 
 

@@ -9,6 +9,7 @@ import time
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,11 +21,20 @@ from extractors.fetch import (
     fetch_all,
     fetch_batch,
 )
+from extractors.netguard import AddressPolicy
 from extractors.reasons import Reason
 from tests.httpserver import LoopbackHTTPServer, Reply, closed_port
 
+# the server is on 127.0.0.1, which newsmon refuses by default (tests/test_ssrf.py)
+LOCAL = AddressPolicy(allow_private=True)
+
+
+def local_options(**kwargs: Any) -> FetchOptions:
+    return FetchOptions(addresses=LOCAL, **kwargs)
+
+
 # small timeouts and backoffs keep the whole file fast
-FAST = FetchOptions(timeout_s=1.0, deadline_s=3.0, retries=2, backoff_s=0.01, max_bytes=100_000)
+FAST = local_options(timeout_s=1.0, deadline_s=3.0, retries=2, backoff_s=0.01, max_bytes=100_000)
 LM = "Mon, 01 Jan 2024 00:00:00 GMT"
 
 
@@ -113,7 +123,7 @@ def test_429_retry_after_beyond_cap_is_reported_not_waited(
 
 def test_read_timeout(http_server: LoopbackHTTPServer) -> None:
     http_server.add("/slow", b"late", delay_s=3)
-    opts = FetchOptions(timeout_s=0.3, deadline_s=5, retries=1, backoff_s=0.01)
+    opts = local_options(timeout_s=0.3, deadline_s=5, retries=1, backoff_s=0.01)
     r = fetch_one(http_server.url("/slow"), opts)
     assert r.reason is Reason.TIMEOUT and r.status is FetchStatus.FAILED
     assert r.attempts == 2  # a timeout is transient
@@ -122,7 +132,7 @@ def test_read_timeout(http_server: LoopbackHTTPServer) -> None:
 def test_total_deadline_stops_a_drip(http_server: LoopbackHTTPServer) -> None:
     # each byte arrives well within the read timeout; only the total deadline can stop this
     http_server.add("/drip", b"x" * 100, drip_s=0.2)
-    opts = FetchOptions(timeout_s=2, deadline_s=0.8, retries=0)
+    opts = local_options(timeout_s=2, deadline_s=0.8, retries=0)
     start = time.monotonic()
     r = fetch_one(http_server.url("/drip"), opts)
     assert r.reason is Reason.TIMEOUT and r.error is not None and "deadline" in r.error
@@ -142,7 +152,7 @@ def test_redirects_followed(http_server: LoopbackHTTPServer) -> None:
 def test_redirect_loop_is_too_many_redirects(http_server: LoopbackHTTPServer) -> None:
     http_server.redirect("/a", "/b")
     http_server.redirect("/b", "/a")
-    opts = FetchOptions(max_redirects=3, retries=2, timeout_s=1)
+    opts = local_options(max_redirects=3, retries=2, timeout_s=1)
     r = fetch_one(http_server.url("/a"), opts)
     assert r.reason is Reason.TOO_MANY_REDIRECTS and r.attempts == 1
     assert http_server.count("/a") + http_server.count("/b") == 4  # first request + 3 redirects
@@ -157,7 +167,7 @@ def test_redirect_to_file_scheme_is_bad_url(http_server: LoopbackHTTPServer) -> 
 @pytest.mark.parametrize("content_length", [True, False], ids=["declared", "chunked"])
 def test_oversized_body_is_too_large(http_server: LoopbackHTTPServer, content_length: bool) -> None:
     http_server.add("/big", b"x" * 5000, content_length=content_length)
-    r = fetch_one(http_server.url("/big"), FetchOptions(max_bytes=1000, retries=2))
+    r = fetch_one(http_server.url("/big"), local_options(max_bytes=1000, retries=2))
     assert r.reason is Reason.TOO_LARGE and r.content == b"" and r.attempts == 1
     sent = http_server.requests("/big")[0].headers
     assert "chunked" not in sent.get("transfer-encoding", "")  # the request itself is plain
@@ -165,7 +175,7 @@ def test_oversized_body_is_too_large(http_server: LoopbackHTTPServer, content_le
 
 def test_body_at_the_limit_is_ok(http_server: LoopbackHTTPServer) -> None:
     http_server.add("/exact", b"x" * 1000, content_length=False)
-    r = fetch_one(http_server.url("/exact"), FetchOptions(max_bytes=1000))
+    r = fetch_one(http_server.url("/exact"), local_options(max_bytes=1000))
     assert r.status is FetchStatus.OK and len(r.content) == 1000
 
 
@@ -180,23 +190,23 @@ def test_gzip_bomb_is_too_large(http_server: LoopbackHTTPServer) -> None:
     bomb = gzip.compress(b"\0" * 20_000_000)
     assert len(bomb) < 100_000  # small on the wire: only the decoded size can catch it
     http_server.add("/bomb", bomb, headers={"Content-Encoding": "gzip"})
-    r = fetch_one(http_server.url("/bomb"), FetchOptions(max_bytes=100_000))
+    r = fetch_one(http_server.url("/bomb"), local_options(max_bytes=100_000))
     assert r.reason is Reason.TOO_LARGE and r.attempts == 1
 
 
 def test_truncated_body_is_connection_error(http_server: LoopbackHTTPServer) -> None:
     http_server.add("/cut", b"x" * 1000, truncate_at=10)
-    r = fetch_one(http_server.url("/cut"), FetchOptions(retries=1, backoff_s=0.01))
+    r = fetch_one(http_server.url("/cut"), local_options(retries=1, backoff_s=0.01))
     assert r.reason is Reason.CONNECTION and r.attempts == 2
 
 
 def test_refused() -> None:
-    r = fetch_one(f"http://127.0.0.1:{closed_port()}/", FetchOptions(retries=0))
+    r = fetch_one(f"http://127.0.0.1:{closed_port()}/", local_options(retries=0))
     assert r.reason is Reason.REFUSED and r.http_status is None
 
 
 def test_dns_failure_and_no_credentials_in_error() -> None:
-    r = fetch_one("http://user:s3cret@newsmon-test.invalid/feed", FetchOptions(retries=0))
+    r = fetch_one("http://user:s3cret@newsmon-test.invalid/feed", local_options(retries=0))
     assert r.reason is Reason.DNS
     assert r.error is not None and "s3cret" not in r.error
 
@@ -228,7 +238,7 @@ def test_local_files(tmp_path: Path) -> None:
         str(corrupt),
         str(tmp_path),  # a directory
     ]
-    res = fetch_batch(urls, FetchOptions(max_bytes=1000))
+    res = fetch_batch(urls, local_options(max_bytes=1000))
     assert [r.url for r in res] == urls
     assert res[0].content == res[1].content == b"<rss>plain</rss>"
     assert res[0].content_type is not None and "xml" in res[0].content_type
@@ -247,7 +257,7 @@ def test_per_host_concurrency_bound(http_server: LoopbackHTTPServer) -> None:
     for i in range(6):
         http_server.add(f"/p{i}", b"x", delay_s=0.25)
     urls = [http_server.url(f"/p{i}") for i in range(6)]
-    res = fetch_batch(urls, FetchOptions(per_host=2, max_concurrency=10))
+    res = fetch_batch(urls, local_options(per_host=2, max_concurrency=10))
     assert all(r.ok for r in res)
     assert http_server.max_in_flight == 2
 
@@ -256,7 +266,7 @@ def test_total_concurrency_bound(http_server: LoopbackHTTPServer) -> None:
     for i in range(6):
         http_server.add(f"/p{i}", b"x", delay_s=0.25)
     urls = [http_server.url(f"/p{i}") for i in range(6)]
-    res = fetch_batch(urls, FetchOptions(per_host=10, max_concurrency=3))
+    res = fetch_batch(urls, local_options(per_host=10, max_concurrency=3))
     assert all(r.ok for r in res)
     assert http_server.max_in_flight == 3
 

@@ -69,6 +69,10 @@ def test_migrations_run_once_in_order_and_are_recorded(tmp_path: Path) -> None:
         "feed_items",
         "article_entities",
         "article_matches",
+        "digests",  # migration 3
+        "digest_items",
+        "stories",  # migration 4
+        "story_signatures",
     }
 
 

@@ -17,7 +17,9 @@ from extractors.topics import TopicSet
 from extractors.urls import content_hash
 from newsmon.errors import ConfigError
 from warehouse import loads
+from warehouse.search import refresh_index
 from warehouse.store import connect
+from warehouse.stories import update_stories
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baseline"
 
@@ -105,6 +107,9 @@ def ensure_baseline(db_path: Path, topics: TopicSet) -> int:
         missing = [r for r in records if r.article_id not in present]
         if missing:
             loads.load_articles(con, filter_articles(missing, topics))
+            # a new warehouse is searchable and has its stories at once (issue 8)
+            update_stories(con)
+            refresh_index(con)
     return len(missing)
 
 

@@ -22,7 +22,9 @@ from extractors.pipeline import (
     stable_id,
 )
 from extractors.reasons import RETRYABLE
+from extractors.urls import strip_userinfo
 from newsmon.config import FeedConfig
+from newsmon.crashpoints import pause_point
 from warehouse.store import (
     batch_view,
     bulk_insert,
@@ -56,7 +58,7 @@ def register_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedConfig]) 
         FeedRow(
             feed_id=feed_id_for(f.url),
             name=f.name,
-            url=f.url,
+            url=strip_userinfo(f.url),  # credentials stay in feeds.toml, never in the warehouse
             tags=list(f.tags),
             language=f.language,
             poll_interval_minutes=f.poll_interval_minutes,
@@ -82,12 +84,12 @@ def register_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedConfig]) 
     return [
         FeedTarget(
             feed_id=r.feed_id,
-            url=r.url,
+            url=f.url,
             language=r.language,
             etag=stored.get(r.feed_id, (None, None))[0],
             last_modified=stored.get(r.feed_id, (None, None))[1],
         )
-        for r in rows
+        for r, f in zip(rows, feeds, strict=True)
     ]
 
 
@@ -407,6 +409,8 @@ def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecor
         bulk_insert(con, "article_entities", entities)
         bulk_insert(con, "article_matches", matches)
         mark_duplicates(con, ids)
+        if not unique[0].is_baseline:
+            pause_point("load")  # crash-test hook: an ingest batch written, not committed
     return len(unique)
 
 

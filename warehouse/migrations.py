@@ -145,6 +145,157 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE articles ADD COLUMN detected_language VARCHAR;
         """,
     ),
+    Migration(
+        3,
+        "digests and digest_items: the e-mail delivery log",
+        """
+        CREATE TABLE digests (
+            digest_id     VARCHAR PRIMARY KEY,
+            subscription  VARCHAR NOT NULL,
+            started_at    TIMESTAMPTZ NOT NULL,
+            finished_at   TIMESTAMPTZ,
+            status        VARCHAR NOT NULL,   -- sending | sent | empty | failed | dry_run
+            reason        VARCHAR,            -- when failed: smtp_refused | smtp_unreachable | ...
+            error         VARCHAR,            -- one-line detail, never a credential
+            recipients    VARCHAR[] NOT NULL,
+            subject       VARCHAR,
+            message_id    VARCHAR,
+            stories       INTEGER NOT NULL DEFAULT 0,
+            articles      INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE digest_items (
+            digest_id     VARCHAR NOT NULL,
+            subscription  VARCHAR NOT NULL,
+            article_id    VARCHAR NOT NULL,
+            story_rank    INTEGER,            -- its story's position; NULL: counted, not shown
+            is_lead       BOOLEAN NOT NULL,   -- the story's headline (others: other outlets)
+            PRIMARY KEY (digest_id, article_id)
+        );
+        """,
+    ),
+    Migration(
+        4,
+        "stories (near-duplicate clusters), story signatures, analyst views",
+        """
+        ALTER TABLE articles ADD COLUMN story_id VARCHAR;
+
+        CREATE TABLE stories (
+            story_id          VARCHAR PRIMARY KEY,  -- article_id of the article that founded it
+            title             VARCHAR,              -- the best article's title
+            first_seen_at     TIMESTAMPTZ,          -- earliest article (published, else first seen)
+            last_seen_at      TIMESTAMPTZ,          -- latest article
+            first_article_id  VARCHAR,              -- the earliest article: who broke it
+            best_article_id   VARCHAR,              -- the copy to read (full text, top score)
+            article_count     INTEGER NOT NULL,
+            outlet_count      INTEGER NOT NULL,
+            outlets           VARCHAR[],            -- outlets, in order of first publication
+            updated_at        TIMESTAMPTZ NOT NULL
+        );
+
+        CREATE TABLE story_signatures (
+            article_id          VARCHAR PRIMARY KEY,
+            scheme              SMALLINT NOT NULL,  -- extractors.stories.SCHEME
+            body_shingles       INTEGER,            -- shingles in the text (NULL: no usable text)
+            body_minhash        BLOB,               -- 128 little-endian uint32
+            head_shingles       INTEGER,            -- shingles in title + summary (or lead)
+            head_minhash        BLOB,
+            matched_article_id  VARCHAR,            -- the earlier copy it was found to duplicate
+            similarity          DOUBLE,             -- estimated Jaccard with that copy
+            computed_at         TIMESTAMPTZ NOT NULL
+        );
+
+        CREATE VIEW relevant_articles AS
+        SELECT m.topic, m.score, a.article_id, a.story_id,
+               coalesce(a.published_at, a.first_seen_at) AS published_at,
+               CAST(timezone('UTC', coalesce(a.published_at, a.first_seen_at)) AS DATE) AS day,
+               coalesce(a.site_name, f.name) AS outlet, f.name AS feed, a.title, a.url,
+               coalesce(a.detected_language, a.language) AS language, a.extraction_status,
+               a.is_baseline, s.article_count AS story_articles,
+               coalesce(a.article_id = s.best_article_id, true) AS story_best
+        FROM article_matches m
+        JOIN articles a USING (article_id)
+        LEFT JOIN feeds f ON f.feed_id = a.feed_id
+        LEFT JOIN stories s ON s.story_id = a.story_id
+        WHERE m.relevant;
+
+        CREATE VIEW daily_topic_counts AS
+        SELECT CAST(timezone('UTC', coalesce(a.published_at, a.first_seen_at)) AS DATE) AS day,
+               m.topic,
+               count(*) AS articles,
+               count(*) FILTER (WHERE m.relevant) AS relevant,
+               count(DISTINCT coalesce(a.story_id, a.article_id)) FILTER (WHERE m.relevant)
+                   AS relevant_stories,
+               round(avg(m.score) FILTER (WHERE m.relevant), 3) AS mean_relevant_score
+        FROM article_matches m JOIN articles a USING (article_id)
+        WHERE NOT a.is_baseline
+        GROUP BY ALL;
+
+        CREATE VIEW entity_mentions_daily AS
+        SELECT CAST(timezone('UTC', coalesce(a.published_at, a.first_seen_at)) AS DATE) AS day,
+               e.entity_id, e.name, e.type,
+               count(*) AS articles,
+               sum(e.count) AS mentions,
+               count(DISTINCT coalesce(a.story_id, a.article_id)) AS stories,
+               count(*) FILTER (WHERE e.in_title) AS in_title,
+               count(*) FILTER (WHERE r.article_id IS NOT NULL) AS in_relevant
+        FROM article_entities e
+        JOIN articles a USING (article_id)
+        LEFT JOIN (SELECT DISTINCT article_id FROM article_matches WHERE relevant) r
+            ON r.article_id = e.article_id
+        WHERE NOT a.is_baseline
+        GROUP BY ALL;
+
+        CREATE VIEW story_timeline AS
+        SELECT a.story_id, s.title AS story_title, s.article_count AS story_articles,
+               row_number() OVER (
+                   PARTITION BY a.story_id
+                   ORDER BY coalesce(a.published_at, a.first_seen_at), a.article_id
+               ) AS position,
+               coalesce(a.published_at, a.first_seen_at) AS published_at,
+               coalesce(a.published_at, a.first_seen_at) - s.first_seen_at AS after_first,
+               coalesce(a.site_name, f.name) AS outlet, f.name AS feed, a.title, a.url,
+               a.article_id, a.article_id = s.best_article_id AS is_best,
+               g.matched_article_id, g.similarity
+        FROM articles a
+        JOIN stories s ON s.story_id = a.story_id
+        LEFT JOIN feeds f ON f.feed_id = a.feed_id
+        LEFT JOIN story_signatures g ON g.article_id = a.article_id;
+
+        CREATE VIEW feed_health AS
+        WITH polls AS (
+            SELECT feed_id,
+                   count(*) AS polls_7d,
+                   count(*) FILTER (WHERE status = 'failed') AS failed_7d,
+                   count(*) FILTER (WHERE status = 'not_modified') AS not_modified_7d,
+                   sum(entries_new) AS new_entries_7d,
+                   CAST(round(median(duration_ms)) AS INTEGER) AS median_ms_7d
+            FROM feed_fetches WHERE fetched_at > now() - INTERVAL 7 DAY
+            GROUP BY feed_id
+        ), relevant AS (
+            SELECT DISTINCT article_id FROM article_matches WHERE relevant
+        ), pages AS (
+            SELECT a.feed_id,
+                   count(*) AS articles,
+                   count(*) FILTER (WHERE a.extraction_status IN ('failed', 'empty'))
+                       AS pages_failed,
+                   count(r.article_id) AS relevant,
+                   max(coalesce(a.published_at, a.first_seen_at)) AS latest_article_at
+            FROM articles a LEFT JOIN relevant r ON r.article_id = a.article_id
+            WHERE a.feed_id IS NOT NULL
+            GROUP BY a.feed_id
+        )
+        SELECT f.name, f.url, f.active, f.last_status, f.last_reason, f.error_streak,
+               f.last_polled_at, f.last_success_at,
+               coalesce(p.polls_7d, 0) AS polls_7d, coalesce(p.failed_7d, 0) AS failed_7d,
+               coalesce(p.not_modified_7d, 0) AS not_modified_7d,
+               coalesce(p.new_entries_7d, 0) AS new_entries_7d, p.median_ms_7d,
+               coalesce(g.articles, 0) AS articles, coalesce(g.pages_failed, 0) AS pages_failed,
+               coalesce(g.relevant, 0) AS relevant, g.latest_article_at
+        FROM feeds f
+        LEFT JOIN polls p ON p.feed_id = f.feed_id
+        LEFT JOIN pages g ON g.feed_id = f.feed_id;
+        """,
+    ),
 )
 
 

@@ -1,0 +1,52 @@
+"""What the ingest and rescore flows refresh after loading: stories and the search index.
+
+One coarse task, orchestration only: :func:`warehouse.stories.update_stories` (sign and cluster
+whatever needs it, batch by batch) then :func:`warehouse.search.refresh_index`. It works from the
+warehouse's state, so after a crashed run the next one catches up.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from extractors.stories import StoryParams
+from warehouse.search import has_index, refresh_index
+from warehouse.store import connect, transaction
+from warehouse.stories import StoriesSummary, refresh_stories, update_stories
+
+
+def refresh_derived(
+    db_path: Path, window_days: int, *, all_stories: bool = False
+) -> StoriesSummary:
+    """Cluster what needs it and rebuild the search index when an article was added or changed
+    (a run of 304s costs nothing). ``all_stories``, after a rescore, also recomputes every
+    story's row (new scores can change a story's best article) and always rebuilds the index."""
+    with connect(db_path) as con:
+        summary = update_stories(con, StoryParams(window=timedelta(days=window_days)))
+        if all_stories:
+            with transaction(con):
+                refresh_stories(con)
+        if all_stories or summary.signed or not has_index(con):
+            refresh_index(con)
+    return summary
+
+
+@task(name="stories-and-search-index", cache_policy=NO_CACHE)
+def refresh_derived_task(
+    db_path: Path, window_days: int = 7, all_stories: bool = False
+) -> StoriesSummary:
+    summary = refresh_derived(db_path, window_days, all_stories=all_stories)
+    get_run_logger().info(
+        "stories: %d articles clustered (%d new stories, %d copies joined)",
+        summary.clustered,
+        summary.new_stories,
+        summary.joined,
+    )
+    return summary
+
+
+__all__ = ["refresh_derived", "refresh_derived_task"]

@@ -1,0 +1,44 @@
+"""Exclusive locks between processes, as files next to the warehouse (``fcntl.flock``).
+
+Used so that two ingests never write one warehouse at once and two digests of one subscription
+never run at once. A lock is released when its holder exits, however it exits (the kernel drops a
+dead process's locks), so a crash never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def exclusive(path: Path, *, wait_s: float = 0.0, poll_s: float = 0.2) -> Iterator[bool]:
+    """Hold the lock file ``path`` while the block runs; yield False if it could not be taken
+    within ``wait_s`` seconds (the block then runs without it and must not write)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    with path.open("a") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(poll_s)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def lock_path(db_path: Path, name: str) -> Path:
+    """The lock file for ``name`` next to the warehouse ``db_path``."""
+    return Path(f"{db_path}.{name}.lock")
+
+
+__all__ = ["exclusive", "lock_path"]

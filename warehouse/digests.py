@@ -1,0 +1,342 @@
+"""What a digest contains and the delivery log that makes it exactly-once.
+
+Selection: the relevant articles of a subscription's topics (at least its ``min_score``, in its
+languages) that no *sent* digest of that subscription has contained, first seen at most
+``backfill_days`` before the subscription's first digest. Copies of one story (the same story
+id from clustering, content hash, canonical URL, or the same title) are grouped:
+the strongest copy leads, the other outlets are listed under it. Stories are ordered strongest
+first, then newest.
+
+Delivery log: :func:`record_digest` writes the digest (status ``sending``) and its items before
+the message goes out; :func:`finish_digest` marks it ``sent`` only after the SMTP server has
+accepted it, or ``failed`` with a reason. Only ``sent`` digests exclude their items from later
+selections, so a failed send leaves every item for the next run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from extractors.query import fold
+from warehouse.store import bulk_insert, transaction
+
+EXTRACT_CHARS = 280
+
+
+@dataclass(frozen=True)
+class DigestArticle:
+    article_id: str
+    title: str
+    url: str
+    outlet: str
+    published_at: datetime | None
+    first_seen_at: datetime
+    score: float
+    topic: str
+    extract: str
+    entities: tuple[str, ...]  # why it matched: entity names ...
+    terms: tuple[str, ...]  # ... and query terms, strongest first
+    group_keys: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class DigestStory:
+    lead: DigestArticle
+    others: tuple[DigestArticle, ...]  # the same story from other outlets
+
+    @property
+    def articles(self) -> tuple[DigestArticle, ...]:
+        return (self.lead, *self.others)
+
+
+@dataclass(frozen=True)
+class FailingFeed:
+    name: str
+    url: str
+    reason: str | None
+    error_streak: int
+    last_success_at: datetime | None
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def selection_start(
+    con: duckdb.DuckDBPyConnection, subscription: str, backfill_days: int, now: datetime
+) -> datetime:
+    """Items first seen before this are never sent: the first digest's time minus the backfill."""
+    row = con.execute(
+        "SELECT min(started_at) FROM digests WHERE subscription = ?", [subscription]
+    ).fetchone()
+    first = row[0] if row and row[0] is not None else now
+    return first - timedelta(days=backfill_days)
+
+
+def candidates(
+    con: duckdb.DuckDBPyConnection,
+    subscription: str,
+    topics: Sequence[str],
+    min_score: float,
+    languages: Sequence[str],
+    since: datetime,
+) -> list[DigestArticle]:
+    """Relevant articles for a subscription that no sent digest of it has contained."""
+    rows = con.execute(
+        """
+        WITH best AS (
+            SELECT article_id, max(score) AS score, arg_max(topic, score) AS topic,
+                   arg_max(explanation, score) AS explanation
+            FROM article_matches
+            WHERE relevant AND list_contains(?::VARCHAR[], topic) AND score >= ?
+            GROUP BY article_id
+        ), sent AS (
+            SELECT i.article_id FROM digest_items i JOIN digests d USING (digest_id)
+            WHERE d.subscription = ? AND d.status = 'sent'
+        )
+        SELECT a.article_id, a.title, coalesce(a.final_url, a.url), a.canonical_url,
+               coalesce(a.site_name, f.title, f.name, ''), a.published_at, a.first_seen_at,
+               coalesce(a.text, a.summary, ''), a.content_hash, a.duplicate_of,
+               b.score, b.topic, b.explanation, a.story_id
+        FROM best b JOIN articles a USING (article_id) LEFT JOIN feeds f USING (feed_id)
+        WHERE NOT a.is_baseline
+          AND a.first_seen_at >= ?
+          AND (len(?::VARCHAR[]) = 0
+               OR list_contains(?::VARCHAR[], lower(coalesce(a.detected_language, a.language))))
+          AND a.article_id NOT IN (SELECT article_id FROM sent)
+        ORDER BY b.score DESC, a.published_at DESC NULLS LAST, a.article_id
+        """,
+        [list(topics), min_score, subscription, since, list(languages), list(languages)],
+    ).fetchall()
+    out = []
+    for r in rows:
+        (aid, title, url, canonical, outlet, published, first_seen, body, chash, dup_of) = r[:10]
+        score, topic, explanation, story_id = r[10], r[11], r[12], r[13]
+        entities, terms = why_matched(explanation)
+        keys = [f"id:{dup_of or aid}", f"url:{canonical}"]
+        if story_id:
+            keys.append(f"story:{story_id}")
+        if chash:
+            keys.append(f"hash:{chash}")
+        title_key = _title_key(title or "")
+        if title_key:
+            keys.append(f"title:{title_key}")
+        out.append(
+            DigestArticle(
+                article_id=aid,
+                title=title or url,
+                url=url,
+                outlet=outlet,
+                published_at=published,
+                first_seen_at=first_seen,
+                score=float(score),
+                topic=topic,
+                extract=extract_of(body, title=title or ""),
+                entities=entities,
+                terms=terms,
+                group_keys=tuple(keys),
+            )
+        )
+    return out
+
+
+def _title_key(title: str) -> str:
+    """Titles equal but for case, accents and punctuation; short titles never group."""
+    words = [fold(w) for w in re.findall(r"[^\W_]+", title)]
+    return " ".join(words) if len(words) >= 4 else ""
+
+
+def why_matched(explanation: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Entity names and query terms that counted for a match, strongest first."""
+    import json
+
+    data = json.loads(explanation) if isinstance(explanation, str) else explanation or {}
+    entities: list[str] = []
+    terms: list[str] = []
+    for e in data.get("evidence", []):
+        if float(e.get("contribution", 0)) <= 0:
+            continue
+        if e.get("kind") == "entity":
+            entities.append(str(e.get("label") or e.get("name")))
+        elif e.get("kind") == "query":
+            terms.extend(str(t).strip('"') for t in e.get("terms", []))
+    return tuple(dict.fromkeys(entities))[:5], tuple(dict.fromkeys(terms))[:5]
+
+
+def extract_of(body: str, limit: int = EXTRACT_CHARS, title: str = "") -> str:
+    """The opening of the text, cut at a sentence end if one is near, else at a word.
+
+    Extracted pages often open with a section label and the headline again ("Industry EU signs
+    ... winners BRUSSELS — ..."): when the title appears near the start, the extract begins
+    after it.
+    """
+    text = " ".join(body.split())
+    title = " ".join(title.split())
+    if title:
+        at = text.find(title, 0, len(title) + 60)
+        if at >= 0:
+            text = text[at + len(title) :].lstrip(" .:-—–")
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    sentence = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
+    if sentence >= limit // 2:
+        return cut[: sentence + 1]
+    return cut.rsplit(" ", 1)[0].rstrip(",;:") + " …"
+
+
+def group_stories(articles: Sequence[DigestArticle]) -> list[DigestStory]:
+    """Group copies of one story (any shared key), keeping the input order of first appearance.
+
+    The input is strongest first, so each story's lead is its strongest copy.
+    """
+    parent = list(range(len(articles)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[str, int] = {}
+    for i, a in enumerate(articles):
+        for key in a.group_keys:
+            j = first_with.setdefault(key, i)
+            ri, rj = find(i), find(j)
+            if ri != rj:
+                parent[max(ri, rj)] = min(ri, rj)
+    members: dict[int, list[DigestArticle]] = {}
+    for i, a in enumerate(articles):
+        members.setdefault(find(i), []).append(a)
+    return [DigestStory(group[0], tuple(group[1:])) for _, group in sorted(members.items())]
+
+
+# --------------------------------------------------------------------------- delivery log
+
+
+@dataclass(frozen=True)
+class _Item:
+    digest_id: str
+    subscription: str
+    article_id: str
+    story_rank: int | None
+    is_lead: bool
+
+
+def record_digest(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    digest_id: str,
+    subscription: str,
+    recipients: Sequence[str],
+    subject: str,
+    message_id: str,
+    shown: Sequence[DigestStory],
+    not_shown: Sequence[DigestStory],
+    now: datetime,
+    status: str = "sending",
+) -> None:
+    """Write the digest and its items before sending; items beyond ``max_items`` are recorded
+    with no rank: counted in the digest, never offered again."""
+    items = [
+        _Item(digest_id, subscription, a.article_id, rank, a is story.lead)
+        for rank, story in enumerate(shown, start=1)
+        for a in story.articles
+    ] + [
+        _Item(digest_id, subscription, a.article_id, None, a is story.lead)
+        for story in not_shown
+        for a in story.articles
+    ]
+    with transaction(con):
+        con.execute(
+            """
+            INSERT INTO digests (digest_id, subscription, started_at, status, recipients, subject,
+                                 message_id, stories, articles)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                digest_id,
+                subscription,
+                now,
+                status,
+                list(recipients),
+                subject,
+                message_id,
+                len(shown),
+                sum(len(s.articles) for s in shown),
+            ],
+        )
+        bulk_insert(con, "digest_items", items)
+
+
+def record_empty(
+    con: duckdb.DuckDBPyConnection, digest_id: str, subscription: str, recipients: Sequence[str],
+    now: datetime,
+) -> None:  # fmt: skip
+    """A due digest with nothing to send: recorded so the schedule moves on."""
+    con.execute(
+        """
+        INSERT INTO digests (digest_id, subscription, started_at, finished_at, status, recipients)
+        VALUES (?, ?, ?, ?, 'empty', ?)
+        """,
+        [digest_id, subscription, now, now, list(recipients)],
+    )
+
+
+def finish_digest(
+    con: duckdb.DuckDBPyConnection,
+    digest_id: str,
+    status: str,
+    now: datetime,
+    reason: str | None = None,
+    error: str | None = None,
+) -> None:
+    con.execute(
+        "UPDATE digests SET status = ?, finished_at = ?, reason = ?, error = ? WHERE digest_id = ?",
+        [status, now, reason, error, digest_id],
+    )
+
+
+def last_run(con: duckdb.DuckDBPyConnection, subscription: str) -> datetime | None:
+    """When the subscription last had a digest go out or come up empty (the schedule's clock)."""
+    row = con.execute(
+        "SELECT max(started_at) FROM digests"
+        " WHERE subscription = ? AND status IN ('sent', 'empty')",
+        [subscription],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def failing_feeds(con: duckdb.DuckDBPyConnection, now: datetime) -> list[FailingFeed]:
+    """Active feeds that have not been polled successfully for a day or more."""
+    rows = con.execute(
+        """
+        SELECT name, url, last_reason, error_streak, last_success_at FROM feeds
+        WHERE active AND error_streak > 0 AND coalesce(last_success_at, added_at) <= ?
+        ORDER BY name
+        """,
+        [now - timedelta(days=1)],
+    ).fetchall()
+    return [FailingFeed(*r) for r in rows]
+
+
+__all__ = [
+    "DigestArticle",
+    "DigestStory",
+    "FailingFeed",
+    "candidates",
+    "extract_of",
+    "failing_feeds",
+    "finish_digest",
+    "group_stories",
+    "last_run",
+    "record_digest",
+    "record_empty",
+    "selection_start",
+    "why_matched",
+]

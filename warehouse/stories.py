@@ -1,0 +1,264 @@
+"""Stories in the warehouse: sign new articles, cluster them against recent ones, keep ``stories``.
+
+:func:`update_stories` works from the warehouse's state, so any caller can run it at any time and
+it does only what is missing: articles with no signature (or one older than the article's last
+rewrite, or of an older :data:`~extractors.stories.SCHEME`) are signed, and those with no story
+are clustered (extractors/stories.py) against the articles already in stories within the time
+window, whose stored signatures are read back (never recomputed). Work goes in batches in time
+order, one transaction each: signatures (one Arrow insert), story ids (one UPDATE from an Arrow
+view) and the affected ``stories`` rows (recomputed by one INSERT ... SELECT).
+
+An article keeps its story once it has one (a later retry that fetches the full text updates the
+signature only), so story ids are stable and re-running changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import duckdb
+
+from extractors.pipeline import batches
+from extractors.stories import (
+    SCHEME,
+    Assignment,
+    MinHash,
+    Signature,
+    StoryItem,
+    StoryParams,
+    cluster,
+    signature,
+)
+from warehouse.store import (
+    batch_view,
+    bulk_insert,
+    field_names,
+    now_utc,
+    transaction,
+    upsert_clause,
+)
+
+
+@dataclass
+class StoriesSummary:
+    signed: int = 0  # articles (re)signed
+    clustered: int = 0  # articles given a story
+    new_stories: int = 0
+    joined: int = 0  # articles that joined an existing or new story as a copy
+
+
+@dataclass(frozen=True)
+class SignatureRow:
+    article_id: str
+    scheme: int
+    body_shingles: int | None
+    body_minhash: bytes | None
+    head_shingles: int | None
+    head_minhash: bytes | None
+    matched_article_id: str | None
+    similarity: float | None
+    computed_at: datetime
+
+
+@dataclass(frozen=True)
+class _StoryRow:
+    article_id: str
+    story_id: str
+
+
+@dataclass(frozen=True)
+class _Key:
+    story_id: str
+
+
+@dataclass(frozen=True)
+class _Pending:
+    article_id: str
+    at: datetime
+    story_id: str | None
+    title: str | None
+    summary: str | None
+    text: str | None
+
+
+_AT = "coalesce(a.published_at, a.first_seen_at)"
+
+
+def _pending(con: duckdb.DuckDBPyConnection) -> list[_Pending]:
+    """Articles that need a signature or a story, oldest first."""
+    rows = con.execute(
+        f"""
+        SELECT a.article_id, {_AT}, a.story_id, a.title, a.summary, a.text
+        FROM articles a LEFT JOIN story_signatures s USING (article_id)
+        WHERE a.story_id IS NULL OR s.article_id IS NULL OR s.scheme <> ?
+           OR s.computed_at < a.updated_at
+        ORDER BY {_AT}, a.article_id
+        """,
+        [SCHEME],
+    ).fetchall()
+    return [_Pending(*r) for r in rows]
+
+
+def _minhash(data: bytes | None, size: int | None) -> MinHash | None:
+    return MinHash.from_bytes(data, size) if data is not None and size else None
+
+
+def _known(
+    con: duckdb.DuckDBPyConnection,
+    start: datetime,
+    end: datetime,
+    exclude: Sequence[str],
+) -> list[StoryItem]:
+    """Articles already in stories, published between ``start`` and ``end``, with signatures."""
+    rows = con.execute(
+        f"""
+        SELECT a.article_id, {_AT}, a.story_id,
+               s.body_minhash, s.body_shingles, s.head_minhash, s.head_shingles
+        FROM articles a JOIN story_signatures s USING (article_id)
+        WHERE a.story_id IS NOT NULL AND s.scheme = ?
+          AND {_AT} BETWEEN ? AND ? AND NOT list_contains(?, a.article_id)
+        ORDER BY {_AT}, a.article_id
+        """,
+        [SCHEME, start, end, list(exclude)],
+    ).fetchall()
+    return [
+        StoryItem(r[0], r[1], Signature(_minhash(r[3], r[4]), _minhash(r[5], r[6])), r[2])
+        for r in rows
+    ]
+
+
+def _signature_row(
+    article_id: str, sig: Signature, assignment: Assignment | None, now: datetime
+) -> SignatureRow:
+    return SignatureRow(
+        article_id=article_id,
+        scheme=SCHEME,
+        body_shingles=sig.body.size if sig.body else None,
+        body_minhash=sig.body.to_bytes() if sig.body else None,
+        head_shingles=sig.head.size if sig.head else None,
+        head_minhash=sig.head.to_bytes() if sig.head else None,
+        matched_article_id=assignment.matched if assignment else None,
+        similarity=assignment.similarity if assignment else None,
+        computed_at=now,
+    )
+
+
+def update_stories(
+    con: duckdb.DuckDBPyConnection,
+    params: StoryParams | None = None,
+    *,
+    batch_size: int = 1000,
+) -> StoriesSummary:
+    """Sign and cluster every article that needs it (see the module docstring)."""
+    params = params or StoryParams()
+    summary = StoriesSummary()
+    pending = _pending(con)
+    for batch in batches(pending, batch_size):
+        now = now_utc()
+        signatures = {p.article_id: signature(p.title, p.summary, p.text) for p in batch}
+        new = [
+            StoryItem(p.article_id, p.at, signatures[p.article_id]) for p in batch if not p.story_id
+        ]
+        assignments: dict[str, Assignment] = {}
+        if new:
+            known = _known(
+                con,
+                min(i.at for i in new) - params.window,
+                max(i.at for i in new) + params.window,
+                [p.article_id for p in batch],
+            )
+            assignments = {a.article_id: a for a in cluster(new, known, params)}
+        # an article re-signed after a retry keeps its story and the match that put it there
+        resigned = [p.article_id for p in batch if p.story_id]
+        previous = {
+            r[0]: (r[1], r[2])
+            for r in con.execute(
+                "SELECT article_id, matched_article_id, similarity FROM story_signatures "
+                "WHERE list_contains(?, article_id)",
+                [resigned],
+            ).fetchall()
+        }
+        rows = []
+        for p in batch:
+            row = _signature_row(
+                p.article_id, signatures[p.article_id], assignments.get(p.article_id), now
+            )
+            if p.article_id in previous:
+                matched, similarity = previous[p.article_id]
+                row = replace(row, matched_article_id=matched, similarity=similarity)
+            rows.append(row)
+        story_rows = [_StoryRow(a.article_id, a.story_id) for a in assignments.values()]
+        touched = sorted({a.story_id for a in assignments.values()})
+        with transaction(con):
+            bulk_insert(
+                con,
+                "story_signatures",
+                rows,
+                conflict=upsert_clause("article_id", field_names(SignatureRow)),
+            )
+            if story_rows:
+                with batch_view(con, "_batch_story_ids", story_rows) as (view, _):
+                    con.execute(
+                        f"""
+                        UPDATE articles SET story_id = b.story_id
+                        FROM {view} AS b WHERE articles.article_id = b.article_id
+                        """
+                    )
+                refresh_stories(con, touched)
+        summary.signed += len(batch)
+        summary.clustered += len(assignments)
+        summary.new_stories += sum(a.matched is None for a in assignments.values())
+        summary.joined += sum(a.matched is not None for a in assignments.values())
+    return summary
+
+
+_STORY_ROWS = """
+WITH members AS (
+    SELECT a.story_id, a.article_id, a.title,
+           coalesce(a.published_at, a.first_seen_at) AS seen,
+           coalesce(a.site_name, f.name, regexp_extract(a.url, '^[a-z]+://([^/:]+)', 1)) AS outlet,
+           a.extraction_status IN ('extracted', 'baseline') AS has_text,
+           length(coalesce(a.text, '')) AS text_chars,
+           coalesce(m.score, 0) AS score
+    FROM articles a
+    LEFT JOIN feeds f ON f.feed_id = a.feed_id
+    LEFT JOIN (SELECT article_id, max(score) AS score FROM article_matches GROUP BY article_id) m
+        ON m.article_id = a.article_id
+    WHERE a.story_id IS NOT NULL {where}
+), outlets AS (
+    SELECT story_id, count(*) AS n, list(outlet ORDER BY first_at, outlet) AS names
+    FROM (SELECT story_id, outlet, min(seen) AS first_at FROM members GROUP BY story_id, outlet)
+    GROUP BY story_id
+)
+SELECT m.story_id,
+       first(m.title ORDER BY m.has_text DESC, m.score DESC, m.text_chars DESC, m.seen,
+             m.article_id),
+       min(m.seen), max(m.seen),
+       first(m.article_id ORDER BY m.seen, m.article_id),
+       first(m.article_id ORDER BY m.has_text DESC, m.score DESC, m.text_chars DESC, m.seen,
+             m.article_id),
+       count(*), any_value(o.n), any_value(o.names), ?
+FROM members m JOIN outlets o ON o.story_id = m.story_id
+GROUP BY m.story_id
+"""
+
+
+def refresh_stories(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str] | None = None) -> None:
+    """Recompute the ``stories`` rows of ``story_ids`` (every story when None) from their
+    articles: count, outlets, first and best article. Runs in the caller's transaction."""
+    now = now_utc()
+    if story_ids is None:
+        con.execute("DELETE FROM stories")
+        con.execute(f"INSERT INTO stories {_STORY_ROWS.format(where='')}", [now])
+        return
+    if not story_ids:
+        return
+    with batch_view(con, "_batch_story_keys", [_Key(s) for s in story_ids]) as (view, _):
+        con.execute(f"DELETE FROM stories WHERE story_id IN (SELECT story_id FROM {view})")
+        where = f"AND a.story_id IN (SELECT story_id FROM {view})"
+        con.execute(f"INSERT INTO stories {_STORY_ROWS.format(where=where)}", [now])
+
+
+__all__ = ["SignatureRow", "StoriesSummary", "refresh_stories", "update_stories"]
