@@ -127,6 +127,7 @@ class FetchResult:
     duration_s: float
     attempts: int
     error: str | None  # one-line human detail (never includes credentials)
+    max_age_s: float | None = None  # Cache-Control max-age (or s-maxage) of an ok/304 response
 
     @property
     def ok(self) -> bool:
@@ -340,6 +341,7 @@ class _Fetcher:
                 return _redirect_target(resp)
             etag = resp.headers.get("etag")
             last_modified = resp.headers.get("last-modified")
+            max_age = _max_age(resp.headers.get("cache-control"))
             if code == 304:
                 return FetchResult(
                     url=req.url,
@@ -355,6 +357,7 @@ class _Fetcher:
                     duration_s=0.0,
                     attempts=0,
                     error=None,
+                    max_age_s=max_age,
                 )
             if not 200 <= code < 300:
                 retry_after = (
@@ -380,6 +383,7 @@ class _Fetcher:
                 duration_s=0.0,
                 attempts=0,
                 error=None,
+                max_age_s=max_age,
             )
 
 
@@ -705,6 +709,17 @@ def _redact(text: str) -> str:
     """One line, no user:password@ parts, bounded length."""
     line = " ".join(_USERINFO.sub(r"\1***@", text).split())
     return line if len(line) <= _ERROR_MAX_CHARS else line[: _ERROR_MAX_CHARS - 1] + "…"
+
+
+_MAX_AGE_RE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNORECASE)
+
+
+def _max_age(cache_control: str | None) -> float | None:
+    """Seconds from ``Cache-Control: max-age=N`` (``no-cache``/``no-store`` mean none)."""
+    if not cache_control:
+        return None
+    m = _MAX_AGE_RE.search(cache_control)
+    return float(m.group(1)) if m else None
 
 
 def _failed(

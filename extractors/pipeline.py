@@ -41,6 +41,7 @@ class FeedTarget:
     language: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    poll_interval_minutes: int | None = None  # configured in feeds.toml; else adaptive
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -30,9 +31,10 @@ from flows.batches import (
 )
 from flows.derived import refresh_derived_task
 from newsmon.config import FeedConfig, Settings, load_feeds
+from newsmon.locks import exclusive, lock_path
 from warehouse import loads
 from warehouse.baseline import ensure_baseline
-from warehouse.store import connect
+from warehouse.store import connect, now_utc
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class FeedOutcome:
     error: str | None
     entries: int
     new: int
+    next_poll_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class RunSummary:
     articles_failed: int = 0
     relevant: list[RelevantArticle] = field(default_factory=list)
     baseline_loaded: int = 0
+    feeds_not_due: int = 0  # with only_due: feeds whose next poll time had not come
+    skipped: bool = False  # another ingest held the warehouse
     # seconds each stage was running (poll, fetch, extract, filter, load, derived, warehouse,
     # flow); the batch stages overlap, so they add up to more than the flow's wall time
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -139,11 +144,32 @@ def load_config(
 
 @flow(name="ingest", log_prints=False)
 def ingest(
-    db: str | None = None, feeds_file: str | None = None, topics_file: str | None = None
+    db: str | None = None,
+    feeds_file: str | None = None,
+    topics_file: str | None = None,
+    only_due: bool = False,
 ) -> RunSummary:
-    """Poll the feeds once and load what is new into the warehouse."""
-    started = time.perf_counter()
+    """Poll the feeds once (with ``only_due``, those whose next poll time has come) and load
+    what is new into the warehouse. Two ingests never write one warehouse at once: a second
+    one waits up to ``NEWSMON_INGEST_LOCK_WAIT`` seconds, then does nothing and says so."""
     config = load_config(db, feeds_file, topics_file)
+    settings = config.settings
+    logger = get_run_logger()
+    with exclusive(
+        lock_path(settings.db_path, "ingest"), wait_s=settings.ingest_lock_wait_s
+    ) as held:
+        if not held:
+            logger.warning(
+                "another ingest is running on %s: this one did nothing", settings.db_path
+            )
+            return RunSummary(run_id="", db_path=str(settings.db_path), skipped=True)
+        summary = _ingest(config, only_due)
+    _publish_artifact(summary)
+    return summary
+
+
+def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
+    started = time.perf_counter()
     settings = config.settings
     logger = get_run_logger()
     run_id = uuid.uuid4().hex[:12]
@@ -154,7 +180,10 @@ def ingest(
         summary.baseline_loaded = ensure_baseline(settings.db_path, config.topics)
         with connect(settings.db_path) as con:
             targets = loads.register_feeds(con, config.feeds)
+            if only_due:
+                targets = loads.due_targets(con, targets, now_utc())
             loads.start_run(con, run_id, len(targets))
+        summary.feeds_not_due = len(config.feeds) - len(targets)
 
         poll_started = time.perf_counter()
         polls = poll_feeds_task(targets, options, settings.max_feed_items, settings.workers)
@@ -192,6 +221,13 @@ def ingest(
     summary.articles_new = len(fresh)
     summary.articles_retried = len(retries)
     by_id = {f.url: f for f in config.feeds}
+    with connect(settings.db_path, read_only=True) as con:
+        next_polls = dict(
+            con.execute(
+                "SELECT feed_id, next_poll_at FROM feeds WHERE list_contains(?, feed_id)",
+                [[p.target.feed_id for p in polls]],
+            ).fetchall()
+        )
     for poll in polls:
         feed = by_id[poll.target.url]
         summary.feeds.append(
@@ -204,6 +240,7 @@ def ingest(
                 error=poll.error,
                 entries=len(poll.entries),
                 new=new_per_feed.get(poll.target.feed_id, 0),
+                next_poll_at=next_polls.get(poll.target.feed_id),
             )
         )
     with connect(settings.db_path) as con:
@@ -228,6 +265,39 @@ def ingest(
         "flow": round(flow_s, 3),
     }
     return summary
+
+
+def summary_markdown(summary: RunSummary) -> str:
+    """The run as a Prefect markdown artifact: feeds, new and relevant articles."""
+    lines = [
+        f"# Ingest run {summary.run_id}",
+        "",
+        f"{len(summary.feeds)} feeds polled ({summary.feeds_not_due} not due), "
+        f"{summary.articles_new} new articles, {len(summary.relevant)} relevant, "
+        f"{summary.feeds_failed} feeds failed.",
+        "",
+        "| feed | status | entries | new | next poll (UTC) | problem |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in summary.feeds:
+        problem = f"{f.reason}: {f.error}" if f.reason else ""
+        when = f.next_poll_at.strftime("%Y-%m-%d %H:%M") if f.next_poll_at else ""
+        cells = [f.name, f.status, str(f.entries), str(f.new), when, problem]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    if summary.relevant:
+        lines += ["", "## Relevant", ""]
+        lines += [f"- {a.score:.2f} [{a.title}]({a.url})" for a in summary.relevant[:50]]
+    return "\n".join(lines)
+
+
+def _publish_artifact(summary: RunSummary) -> None:
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(
+        markdown=summary_markdown(summary),
+        key="ingest-summary",
+        description=f"newsmon ingest {summary.run_id}",
+    )
 
 
 def _tally(summary: RunSummary, records: Sequence[ArticleRecord]) -> None:

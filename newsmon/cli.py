@@ -154,9 +154,13 @@ def init(db: Path | None, topics_file: Path | None) -> None:
 @_db_option
 @_feeds_option
 @_topics_option
+@click.option("--due", is_flag=True, help="Poll only the feeds whose next poll time has come.")
 @_handle_errors
-def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None) -> None:
-    """Poll every feed once, fetch and filter new articles, and load them (the ingest flow)."""
+def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None, due: bool) -> None:
+    """Poll every feed once, fetch and filter new articles, and load them (the ingest flow).
+
+    With --due, only feeds whose adaptive schedule says so (what `newsmon serve` does).
+    """
     _prefect_env()
     from flows.ingest import ingest, load_config
 
@@ -166,14 +170,19 @@ def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None) -> N
         db=str(config.settings.db_path),
         feeds_file=str(config.settings.feeds_path),
         topics_file=str(config.settings.topics_path),
+        only_due=due,
     )
+    if summary.skipped:
+        click.echo(f"Another ingest is running on {config.settings.db_path}; this one did nothing.")
+        return
     click.echo(format_summary(summary))
 
 
 def format_summary(summary: Any) -> str:
     out = io.StringIO()
     width = max((len(f.name) for f in summary.feeds), default=10)
-    out.write(f"Run {summary.run_id}: {len(summary.feeds)} feeds\n")
+    not_due = f" ({summary.feeds_not_due} not due yet)" if summary.feeds_not_due else ""
+    out.write(f"Run {summary.run_id}: {len(summary.feeds)} feeds{not_due}\n")
     for f in summary.feeds:
         if f.status == "ok":
             detail = f"{f.entries} entries, {f.new} new"

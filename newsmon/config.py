@@ -44,6 +44,7 @@ class Settings:
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))  # NEWSMON_WORKERS
     batch_size: int = 200  # NEWSMON_BATCH_SIZE: articles fetched/extracted/loaded per batch
     max_article_attempts: int = 3  # NEWSMON_MAX_ARTICLE_ATTEMPTS: retries of a failing page
+    ingest_lock_wait_s: float = 0.0  # NEWSMON_INGEST_LOCK_WAIT: wait for a running ingest
     story_window_days: int = 7  # NEWSMON_STORY_WINDOW_DAYS: copies this close join one story
     # limits on what strangers can make newsmon do
     http_max_redirects: int = 5  # NEWSMON_HTTP_MAX_REDIRECTS: redirect hops followed
@@ -105,6 +106,9 @@ class Settings:
             smtp_from=env.get("NEWSMON_SMTP_FROM", "").strip() or base.smtp_from,
             smtp_timeout_s=_number(env, "NEWSMON_SMTP_TIMEOUT", base.smtp_timeout_s, float),
             smtp_password_block=env.get("NEWSMON_SMTP_PASSWORD_BLOCK", "").strip(),
+            ingest_lock_wait_s=_number(
+                env, "NEWSMON_INGEST_LOCK_WAIT", base.ingest_lock_wait_s, float, minimum=0
+            ),
             smtp_password=Secret.from_env(env, "NEWSMON_SMTP_PASSWORD"),
         )
 

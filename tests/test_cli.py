@@ -239,6 +239,8 @@ def test_status_after_init(db: Path) -> None:
         "error_streak",
         "items",
         "items_per_day",
+        "next_poll_utc",
+        "why",
     ]
     assert lines[-1] == "(0 rows)"
 

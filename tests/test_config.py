@@ -166,7 +166,7 @@ def test_example_env_lists_exactly_the_variables_config_reads() -> None:
             flags=re.MULTILINE,
         )
     )
-    assert len(read) == 29  # 28 + NEWSMON_STORY_WINDOW_DAYS (issue 8)
+    assert len(read) == 30  # 29 + NEWSMON_INGEST_LOCK_WAIT (issue 5)
     assert documented == read
 
 

@@ -22,6 +22,7 @@ from extractors.pipeline import (
     stable_id,
 )
 from extractors.reasons import RETRYABLE
+from extractors.schedule import FeedSchedule, NextPoll, PollOutcome, is_due, next_poll
 from extractors.urls import strip_userinfo
 from newsmon.config import FeedConfig
 from newsmon.crashpoints import pause_point
@@ -88,9 +89,23 @@ def register_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedConfig]) 
             language=r.language,
             etag=stored.get(r.feed_id, (None, None))[0],
             last_modified=stored.get(r.feed_id, (None, None))[1],
+            poll_interval_minutes=f.poll_interval_minutes,
         )
         for r, f in zip(rows, feeds, strict=True)
     ]
+
+
+def due_targets(
+    con: duckdb.DuckDBPyConnection, targets: Sequence[FeedTarget], now: datetime
+) -> list[FeedTarget]:
+    """The targets whose next poll time has come (or that were never polled)."""
+    scheduled = dict(
+        con.execute(
+            "SELECT feed_id, next_poll_at FROM feeds WHERE list_contains(?, feed_id)",
+            [[t.feed_id for t in targets]],
+        ).fetchall()
+    )
+    return [t for t in targets if is_due(scheduled.get(t.feed_id), now)]
 
 
 # --- runs ---------------------------------------------------------------------------------
@@ -232,7 +247,7 @@ def record_polls(
             conflict="ON CONFLICT (run_id, feed_id) DO NOTHING",
         )
         bulk_insert(con, "feed_items", list(fresh.values()), conflict="ON CONFLICT DO NOTHING")
-        _update_feed_states(con, polls, now)
+        _update_feed_states(con, polls, now, _schedules(con, polls, new_per_feed, now))
     return new_per_feed
 
 
@@ -249,12 +264,55 @@ class FeedStateRow:
     title: str | None
     site_url: str | None
     format: str | None
+    next_poll_at: datetime
+    rate_per_hour: float | None
+    schedule_reason: str
+
+
+def _schedules(
+    con: duckdb.DuckDBPyConnection,
+    polls: Sequence[FeedPoll],
+    new_per_feed: dict[str, int],
+    now: datetime,
+) -> dict[str, NextPoll]:
+    """Each polled feed's next poll time, from its stored state and this poll's outcome."""
+    state = {
+        r[0]: FeedSchedule(r[1], r[2], r[3])
+        for r in con.execute(
+            """
+            SELECT feed_id, rate_per_hour, last_polled_at, error_streak FROM feeds
+            WHERE list_contains(?, feed_id)
+            """,
+            [[p.target.feed_id for p in polls]],
+        ).fetchall()
+    }
+    out: dict[str, NextPoll] = {}
+    for p in polls:
+        fid = p.target.feed_id
+        outcome = PollOutcome(
+            polled_at=now,
+            ok=p.status != "failed",
+            entries=len(p.entries),
+            new=new_per_feed.get(fid, 0),
+            reason=p.reason.value if p.reason else None,
+            http_status=p.fetch.http_status,
+            ttl_minutes=p.feed.ttl_minutes if p.feed is not None else None,
+            max_age_s=p.fetch.max_age_s,
+            retry_after_s=p.fetch.retry_after_s,
+            configured_minutes=p.target.poll_interval_minutes,
+        )
+        out[fid] = next_poll(state.get(fid, FeedSchedule()), outcome)
+    return out
 
 
 def _update_feed_states(
-    con: duckdb.DuckDBPyConnection, polls: Sequence[FeedPoll], now: datetime
+    con: duckdb.DuckDBPyConnection,
+    polls: Sequence[FeedPoll],
+    now: datetime,
+    schedules: dict[str, NextPoll],
 ) -> None:
-    """Record each feed's poll: status and error streak; validators and title when ok."""
+    """Record each feed's poll: status and error streak; validators and title when ok; when to
+    poll it next."""
     if not polls:
         return
     rows = [
@@ -268,6 +326,9 @@ def _update_feed_states(
             title=(p.feed.title or None) if p.feed is not None else None,
             site_url=p.feed.link if p.feed is not None else None,
             format=(p.feed.format or None) if p.feed is not None else None,
+            next_poll_at=schedules[p.target.feed_id].at,
+            rate_per_hour=schedules[p.target.feed_id].rate_per_hour,
+            schedule_reason=schedules[p.target.feed_id].why,
         )
         for p in polls
     ]
@@ -286,7 +347,10 @@ def _update_feed_states(
                                      THEN b.last_modified ELSE feeds.last_modified END,
                 title = CASE WHEN b.status = 'ok' THEN b.title ELSE feeds.title END,
                 site_url = CASE WHEN b.status = 'ok' THEN b.site_url ELSE feeds.site_url END,
-                format = CASE WHEN b.status = 'ok' THEN b.format ELSE feeds.format END
+                format = CASE WHEN b.status = 'ok' THEN b.format ELSE feeds.format END,
+                next_poll_at = b.next_poll_at,
+                rate_per_hour = b.rate_per_hour,
+                schedule_reason = b.schedule_reason
             FROM {view} AS b
             WHERE feeds.feed_id = b.feed_id
             """
@@ -438,6 +502,7 @@ __all__ = [
     "FeedRow",
     "FeedStateRow",
     "MatchRow",
+    "due_targets",
     "feed_id_for",
     "finish_run",
     "load_articles",

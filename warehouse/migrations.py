@@ -296,6 +296,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         LEFT JOIN pages g ON g.feed_id = f.feed_id;
         """,
     ),
+    Migration(
+        5,
+        "feeds: per-feed poll schedule",
+        """
+        ALTER TABLE feeds ADD COLUMN next_poll_at TIMESTAMPTZ;  -- NULL: due now
+        ALTER TABLE feeds ADD COLUMN rate_per_hour DOUBLE;      -- new items per hour, smoothed
+        ALTER TABLE feeds ADD COLUMN schedule_reason VARCHAR;   -- rate, ttl, backoff, ...
+        """,
+    ),
 )
 
 

@@ -47,7 +47,9 @@ def warehouse_status(con: duckdb.DuckDBPyConnection) -> WarehouseStatus:
                f.last_success_at AS last_success, f.error_streak,
                count(i.guid) AS items,
                round(count(i.guid) FILTER (WHERE i.first_seen_at > now() - INTERVAL 7 DAY) / 7.0, 1)
-                   AS items_per_day
+                   AS items_per_day,
+               strftime(f.next_poll_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') AS next_poll_utc,
+               f.schedule_reason AS why
         FROM feeds f LEFT JOIN feed_items i USING (feed_id)
         GROUP BY ALL ORDER BY f.error_streak DESC, f.name
         """,
