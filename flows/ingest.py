@@ -190,7 +190,7 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
         poll_s = time.perf_counter() - poll_started
 
         with connect(settings.db_path) as con:
-            new_per_feed = loads.record_polls(con, run_id, polls)
+            new_per_feed = loads.record_polls(con, run_id, polls, settings.schedule_rules())
             fresh = loads.pending_candidates(con)
             retries = loads.retry_candidates(con, settings.max_article_attempts)
         todo = [*fresh, *retries]

@@ -312,6 +312,69 @@ def status(db: Path | None) -> None:
     click.echo(render(st.feeds.columns, st.feeds.rows))
 
 
+# --- serve ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@_db_option
+@_feeds_option
+@_topics_option
+@_alerts_option
+@click.option("--interval", default=120.0, show_default=True, help="Seconds between ingest runs.")
+@click.option(
+    "--digest-interval", default=60.0, show_default=True, help="Seconds between digest checks."
+)
+@click.option("--no-digest", is_flag=True, help="Serve only the ingest deployment.")
+@_handle_errors
+def serve(
+    db: Path | None,
+    feeds_file: Path | None,
+    topics_file: Path | None,
+    alerts_file: Path | None,
+    interval: float,
+    digest_interval: float,
+    no_digest: bool,
+) -> None:
+    """Run newsmon unattended: serve the ingest and digest deployments (needs a Prefect server).
+
+    Start one with `prefect server start` and set PREFECT_API_URL; stop serving with Ctrl-C.
+    """
+    from flows.digest import select_subscriptions
+    from flows.ingest import load_config
+    from flows.serve import ServeConfig, serve_forever
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise UserError(
+            ConfigError(
+                "environment",
+                "PREFECT_API_URL",
+                "not set: Prefect's temporary server cannot run schedules",
+                "start a server (prefect server start) and "
+                "export PREFECT_API_URL=http://127.0.0.1:4200/api",
+            )
+        )
+    config = load_config(db, feeds_file, topics_file)  # bad config: stop before serving
+    settings = config.settings
+    alerts = None if no_digest else (alerts_file or settings.alerts_path)
+    if alerts is not None:
+        select_subscriptions(alerts, settings.topics_path, None)
+    click.echo(
+        f"Serving newsmon-ingest every {interval:g} s"
+        + ("" if alerts is None else f" and newsmon-digest every {digest_interval:g} s")
+        + f" on {settings.db_path}; runs are in the Prefect UI. Ctrl-C stops."
+    )
+    serve_forever(
+        ServeConfig(
+            db=settings.db_path,
+            feeds_file=settings.feeds_path,
+            topics_file=settings.topics_path,
+            alerts_file=alerts,
+            ingest_interval_s=interval,
+            digest_interval_s=digest_interval,
+        )
+    )
+
+
 # --- feeds ----------------------------------------------------------------------------------
 
 
@@ -324,6 +387,39 @@ def _feeds_path(feeds_file: Path | None) -> Path:
 @cli.group()
 def feeds() -> None:
     """The feed list: list, check, add, remove, import OPML, export OPML."""
+
+
+@feeds.command(name="list")
+@_db_option
+@_feeds_option
+@_handle_errors
+def feeds_list(db: Path | None, feeds_file: Path | None) -> None:
+    """Each configured feed with its health: status, last success, error streak, next poll."""
+    from newsmon.config import load_feeds
+    from warehouse.loads import feed_id_for
+    from warehouse.store import connect, run_query
+
+    configured = load_feeds(_feeds_path(feeds_file))
+    db_path = _resolve_db(db)
+    health: dict[str, tuple[Any, ...]] = {}
+    if db_path.exists():
+        with connect(db_path, read_only=True) as con:
+            table = run_query(
+                con,
+                """
+                SELECT feed_id, last_status, last_reason, last_success_at, error_streak,
+                       strftime(next_poll_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M'),
+                       schedule_reason
+                FROM feeds
+                """,
+            )
+        health = {row[0]: row[1:] for row in table.rows}
+    columns = ["name", "status", "reason", "last_success", "error_streak", "next_poll_utc", "why"]
+    rows = []
+    for f in configured:
+        h = health.get(feed_id_for(f.url))
+        rows.append((f.name, *(h if h else ("never polled", None, None, 0, "now", None))))
+    click.echo(render(columns, rows))
 
 
 @feeds.command(name="add")

@@ -12,11 +12,13 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from extractors.netguard import AddressPolicy, parse_allowed
+from extractors.schedule import ScheduleRules
 from newsmon.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +47,10 @@ class Settings:
     batch_size: int = 200  # NEWSMON_BATCH_SIZE: articles fetched/extracted/loaded per batch
     max_article_attempts: int = 3  # NEWSMON_MAX_ARTICLE_ATTEMPTS: retries of a failing page
     ingest_lock_wait_s: float = 0.0  # NEWSMON_INGEST_LOCK_WAIT: wait for a running ingest
+    # adaptive polling (extractors/schedule.py), in seconds
+    poll_min_interval_s: float = 120.0  # NEWSMON_POLL_MIN_INTERVAL: the floor
+    poll_max_interval_s: float = 21_600.0  # NEWSMON_POLL_MAX_INTERVAL: the ceiling
+    poll_initial_interval_s: float = 900.0  # NEWSMON_POLL_INITIAL_INTERVAL: a new feed
     story_window_days: int = 7  # NEWSMON_STORY_WINDOW_DAYS: copies this close join one story
     # limits on what strangers can make newsmon do
     http_max_redirects: int = 5  # NEWSMON_HTTP_MAX_REDIRECTS: redirect hops followed
@@ -109,7 +115,24 @@ class Settings:
             ingest_lock_wait_s=_number(
                 env, "NEWSMON_INGEST_LOCK_WAIT", base.ingest_lock_wait_s, float, minimum=0
             ),
+            poll_min_interval_s=_number(
+                env, "NEWSMON_POLL_MIN_INTERVAL", base.poll_min_interval_s, float
+            ),
+            poll_max_interval_s=_number(
+                env, "NEWSMON_POLL_MAX_INTERVAL", base.poll_max_interval_s, float
+            ),
+            poll_initial_interval_s=_number(
+                env, "NEWSMON_POLL_INITIAL_INTERVAL", base.poll_initial_interval_s, float
+            ),
             smtp_password=Secret.from_env(env, "NEWSMON_SMTP_PASSWORD"),
+        )
+
+    def schedule_rules(self) -> ScheduleRules:
+        """The polling rules these settings describe."""
+        return ScheduleRules(
+            floor=timedelta(seconds=self.poll_min_interval_s),
+            ceiling=timedelta(seconds=max(self.poll_max_interval_s, self.poll_min_interval_s)),
+            initial=timedelta(seconds=self.poll_initial_interval_s),
         )
 
     @property

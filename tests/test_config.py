@@ -166,7 +166,7 @@ def test_example_env_lists_exactly_the_variables_config_reads() -> None:
             flags=re.MULTILINE,
         )
     )
-    assert len(read) == 30  # 29 + NEWSMON_INGEST_LOCK_WAIT (issue 5)
+    assert len(read) == 33  # + NEWSMON_INGEST_LOCK_WAIT and the three POLL_ intervals (issue 5)
     assert documented == read
 
 

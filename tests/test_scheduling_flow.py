@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
 from flows.ingest import RunSummary, ingest
+from newsmon.cli import cli
 from newsmon.locks import exclusive, lock_path
 from tests.httpserver import LoopbackHTTPServer
+from tests.sample import serve_sample, write_feeds_toml
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 
@@ -98,3 +104,59 @@ def test_a_second_ingest_does_nothing_while_one_holds_the_warehouse(
     assert http_server.count("/quiet.xml") == 0
     done = ingest(db=str(db), feeds_file=str(feeds_file))
     assert not done.skipped and len(done.feeds) == 2
+
+
+def test_feeds_list_shows_health_and_next_poll(feeds_file: Path, tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    args = ["feeds", "list", "--db", str(db), "--feeds", str(feeds_file)]
+    before = CliRunner().invoke(cli, args, prog_name="newsmon")
+    assert before.exit_code == 0, before.output
+    assert before.output.count("never polled") == 2
+    ingest(db=str(db), feeds_file=str(feeds_file))
+    after = CliRunner().invoke(cli, args, prog_name="newsmon")
+    lines = after.output.splitlines()
+    assert lines[0].split() == [
+        "name", "status", "reason", "last_success", "error_streak", "next_poll_utc", "why",
+    ]  # fmt: skip
+    quiet = next(line for line in lines if line.startswith("quiet "))
+    assert " ok " in quiet and quiet.rstrip().endswith("ttl")
+
+
+def test_two_ingests_at_once_while_sql_reads(
+    http_server: LoopbackHTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feeds = write_feeds_toml(tmp_path / "feeds.toml", serve_sample(http_server))
+    db = tmp_path / "w.duckdb"
+    monkeypatch.setenv("NEWSMON_INGEST_LOCK_WAIT", "120")  # the second waits, then runs
+    errors: list[BaseException] = []
+    results: list[RunSummary] = []
+
+    def run() -> None:
+        try:
+            results.append(ingest(db=str(db), feeds_file=str(feeds)))
+        except BaseException as e:  # collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    answers: list[tuple[int, str]] = []
+    while any(t.is_alive() for t in threads) or not answers:
+        if db.exists():
+            sql = subprocess.run(
+                [sys.executable, "-m", "newsmon.cli", "sql", "--db", str(db),
+                 "SELECT count(*) AS n FROM articles"],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            answers.append((sql.returncode, sql.stderr))
+        time.sleep(0.2)
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert answers and all(code == 0 for code, _ in answers), answers
+    assert sorted(r.articles_new for r in results) == [0, 13]  # one did the work, once
+    assert rows(db, "SELECT count(*), count(DISTINCT canonical_url) FROM articles") == [(16, 16)]
+    assert rows(db, "SELECT count(*), count(DISTINCT (feed_id, guid)) FROM feed_items") == [
+        (14, 14)
+    ]
+    assert rows(db, "SELECT count(*) FROM runs WHERE finished_at IS NOT NULL") == [(2,)]

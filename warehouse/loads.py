@@ -22,7 +22,14 @@ from extractors.pipeline import (
     stable_id,
 )
 from extractors.reasons import RETRYABLE
-from extractors.schedule import FeedSchedule, NextPoll, PollOutcome, is_due, next_poll
+from extractors.schedule import (
+    FeedSchedule,
+    NextPoll,
+    PollOutcome,
+    ScheduleRules,
+    is_due,
+    next_poll,
+)
 from extractors.urls import strip_userinfo
 from newsmon.config import FeedConfig
 from newsmon.crashpoints import pause_point
@@ -36,6 +43,8 @@ from warehouse.store import (
 )
 
 # --- feeds --------------------------------------------------------------------------------
+
+DEFAULT_RULES = ScheduleRules()  # the defaults of newsmon.config.Settings
 
 
 @dataclass(frozen=True)
@@ -182,7 +191,10 @@ class FeedItemRow:
 
 
 def record_polls(
-    con: duckdb.DuckDBPyConnection, run_id: str, polls: Sequence[FeedPoll]
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    polls: Sequence[FeedPoll],
+    rules: ScheduleRules = DEFAULT_RULES,
 ) -> dict[str, int]:
     """Record one poll per feed, its new entries and the feed's state; return new per feed.
 
@@ -247,7 +259,7 @@ def record_polls(
             conflict="ON CONFLICT (run_id, feed_id) DO NOTHING",
         )
         bulk_insert(con, "feed_items", list(fresh.values()), conflict="ON CONFLICT DO NOTHING")
-        _update_feed_states(con, polls, now, _schedules(con, polls, new_per_feed, now))
+        _update_feed_states(con, polls, now, _schedules(con, polls, new_per_feed, now, rules))
     return new_per_feed
 
 
@@ -274,6 +286,7 @@ def _schedules(
     polls: Sequence[FeedPoll],
     new_per_feed: dict[str, int],
     now: datetime,
+    rules: ScheduleRules,
 ) -> dict[str, NextPoll]:
     """Each polled feed's next poll time, from its stored state and this poll's outcome."""
     state = {
@@ -301,7 +314,7 @@ def _schedules(
             retry_after_s=p.fetch.retry_after_s,
             configured_minutes=p.target.poll_interval_minutes,
         )
-        out[fid] = next_poll(state.get(fid, FeedSchedule()), outcome)
+        out[fid] = next_poll(state.get(fid, FeedSchedule()), outcome, rules)
     return out
 
 
