@@ -32,6 +32,7 @@ from flows.batches import (
 from flows.derived import refresh_derived_task
 from newsmon.config import FeedConfig, Settings, load_feeds
 from newsmon.locks import exclusive, lock_path
+from newsmon.progress import advance
 from warehouse import loads
 from warehouse.baseline import ensure_baseline
 from warehouse.store import connect, now_utc
@@ -207,7 +208,7 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
                 workers=settings.workers,
                 max_text_chars=settings.max_text_chars,
             ),
-            on_loaded=lambda records: _tally(summary, records),
+            on_loaded=lambda records: _tally(summary, records, len(todo)),
         )
         batches_s = time.perf_counter() - batches_started
     finally:
@@ -300,8 +301,9 @@ def _publish_artifact(summary: RunSummary) -> None:
     )
 
 
-def _tally(summary: RunSummary, records: Sequence[ArticleRecord]) -> None:
+def _tally(summary: RunSummary, records: Sequence[ArticleRecord], total: int) -> None:
     """Count a loaded batch's failed pages and note its relevant articles in the summary."""
+    advance(len(records), total)
     for r in records:
         if r.extraction_status == "failed":
             summary.articles_failed += 1

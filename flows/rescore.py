@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from extractors.topics import TopicSet, load_topics
 from flows.derived import refresh_derived_task
 from newsmon.config import Settings
+from newsmon.progress import advance
 from warehouse.rescore import RescoreSummary, rescore
 from warehouse.store import connect
 
@@ -24,10 +25,11 @@ def rescore_task(db_path: Path, topics: TopicSet, batch_size: int) -> RescoreSum
     logger = get_run_logger()
     done = 0
 
-    def progress(n: int) -> None:
+    def progress(n: int, total: int) -> None:
         nonlocal done
         done += n
-        logger.info("scored %d articles", done)
+        logger.info("scored %d of %d articles", done, total)
+        advance(n, total)
 
     with connect(db_path) as con:
         return rescore(con, topics, batch_size=batch_size, progress=progress)

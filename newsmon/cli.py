@@ -27,6 +27,7 @@ import click
 from newsmon import __version__
 from newsmon.config import DEFAULT_CONFIG_DIR
 from newsmon.errors import ConfigError, NewsmonError
+from newsmon.progress import reporting
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -166,12 +167,13 @@ def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None, due:
 
     config = load_config(db, feeds_file, topics_file)  # fail on bad config before any work
     click.echo(f"Ingesting {len(config.feeds)} feeds into {config.settings.db_path} ...")
-    summary = ingest(
-        db=str(config.settings.db_path),
-        feeds_file=str(config.settings.feeds_path),
-        topics_file=str(config.settings.topics_path),
-        only_due=due,
-    )
+    with reporting("ingest: articles"):
+        summary = ingest(
+            db=str(config.settings.db_path),
+            feeds_file=str(config.settings.feeds_path),
+            topics_file=str(config.settings.topics_path),
+            only_due=due,
+        )
     if summary.skipped:
         click.echo(f"Another ingest is running on {config.settings.db_path}; this one did nothing.")
         return
@@ -642,7 +644,8 @@ def rescore(db: Path | None, topics_file: Path | None, batch_size: int) -> None:
         raise UserError(
             ConfigError(db_path, "", "no such warehouse", "run `newsmon init --db PATH` first")
         )
-    summary = rescore_flow(db=str(db_path), topics_file=str(topics_path), batch_size=batch_size)
+    with reporting("rescore: articles"):
+        summary = rescore_flow(db=str(db_path), topics_file=str(topics_path), batch_size=batch_size)
     click.echo(format_rescore(summary))
 
 

@@ -20,7 +20,7 @@ from extractors.topics import Document, FilterResult, TopicSet, filter_documents
 from warehouse.loads import EntityRow, MatchRow
 from warehouse.store import bulk_insert, now_utc, transaction
 
-Progress = Callable[[int], None]  # called with the number of articles just scored
+Progress = Callable[[int, int], None]  # (articles just scored, articles in all)
 Scorer = Callable[[Sequence[Document], TopicSet], list[FilterResult]]
 
 
@@ -115,7 +115,7 @@ def rescore(
         bulk_insert(con, "rescore_matches", matches)
         bulk_insert(con, "rescore_languages", languages)
         if progress:
-            progress(len(batch))
+            progress(len(batch), len(ids))
     summary = _compare(con, len(ids))
     with transaction(con):
         con.execute("DELETE FROM article_entities")
