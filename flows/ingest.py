@@ -35,6 +35,7 @@ from newsmon.locks import exclusive, lock_path
 from newsmon.progress import advance
 from warehouse import loads
 from warehouse.baseline import ensure_baseline
+from warehouse.digests import failing_feeds
 from warehouse.store import connect, now_utc
 
 
@@ -69,6 +70,7 @@ class RunSummary:
     relevant: list[RelevantArticle] = field(default_factory=list)
     baseline_loaded: int = 0
     feeds_not_due: int = 0  # with only_due: feeds whose next poll time had not come
+    failing_for_a_day: list[str] = field(default_factory=list)  # "name (reason, N polls)"
     skipped: bool = False  # another ingest held the warehouse
     # seconds each stage was running (poll, fetch, extract, filter, load, derived, warehouse,
     # flow); the batch stages overlap, so they add up to more than the flow's wall time
@@ -223,6 +225,10 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
     summary.articles_retried = len(retries)
     by_id = {f.url: f for f in config.feeds}
     with connect(settings.db_path, read_only=True) as con:
+        summary.failing_for_a_day = [
+            f"{f.name} ({f.reason or 'failing'}, {f.error_streak} failed polls)"
+            for f in failing_feeds(con, now_utc())
+        ]
         next_polls = dict(
             con.execute(
                 "SELECT feed_id, next_poll_at FROM feeds WHERE list_contains(?, feed_id)",
@@ -285,6 +291,9 @@ def summary_markdown(summary: RunSummary) -> str:
         when = f.next_poll_at.strftime("%Y-%m-%d %H:%M") if f.next_poll_at else ""
         cells = [f.name, f.status, str(f.entries), str(f.new), when, problem]
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    if summary.failing_for_a_day:
+        lines += ["", "## Failing for a day or more", ""]
+        lines += [f"- {name}" for name in summary.failing_for_a_day]
     if summary.relevant:
         lines += ["", "## Relevant", ""]
         lines += [f"- {a.score:.2f} [{a.title}]({a.url})" for a in summary.relevant[:50]]

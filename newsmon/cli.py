@@ -208,6 +208,10 @@ def format_summary(summary: Any) -> str:
         out.write(f"  ... and {len(summary.relevant) - 25} more (newsmon sql)\n")
     if failed:
         out.write(f"{failed} feed(s) failed; they are retried on the next run.\n")
+    if summary.failing_for_a_day:
+        out.write("Failing for a day or more (newsmon feeds check URL):\n")
+        for name in summary.failing_for_a_day:
+            out.write(f"  {name}\n")
     return out.getvalue().rstrip("\n")
 
 

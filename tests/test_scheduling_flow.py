@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from flows.ingest import RunSummary, ingest
-from newsmon.cli import cli
+from newsmon.cli import cli, format_summary
 from newsmon.locks import exclusive, lock_path
 from tests.httpserver import LoopbackHTTPServer
 from tests.sample import serve_sample, write_feeds_toml
@@ -160,3 +160,19 @@ def test_two_ingests_at_once_while_sql_reads(
         (14, 14)
     ]
     assert rows(db, "SELECT count(*) FROM runs WHERE finished_at IS NOT NULL") == [(2,)]
+
+
+def test_feeds_failing_for_a_day_are_in_the_run_summary(
+    feeds_file: Path, tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    db = tmp_path / "w.duckdb"
+    ingest(db=str(db), feeds_file=str(feeds_file))
+    http_server.add("/busy.xml", "gone", status=404)
+    with duckdb.connect(str(db)) as con:  # as if it had been failing since the day before
+        con.execute(
+            "UPDATE feeds SET error_streak = 30, last_success_at = now() - INTERVAL 2 DAY "
+            "WHERE name = 'busy'"
+        )
+    summary = ingest(db=str(db), feeds_file=str(feeds_file))
+    assert summary.failing_for_a_day == ["busy (http_4xx, 31 failed polls)"]
+    assert "Failing for a day or more" in format_summary(summary)
