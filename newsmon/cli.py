@@ -484,19 +484,36 @@ def feeds_remove(feeds_file: Path | None, name_or_url: str) -> None:
 @feeds.command(name="import")
 @_feeds_option
 @click.argument("opml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Fetch each feed first and add only those that answer as feeds.",
+)
 @_handle_errors
-def feeds_import(feeds_file: Path | None, opml: Path) -> None:
+def feeds_import(feeds_file: Path | None, opml: Path, check: bool) -> None:
     """Add the feeds of an OPML file (a feed reader's export) to the feeds file."""
     from newsmon.feedlist import add_feeds, parse_opml
 
     path = _feeds_path(feeds_file)
     found = parse_opml(opml)
+    broken: list[tuple[Any, str]] = []
+    if check:
+        with reporting("import: feeds checked"):
+            polls = _check_many([f.url for f in found])
+        answering = []
+        for f, poll in zip(found, polls, strict=True):
+            if poll.status == "failed":
+                broken.append((f, f"{poll.reason}: {poll.error or ''}".rstrip(": ")))
+            else:
+                answering.append(f)
+        found = answering
     result = add_feeds(path, found)
     click.echo(
-        f"{len(found)} feeds in {opml}: {len(result.added)} added, "
-        f"{len(result.skipped)} already listed."
+        f"{len(found) + len(broken)} feeds in {opml}: {len(result.added)} added, "
+        f"{len(result.skipped)} already listed, {len(broken)} not answering as feeds."
     )
-    for f, why in result.skipped:
+    for f, why in [*result.skipped, *broken]:
         click.echo(f"  skipped {f.name!r}: {why}")
 
 
@@ -540,15 +557,25 @@ def feeds_check(url: str) -> None:
 
 
 def _check(url: str) -> Any:
+    (poll,) = _check_many([url])
+    return poll
+
+
+def _check_many(urls: Sequence[str], chunk: int = 20) -> list[Any]:
+    """Poll feeds once (concurrently, ``chunk`` at a time, reporting progress); store nothing."""
     from extractors.pipeline import FeedTarget, poll_feeds
     from flows.ingest import fetch_options
     from newsmon.config import Settings
+    from newsmon.progress import advance
 
     settings = Settings.from_env()
-    (poll,) = poll_feeds(
-        [FeedTarget("check", url)], fetch_options(settings), settings.max_feed_items
-    )
-    return poll
+    options = fetch_options(settings)
+    polls: list[Any] = []
+    for i in range(0, len(urls), chunk):
+        targets = [FeedTarget(f"check-{j}", u) for j, u in enumerate(urls[i : i + chunk], i)]
+        polls.extend(poll_feeds(targets, options, settings.max_feed_items))
+        advance(len(targets), len(urls))
+    return polls
 
 
 # --- digest ---------------------------------------------------------------------------------

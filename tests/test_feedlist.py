@@ -136,8 +136,12 @@ def run_cli(*args: str) -> Result:
 
 
 def test_feeds_check_add_export_import_remove(
-    feeds_file: Path, tmp_path: Path, http_server: LoopbackHTTPServer
+    feeds_file: Path,
+    tmp_path: Path,
+    http_server: LoopbackHTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("NEWSMON_HTTP_RETRIES", "0")
     http_server.add("/rss.xml", RSS, content_type="application/rss+xml")
     http_server.add("/page.html", "<html><body>not a feed</body></html>", content_type="text/html")
     url = http_server.url("/rss.xml")
@@ -158,12 +162,20 @@ def test_feeds_check_add_export_import_remove(
 
     opml = tmp_path / "out.opml"
     assert run_cli("feeds", "export", "--feeds", str(feeds_file), str(opml)).exit_code == 0
-    other = tmp_path / "other.toml"
-    other.write_text('[[feeds]]\nname = "Seed"\nurl = "https://seed.example/rss"\n', "utf-8")
-    imported = run_cli("feeds", "import", "--feeds", str(other), str(opml))
+    seed = '[[feeds]]\nname = "Seed"\nurl = "https://seed.example/rss"\n'
+    other, checked = tmp_path / "other.toml", tmp_path / "checked.toml"
+    other.write_text(seed, "utf-8")
+    checked.write_text(seed, "utf-8")
+    imported = run_cli("feeds", "import", "--no-check", "--feeds", str(other), str(opml))
     assert imported.exit_code == 0, imported.output
     assert "3 feeds in" in imported.output and "3 added" in imported.output
     assert [f.url for f in load_feeds(other)][1:] == [f.url for f in load_feeds(feeds_file)]
+    # checked by default: the two feeds on hosts that do not resolve here are left out
+    with_check = run_cli("feeds", "import", "--feeds", str(checked), str(opml))
+    assert with_check.exit_code == 0, with_check.output
+    assert "1 added, 0 already listed, 2 not answering as feeds" in with_check.output
+    assert "import: feeds checked: 3/3" in with_check.stderr
+    assert [f.name for f in load_feeds(checked)] == ["Seed", "Baltic Defence Wire"]
 
     removed = run_cli("feeds", "remove", "--feeds", str(feeds_file), "Baltic Defence Wire")
     assert removed.exit_code == 0 and "Removed 'Baltic Defence Wire'" in removed.output
