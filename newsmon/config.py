@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from extractors.netguard import AddressPolicy, parse_allowed
 from extractors.schedule import ScheduleRules
+from extractors.urls import strip_userinfo
 from newsmon.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -311,15 +312,17 @@ def load_feeds(path: Path) -> list[FeedConfig]:
                 f"duplicate name {feed.name!r} (also feeds[{seen_names[feed.name]}])",
                 "give every feed a unique name",
             )
-        if feed.url in seen_urls:
+        # the warehouse keys feeds by their URL without credentials: compare them that way
+        bare = strip_userinfo(feed.url)
+        if bare in seen_urls:
             raise ConfigError(
                 path,
                 f"{key}.url",
-                f"duplicate url {feed.url!r} (also feeds[{seen_urls[feed.url]}])",
+                f"duplicate url {bare!r} (also feeds[{seen_urls[bare]}])",
                 "list each feed once",
             )
         seen_names[feed.name] = i
-        seen_urls[feed.url] = i
+        seen_urls[bare] = i
         feeds.append(feed)
     return feeds
 

@@ -333,6 +333,12 @@ GOOD = '[[feeds]]\nname = "A"\nurl = "https://a.example/rss"\n\n'
             id="duplicate-url",
         ),
         pytest.param(
+            GOOD + '[[feeds]]\nname = "B"\nurl = "https://me:secret@a.example/rss"\n',
+            ": feeds[1].url: duplicate url 'https://a.example/rss' (also feeds[0]). "
+            "Fix: list each feed once",
+            id="duplicate-url-but-for-credentials",
+        ),
+        pytest.param(
             GOOD + '[[feeds]]\nname = "B"\nurl = "ftp://b.example/rss"\n',
             ": feeds[1].url: unsupported scheme 'ftp' in 'ftp://b.example/rss'. "
             "Fix: use an http(s) URL or a local file path",
