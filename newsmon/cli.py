@@ -228,9 +228,12 @@ def sql(db: Path | None, fmt: str, query: str) -> None:
     import duckdb
 
     from newsmon.errors import QueryError
+    from warehouse.search import load_fts
     from warehouse.store import connect, run_query
 
     with connect(_resolve_db(db), read_only=True) as con:
+        if "match_bm25" in query.lower():  # BM25 in ad-hoc SQL: load fts from the package
+            load_fts(con)
         try:
             table = run_query(con, query)
         except duckdb.Error as exc:

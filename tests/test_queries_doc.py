@@ -225,3 +225,13 @@ def test_export_csv_and_refusing_a_non_empty_directory(demo_db: Path, tmp_path: 
     assert replaced.exit_code == 0, replaced.output
     assert [p.name for p in (out / "articles").iterdir()] == ["day=2026-11-14"]
     shutil.rmtree(out)
+
+
+def test_bm25_works_in_ad_hoc_sql(demo_db: Path) -> None:
+    result = invoke(
+        "sql", "--db", demo_db, "--format", "csv",
+        "SELECT title FROM (SELECT title, fts_main_articles.match_bm25(article_id, 'drone wall')"
+        " AS s FROM articles) WHERE s IS NOT NULL ORDER BY s DESC LIMIT 1",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "drone wall" in result.output.splitlines()[1]
