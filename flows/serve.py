@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prefect import serve
 
@@ -34,41 +35,53 @@ class ServeConfig:
     digest_timeout_s: float = 600.0
 
 
-def deployments(config: ServeConfig) -> list[object]:
-    """The deployments ``serve`` runs, with their parameters, schedules, retries and timeouts."""
-    ingest_dep = ingest.with_options(
+def _deployment(
+    flow: Any,
+    config: ServeConfig,
+    name: str,
+    interval_s: float,
+    timeout_s: float,
+    parameters: dict[str, Any],
+    description: str,
+) -> object:
+    """One deployment of ``flow`` on an interval, with the shared retries and its timeout."""
+    return flow.with_options(
         retries=config.retries,
         retry_delay_seconds=config.retry_delay_s,
-        timeout_seconds=config.ingest_timeout_s,
+        timeout_seconds=timeout_s,
     ).to_deployment(
-        name="newsmon-ingest",
-        interval=config.ingest_interval_s,
-        parameters={
-            "db": str(config.db),
-            "feeds_file": str(config.feeds_file),
-            "topics_file": str(config.topics_file),
-            "only_due": True,
-        },
-        description="Poll the feeds that are due and load what is new.",
+        name=name,
+        interval=interval_s,
+        parameters=parameters,
+        description=description,
         tags=["newsmon"],
     )
-    deps: list[object] = [ingest_dep]
+
+
+def deployments(config: ServeConfig) -> list[object]:
+    """The deployments ``serve`` runs, with their parameters, schedules, retries and timeouts."""
+    files = {"db": str(config.db), "topics_file": str(config.topics_file)}
+    deps = [
+        _deployment(
+            ingest,
+            config,
+            "newsmon-ingest",
+            config.ingest_interval_s,
+            config.ingest_timeout_s,
+            {**files, "feeds_file": str(config.feeds_file), "only_due": True},
+            "Poll the feeds that are due and load what is new.",
+        )
+    ]
     if config.alerts_file is not None:
         deps.append(
-            digest.with_options(
-                retries=config.retries,
-                retry_delay_seconds=config.retry_delay_s,
-                timeout_seconds=config.digest_timeout_s,
-            ).to_deployment(
-                name="newsmon-digest",
-                interval=config.digest_interval_s,
-                parameters={
-                    "db": str(config.db),
-                    "alerts_file": str(config.alerts_file),
-                    "topics_file": str(config.topics_file),
-                },
-                description="E-mail the digests that are due.",
-                tags=["newsmon"],
+            _deployment(
+                digest,
+                config,
+                "newsmon-digest",
+                config.digest_interval_s,
+                config.digest_timeout_s,
+                {**files, "alerts_file": str(config.alerts_file)},
+                "E-mail the digests that are due.",
             )
         )
     return deps
