@@ -15,7 +15,7 @@ selections, so a failed send leaves every item for the next run.
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 
-from extractors.query import fold
+from extractors.query import folded_words_of
 from warehouse.store import bulk_insert, transaction
 
 EXTRACT_CHARS = 280
@@ -147,14 +147,12 @@ def candidates(
 
 def _title_key(title: str) -> str:
     """Titles equal but for case, accents and punctuation; short titles never group."""
-    words = [fold(w) for w in re.findall(r"[^\W_]+", title)]
+    words = folded_words_of(title)
     return " ".join(words) if len(words) >= 4 else ""
 
 
 def why_matched(explanation: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Entity names and query terms that counted for a match, strongest first."""
-    import json
-
     data = json.loads(explanation) if isinstance(explanation, str) else explanation or {}
     entities: list[str] = []
     terms: list[str] = []
