@@ -224,7 +224,7 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
     summary.articles_new = len(fresh)
     summary.articles_retried = len(retries)
     by_id = {f.url: f for f in config.feeds}
-    with connect(settings.db_path, read_only=True) as con:
+    with connect(settings.db_path) as con:  # one connection for the run's closing reads and write
         summary.failing_for_a_day = [
             f"{f.name} ({f.reason or 'failing'}, {f.error_streak} failed polls)"
             for f in failing_feeds(con, now_utc())
@@ -235,22 +235,21 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
                 [[p.target.feed_id for p in polls]],
             ).fetchall()
         )
-    for poll in polls:
-        feed = by_id[poll.target.url]
-        summary.feeds.append(
-            FeedOutcome(
-                name=feed.name,
-                url=strip_userinfo(feed.url),
-                status=poll.status,
-                reason=poll.reason.value if poll.reason else None,
-                http_status=poll.fetch.http_status,
-                error=poll.error,
-                entries=len(poll.entries),
-                new=new_per_feed.get(poll.target.feed_id, 0),
-                next_poll_at=next_polls.get(poll.target.feed_id),
+        for poll in polls:
+            feed = by_id[poll.target.url]
+            summary.feeds.append(
+                FeedOutcome(
+                    name=feed.name,
+                    url=strip_userinfo(feed.url),
+                    status=poll.status,
+                    reason=poll.reason.value if poll.reason else None,
+                    http_status=poll.fetch.http_status,
+                    error=poll.error,
+                    entries=len(poll.entries),
+                    new=new_per_feed.get(poll.target.feed_id, 0),
+                    next_poll_at=next_polls.get(poll.target.feed_id),
+                )
             )
-        )
-    with connect(settings.db_path) as con:
         loads.finish_run(
             con,
             run_id,
