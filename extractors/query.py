@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, compress, count
 from operator import add
@@ -508,16 +508,19 @@ class ScanResult:
 
     def count(self, term: Term, region: Region | None = None) -> int:
         """How many times ``term`` occurs (optionally only inside a word range)."""
-        found = self.words.get(term, ())
-        if region is None:
-            return len(found)
-        lo, hi = region
-        return bisect_left(found, hi) - bisect_left(found, lo)
+        found = self.words.get(term, [])
+        return len(found) if region is None else count_in(found, region)
 
 
 def _in(found: list[int], region: Region) -> list[int]:
     lo, hi = region
     return found[bisect_left(found, lo) : bisect_left(found, hi)]
+
+
+def count_in(found: Sequence[int], region: Region) -> int:
+    """How many of the ascending word indexes ``found`` fall inside ``region``."""
+    lo, hi = region
+    return bisect_left(found, hi) - bisect_left(found, lo)
 
 
 def match_positions(node: Node, scan: ScanResult, region: Region | None = None) -> list[int] | None:
@@ -749,6 +752,7 @@ __all__ = [
     "Term",
     "TermNode",
     "compile_query",
+    "count_in",
     "evaluate",
     "fold",
     "match_positions",

@@ -43,6 +43,7 @@ from extractors.query import (
     Region,
     ScanResult,
     Term,
+    count_in,
     evaluate,
     match_positions,
     parse_query,
@@ -533,11 +534,6 @@ def _find_entities(
     return hits
 
 
-def _count(found: Sequence[int], region: Region) -> int:
-    lo, hi = region
-    return sum(1 for p in found if lo <= p < hi)
-
-
 @dataclass(frozen=True)
 class _Regions:
     title: Region
@@ -573,8 +569,8 @@ def _evidence(
     Title: ``weight * title_weight`` once. Lead: ``weight * lead_weight * log2(1 + n)``. Rest of
     the body: ``weight * body_weight * log2(1 + n * min(1, body_reference_words / rest_words))``.
     """
-    n_lead = _count(found, regions.lead)
-    n_rest = _count(found, regions.rest)
+    n_lead = count_in(found, regions.lead)
+    n_rest = count_in(found, regions.rest)
     scale = min(1.0, topic.body_reference_words / max(regions.rest_words, 1))
     title_part = weight * topic.title_weight if in_title else 0.0
     lead_part = weight * topic.lead_weight * _strength(n_lead)
