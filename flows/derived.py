@@ -1,8 +1,10 @@
-"""What the ingest and rescore flows refresh after loading: stories and the search index.
+"""What the ingest and rescore flows make sure of after loading: stories and the search index.
 
-One coarse task, orchestration only: :func:`warehouse.stories.update_stories` (sign and cluster
-whatever needs it, batch by batch) then :func:`warehouse.search.refresh_index`. It works from the
-warehouse's state, so after a crashed run the next one catches up.
+An ingest keeps both current batch by batch (each load writes its articles' index entries in its
+transaction and clusters them: flows/batches.py), so after a complete run there is nothing left
+to do here. One coarse task, orchestration only, catches up from the warehouse's state whatever
+a crashed or interrupted run left: :func:`warehouse.stories.update_stories` (sign and cluster
+what needs it) and :func:`warehouse.search.refresh_index` when the warehouse has no index yet.
 """
 
 from __future__ import annotations
@@ -22,15 +24,15 @@ from warehouse.stories import StoriesSummary, refresh_stories, update_stories
 def refresh_derived(
     db_path: Path, window_days: int, *, all_stories: bool = False
 ) -> StoriesSummary:
-    """Cluster what needs it and rebuild the search index when an article was added or changed
-    (a run of 304s costs nothing). ``all_stories``, after a rescore, also recomputes every
-    story's row (new scores can change a story's best article) and always rebuilds the index."""
+    """Cluster what needs it and build the search index if there is none. ``all_stories``,
+    after a rescore, also recomputes every story's row (new scores can change a story's best
+    article); a rescore changes no text, so the index stands."""
     with connect(db_path) as con:
         summary = update_stories(con, StoryParams(window=timedelta(days=window_days)))
         if all_stories:
             with transaction(con):
                 refresh_stories(con)
-        if all_stories or summary.signed or not has_index(con):
+        if not has_index(con):
             refresh_index(con)
     return summary
 
@@ -41,7 +43,7 @@ def refresh_derived_task(
 ) -> StoriesSummary:
     summary = refresh_derived(db_path, window_days, all_stories=all_stories)
     get_run_logger().info(
-        "stories: %d articles clustered (%d new stories, %d copies joined)",
+        "stories: %d articles left to cluster after the batches (%d new stories, %d copies joined)",
         summary.clustered,
         summary.new_stories,
         summary.joined,

@@ -17,7 +17,7 @@ from extractors.topics import TopicSet
 from extractors.urls import content_hash
 from newsmon.errors import ConfigError
 from warehouse import loads
-from warehouse.search import refresh_index
+from warehouse.search import has_index, refresh_index
 from warehouse.store import connect
 from warehouse.stories import update_stories
 
@@ -109,7 +109,8 @@ def ensure_baseline(db_path: Path, topics: TopicSet) -> int:
             loads.load_articles(con, filter_articles(missing, topics))
             # a new warehouse is searchable and has its stories at once (issue 8)
             update_stories(con)
-            refresh_index(con)
+            if not has_index(con):
+                refresh_index(con)
     return len(missing)
 
 

@@ -33,6 +33,7 @@ from extractors.schedule import (
 from extractors.urls import strip_userinfo
 from newsmon.config import FeedConfig
 from newsmon.crashpoints import pause_point
+from warehouse.search import index_articles
 from warehouse.store import (
     batch_view,
     bulk_insert,
@@ -486,6 +487,7 @@ def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecor
         bulk_insert(con, "article_entities", entities)
         bulk_insert(con, "article_matches", matches)
         mark_duplicates(con, ids)
+        index_articles(con, ids)  # the search index changes with the articles it indexes
         if not unique[0].is_baseline:
             pause_point("load")  # crash-test hook: an ingest batch written, not committed
     return len(unique)

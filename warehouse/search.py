@@ -3,13 +3,20 @@
 The extension binary comes from the pinned ``duckdb-extension-fts`` package (the same version as
 ``duckdb``) and is loaded from its path, so nothing is downloaded: ``INSTALL fts`` would need the
 network. :func:`refresh_index` rebuilds the index (``fts_main_articles``: title, summary and
-text, Porter stemmer, English stop words, accents stripped); the ingest flow calls it after each
-run, rescore after rescoring. DuckDB's index is not incremental: a refresh re-reads every article
-(docs/stories.md has the measured cost). :func:`search` ranks articles with ``match_bm25``.
+text, Porter stemmer, English stop words, accents stripped) from every article: the first ingest
+calls it. After that the index is kept current in place: :func:`index_articles` adds (or
+replaces) the articles a load writes, in the load's own transaction, with the index's own
+tokenizer, stemmer and stop words, so an ingest never re-reads the warehouse and the index never
+lags the articles. :func:`search` ranks articles with ``match_bm25``.
+
+The index is DuckDB's own layout (``docs``, ``terms``, ``dict`` with document frequencies,
+``stats``), which ``match_bm25`` reads at query time; adding documents updates the document
+frequencies and statistics exactly, so scores equal a full rebuild's (tests/test_search_index.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -66,6 +73,114 @@ def refresh_index(con: duckdb.DuckDBPyConnection) -> None:
         "PRAGMA create_fts_index('articles', 'article_id', 'title', 'summary', 'text', "
         "stemmer = 'porter', stopwords = 'english', strip_accents = 1, lower = 1, overwrite = 1)"
     )
+
+
+_FIELDS = ("title", "summary", "text")  # what refresh_index indexes, in its order
+_STEMMER = "porter"
+
+
+def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> None:
+    """Bring these articles' index entries up to date (add them, or replace what they had).
+
+    Call it in the transaction that wrote them. Without an index yet this does nothing:
+    :func:`refresh_index` builds it from every article.
+    """
+    if not article_ids or not has_index(con):
+        return
+    load_fts(con)
+    s = INDEX_SCHEMA
+    ids = list(article_ids)
+    old = [
+        r[0]
+        for r in con.execute(
+            f"SELECT docid FROM {s}.docs WHERE list_contains(?, name)", [ids]
+        ).fetchall()
+    ]
+    if old:
+        _drop_docs(con, old)
+    tokenized = " UNION ALL ".join(
+        f"""SELECT unnest({s}.tokenize(d.{field})) AS w, d.docid,
+                   (SELECT fieldid FROM {s}.fields WHERE field = '{field}') AS fieldid
+            FROM _index_docs AS d"""
+        for field in _FIELDS
+    )
+    try:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _index_docs AS
+            SELECT (SELECT coalesce(max(docid), -1) FROM {s}.docs) + row_number() OVER () AS docid,
+                   article_id AS name, {", ".join(_FIELDS)}
+            FROM articles WHERE list_contains(?, article_id)
+            """,
+            [ids],
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _index_terms AS
+            WITH tokenized AS ({tokenized})
+            SELECT stem(t.w, '{_STEMMER}') AS term, t.docid, t.fieldid
+            FROM tokenized AS t
+            WHERE t.w NOT NULL AND len(t.w) > 0
+              AND t.w NOT IN (SELECT sw FROM {s}.stopwords)
+            """
+        )
+        con.execute(
+            f"""
+            INSERT INTO {s}.dict (termid, term, df)
+            SELECT (SELECT coalesce(max(termid), -1) FROM {s}.dict) + row_number() OVER (), term, 0
+            FROM (SELECT DISTINCT term FROM _index_terms
+                  WHERE term NOT IN (SELECT term FROM {s}.dict) ORDER BY term)
+            """
+        )
+        con.execute(
+            f"""
+            UPDATE {s}.dict SET df = dict.df + n.docs
+            FROM (SELECT term, count(DISTINCT docid) AS docs FROM _index_terms GROUP BY term) AS n
+            WHERE dict.term = n.term
+            """
+        )
+        con.execute(
+            f"""
+            INSERT INTO {s}.terms (docid, fieldid, termid)
+            SELECT t.docid, t.fieldid, d.termid
+            FROM _index_terms AS t JOIN {s}.dict AS d ON d.term = t.term
+            """
+        )
+        con.execute(
+            f"""
+            INSERT INTO {s}.docs (docid, name, len)
+            SELECT d.docid, d.name, count(t.term)
+            FROM _index_docs AS d LEFT JOIN _index_terms AS t ON t.docid = d.docid
+            GROUP BY d.docid, d.name
+            """
+        )
+        _refresh_stats(con)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _index_terms")
+        con.execute("DROP TABLE IF EXISTS _index_docs")
+
+
+def _drop_docs(con: duckdb.DuckDBPyConnection, docids: Sequence[int]) -> None:
+    """Remove documents from the index, their terms from the document frequencies."""
+    s = INDEX_SCHEMA
+    con.execute(
+        f"""
+        UPDATE {s}.dict SET df = dict.df - n.docs
+        FROM (SELECT termid, count(DISTINCT docid) AS docs FROM {s}.terms
+              WHERE list_contains($docids, docid) GROUP BY termid) AS n
+        WHERE dict.termid = n.termid
+        """,
+        {"docids": list(docids)},
+    )
+    con.execute(f"DELETE FROM {s}.dict WHERE df <= 0")
+    con.execute(f"DELETE FROM {s}.terms WHERE list_contains(?, docid)", [list(docids)])
+    con.execute(f"DELETE FROM {s}.docs WHERE list_contains(?, docid)", [list(docids)])
+
+
+def _refresh_stats(con: duckdb.DuckDBPyConnection) -> None:
+    s = INDEX_SCHEMA
+    con.execute(f"DELETE FROM {s}.stats")
+    con.execute(f"INSERT INTO {s}.stats SELECT count(docid), sum(len) / count(len) FROM {s}.docs")
 
 
 @dataclass(frozen=True)
@@ -147,6 +262,7 @@ __all__ = [
     "SearchOptions",
     "extension_path",
     "has_index",
+    "index_articles",
     "load_fts",
     "refresh_index",
     "search",
