@@ -42,9 +42,11 @@ from extractors.pipeline import (
     fetch_pages,
     filter_articles,
 )
+from extractors.stories import StoryParams
 from extractors.topics import TopicSet
 from warehouse import loads
 from warehouse.store import connect
+from warehouse.stories import update_stories
 
 DEPTH = 3  # batches in flight: one being fetched, one extracted, one filtered and loaded
 
@@ -145,14 +147,20 @@ def filter_task(
     return timed(filter_articles, records.value, topics)
 
 
-def _load(db_path: Path, records: Sequence[ArticleRecord]) -> int:
+def _load(db_path: Path, records: Sequence[ArticleRecord], stories: StoryParams) -> int:
+    """Load a batch (articles, entities, matches and their search-index entries, one
+    transaction), then cluster it into stories while later batches are still extracting."""
     with connect(db_path) as con:
-        return loads.load_articles(con, records)
+        loaded = loads.load_articles(con, records)
+        update_stories(con, stories)
+    return loaded
 
 
 @task(name="load", cache_policy=NO_CACHE)
-def load_task(db_path: Path, records: Timed[list[ArticleRecord]]) -> Timed[int]:
-    return timed(_load, db_path, records.value)
+def load_task(
+    db_path: Path, records: Timed[list[ArticleRecord]], stories: StoryParams
+) -> Timed[int]:
+    return timed(_load, db_path, records.value, stories)
 
 
 # --- the pipeline ----------------------------------------------------------------------------
@@ -166,6 +174,7 @@ class BatchSettings:
     batch_size: int
     workers: int
     max_text_chars: int
+    stories: StoryParams
 
 
 @dataclass(frozen=True)
@@ -194,7 +203,7 @@ def _submit(
     )
     filtered = filter_task.submit(opaque(extracted), quote(cfg.topics), return_state=False)
     loaded = load_task.submit(
-        cfg.db_path, opaque(filtered), return_state=False, wait_for=after_load
+        cfg.db_path, opaque(filtered), cfg.stories, return_state=False, wait_for=after_load
     )
     return _InFlight(fetched, extracted, filtered, loaded)
 

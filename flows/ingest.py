@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from extractors.fetch import FetchOptions
 from extractors.pipeline import ArticleRecord, FeedPoll, FeedTarget, poll_feeds
+from extractors.stories import StoryParams
 from extractors.topics import TopicSet, load_topics
 from extractors.urls import strip_userinfo
 from flows.batches import (
@@ -209,6 +210,7 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
                 batch_size=settings.batch_size,
                 workers=settings.workers,
                 max_text_chars=settings.max_text_chars,
+                stories=StoryParams(window=timedelta(days=settings.story_window_days)),
             ),
             on_loaded=lambda records: _tally(summary, records, len(todo)),
         )
