@@ -245,8 +245,17 @@ def summarise(
         "peak_rss_mb": round(ingest.peak_rss / 2**20, 1),
         "peak_rss_mb_by_role": {k: round(v / 2**20) for k, v in ingest.peak_rss_by_role.items()},
         "stage_s": {
-            "startup": round(first["called"] - ingest.spawned, 2),
-            "prefect": round(first["ended"] - first["called"] - stages["flow"], 2),
+            # process start and imports; then waiting for Prefect's temporary server (booting
+            # meanwhile) and the flow run's own overhead
+            "startup": round(first["imported"] - ingest.spawned, 2),
+            "prefect": round(
+                first["called"]
+                - first["imported"]
+                + first["ended"]
+                - first["called"]
+                - stages["flow"],
+                2,
+            ),
             **{k: v for k, v in stages.items() if k != "flow"},
         },
         "cpu_s": ingest.cpu_by_role,

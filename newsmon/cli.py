@@ -16,11 +16,12 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -28,6 +29,9 @@ from newsmon import __version__
 from newsmon.config import DEFAULT_CONFIG_DIR
 from newsmon.errors import ConfigError, NewsmonError
 from newsmon.progress import reporting
+
+if TYPE_CHECKING:
+    from newsmon.prefect_server import TemporaryServer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,9 +46,18 @@ PREFECT_DEFAULTS = {
 }
 
 
-def _prefect_env() -> None:
+@contextmanager
+def _prefect() -> Iterator[TemporaryServer]:
+    """Prefect for a command that runs flows: the offline defaults above, and (when no Prefect
+    API is configured) its temporary server started now, to boot while the command imports
+    and checks its configuration (newsmon/prefect_server.py). Call ``.ready()`` just before
+    the first flow."""
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    from newsmon.prefect_server import TemporaryServer
+
+    with TemporaryServer() as server:
+        yield server
 
 
 class UserError(click.ClickException):
@@ -162,18 +175,19 @@ def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None, due:
 
     With --due, only feeds whose adaptive schedule says so (what `newsmon serve` does).
     """
-    _prefect_env()
-    from flows.ingest import ingest, load_config
+    with _prefect() as prefect_server:
+        from flows.ingest import ingest, load_config
 
-    config = load_config(db, feeds_file, topics_file)  # fail on bad config before any work
-    click.echo(f"Ingesting {len(config.feeds)} feeds into {config.settings.db_path} ...")
-    with reporting("ingest: articles"):
-        summary = ingest(
-            db=str(config.settings.db_path),
-            feeds_file=str(config.settings.feeds_path),
-            topics_file=str(config.settings.topics_path),
-            only_due=due,
-        )
+        config = load_config(db, feeds_file, topics_file)  # fail on bad config before any work
+        click.echo(f"Ingesting {len(config.feeds)} feeds into {config.settings.db_path} ...")
+        prefect_server.ready()
+        with reporting("ingest: articles"):
+            summary = ingest(
+                db=str(config.settings.db_path),
+                feeds_file=str(config.settings.feeds_path),
+                topics_file=str(config.settings.topics_path),
+                only_due=due,
+            )
     if summary.skipped:
         click.echo(f"Another ingest is running on {config.settings.db_path}; this one did nothing.")
         return
@@ -608,27 +622,28 @@ def digest(
 
     Exit status 1 if a digest could not be delivered (it is recorded and retried next time).
     """
-    _prefect_env()
-    from flows.digest import digest as digest_flow
-    from flows.digest import select_subscriptions
-    from newsmon.config import Settings
+    with _prefect() as prefect_server:
+        from flows.digest import digest as digest_flow
+        from flows.digest import select_subscriptions
+        from newsmon.config import Settings
 
-    settings = Settings.from_env()
-    db_path = db or settings.db_path
-    alerts_path = alerts_file or settings.alerts_path
-    topics_path = topics_file or settings.topics_path
-    select_subscriptions(alerts_path, topics_path, subscription)  # bad config: stop here
-    if not db_path.exists():
-        raise UserError(
-            ConfigError(db_path, "", "no such warehouse", "run `newsmon init --db PATH` first")
+        settings = Settings.from_env()
+        db_path = db or settings.db_path
+        alerts_path = alerts_file or settings.alerts_path
+        topics_path = topics_file or settings.topics_path
+        select_subscriptions(alerts_path, topics_path, subscription)  # bad config: stop here
+        if not db_path.exists():
+            raise UserError(
+                ConfigError(db_path, "", "no such warehouse", "run `newsmon init --db PATH` first")
+            )
+        prefect_server.ready()
+        outcomes = digest_flow(
+            db=str(db_path),
+            alerts_file=str(alerts_path),
+            topics_file=str(topics_path),
+            subscription=subscription,
+            dry_run_dir=str(dry_run) if dry_run else None,
         )
-    outcomes = digest_flow(
-        db=str(db_path),
-        alerts_file=str(alerts_path),
-        topics_file=str(topics_path),
-        subscription=subscription,
-        dry_run_dir=str(dry_run) if dry_run else None,
-    )
     for o in outcomes:
         click.echo(format_outcome(o))
     if any(o.status == "failed" for o in outcomes):
@@ -665,21 +680,24 @@ def rescore(db: Path | None, topics_file: Path | None, batch_size: int) -> None:
     Entities and matches are replaced in one transaction at the end; prints how many articles
     changed relevance, per topic.
     """
-    _prefect_env()
-    from extractors.topics import load_topics
-    from flows.rescore import rescore_flow
-    from newsmon.config import Settings
+    with _prefect() as prefect_server:
+        from extractors.topics import load_topics
+        from flows.rescore import rescore_flow
+        from newsmon.config import Settings
 
-    settings = Settings.from_env()
-    db_path = db or settings.db_path
-    topics_path = topics_file or settings.topics_path
-    load_topics(topics_path)  # a bad topics file stops here, before Prefect starts
-    if not db_path.exists():
-        raise UserError(
-            ConfigError(db_path, "", "no such warehouse", "run `newsmon init --db PATH` first")
-        )
-    with reporting("rescore: articles"):
-        summary = rescore_flow(db=str(db_path), topics_file=str(topics_path), batch_size=batch_size)
+        settings = Settings.from_env()
+        db_path = db or settings.db_path
+        topics_path = topics_file or settings.topics_path
+        load_topics(topics_path)  # a bad topics file stops here, before any flow runs
+        if not db_path.exists():
+            raise UserError(
+                ConfigError(db_path, "", "no such warehouse", "run `newsmon init --db PATH` first")
+            )
+        prefect_server.ready()
+        with reporting("rescore: articles"):
+            summary = rescore_flow(
+                db=str(db_path), topics_file=str(topics_path), batch_size=batch_size
+            )
     click.echo(format_rescore(summary))
 
 
@@ -848,10 +866,11 @@ def export(db: Path | None, fmt: str, since: datetime | None, overwrite: bool, o
 @_handle_errors
 def demo(db: Path) -> None:
     """Offline demo: serve the bundled sample on 127.0.0.1, ingest it, query the result."""
-    _prefect_env()
-    from newsmon.demo import run_demo
+    with _prefect() as prefect_server:
+        from newsmon.demo import run_demo
 
-    run_demo(db, echo=click.echo)
+        prefect_server.ready()
+        run_demo(db, echo=click.echo)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,131 @@
+"""Prefect's temporary server, started at the beginning of a command (newsmon/prefect_server.py).
+
+The early server must behave as Prefect's own would: flows run against it, the command never
+imports the server's code, it is gone when the command ends, and it is not started at all when
+Prefect has an API to talk to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.httpserver import LoopbackHTTPServer
+
+SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from newsmon.prefect_server import TemporaryServer
+
+    with TemporaryServer() as server:
+        from prefect import flow
+        from prefect.settings import PREFECT_API_URL
+
+        @flow(name="early-server-check")
+        def answer() -> int:
+            return 42
+
+        server.ready()
+        out = {
+            "started": server.started,
+            "api_url": server.api_url,
+            "client_api_url": PREFECT_API_URL.value(),
+            "result": answer(),
+            "server_code_imported": "prefect.server.api.server" in sys.modules,
+            "pid": server._process.pid if server._process else None,
+        }
+    print(json.dumps(out))
+    """
+)
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(extra)
+    return env
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_flow_runs_against_the_early_server_which_stops_with_the_command() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["started"] is True
+    assert got["client_api_url"] == got["api_url"].rstrip("/")
+    assert got["api_url"].startswith("http://127.0.0.1:")
+    assert got["result"] == 42
+    assert got["server_code_imported"] is False
+    assert got["pid"] and not _alive(got["pid"])
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_nothing_is_started_when_prefect_has_an_api() -> None:
+    from newsmon.prefect_server import TemporaryServer
+
+    with TemporaryServer() as server:  # the session's test harness set PREFECT_API_URL
+        server.ready()
+        assert not server.started
+
+
+def test_nothing_is_started_when_ephemeral_mode_is_off() -> None:
+    script = (
+        "from newsmon.prefect_server import TemporaryServer\n"
+        "with TemporaryServer() as s:\n"
+        "    print(s.started)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_env(PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
+
+
+def test_newsmon_run_without_a_prefect_server(tmp_path: Path) -> None:
+    """The quick start's path: `newsmon run` with no Prefect API, from a fresh process."""
+    from tests.hostile.suite import item, page, rss, write_feeds
+
+    with LoopbackHTTPServer() as server:
+        server.add("/pages/a.html", page("NATO drone wall"), content_type="text/html")
+        server.add(
+            "/feed.xml",
+            rss(item("NATO drone wall", server.url("/pages/a.html"), "a")),
+            content_type="application/rss+xml",
+        )
+        feeds = write_feeds(tmp_path / "feeds.toml", {"site": server.url("/feed.xml")})
+        out = subprocess.run(
+            [sys.executable, "-m", "newsmon.cli", "run", "--db", str(tmp_path / "w.duckdb")]
+            + ["--feeds", str(feeds)],
+            cwd=ROOT,
+            env=_env(NEWSMON_ALLOW_PRIVATE_NETWORKS="true"),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Articles: 1 new" in out.stdout, out.stdout
