@@ -9,6 +9,10 @@ their first step instead, with the same command line and environment Prefect wou
 point the flow at it once it answers. It boots on the second core while newsmon imports its
 modules and validates its configuration, and the command never imports the server's code.
 
+Flow runs against it send no heartbeats: they exist so that a long-lived server notices a
+crashed flow run, and this server ends with the command; each run's end would otherwise wait up
+to a second for the heartbeat thread.
+
 Prefect's settings decide, as they would have: with an API configured, or ephemeral mode
 switched off, nothing is started here. Deployments and ``newsmon serve`` run against a real
 server and never come here.
@@ -83,9 +87,16 @@ class TemporaryServer:
         if not self._wait_healthy():
             self._stop()
             return
-        from prefect.settings import PREFECT_API_URL, temporary_settings
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+            temporary_settings,
+        )
 
-        self._stack.enter_context(temporary_settings(updates={PREFECT_API_URL: self.api_url}))
+        # Heartbeats let a long-lived server notice a crashed flow run; this one lives only as
+        # long as the command, and a flow run's end waits for the heartbeat thread (up to 1 s).
+        updates = {PREFECT_API_URL: self.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        self._stack.enter_context(temporary_settings(updates=updates))
         self._pointed = True
 
     def __exit__(

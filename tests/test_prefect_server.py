@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
 
     with TemporaryServer() as server:
         from prefect import flow
-        from prefect.settings import PREFECT_API_URL
+        from prefect.settings import PREFECT_API_URL, get_current_settings
 
         @flow(name="early-server-check")
         def answer() -> int:
@@ -37,6 +37,7 @@ SCRIPT = textwrap.dedent(
             "started": server.started,
             "api_url": server.api_url,
             "client_api_url": PREFECT_API_URL.value(),
+            "heartbeat": get_current_settings().flows.heartbeat_frequency,
             "result": answer(),
             "server_code_imported": "prefect.server.api.server" in sys.modules,
             "pid": server._process.pid if server._process else None,
@@ -75,6 +76,7 @@ def test_a_flow_runs_against_the_early_server_which_stops_with_the_command() -> 
     assert got["client_api_url"] == got["api_url"].rstrip("/")
     assert got["api_url"].startswith("http://127.0.0.1:")
     assert got["result"] == 42
+    assert got["heartbeat"] is None  # nobody watches a temporary server's heartbeats
     assert got["server_code_imported"] is False
     assert got["pid"] and not _alive(got["pid"])
 
