@@ -55,7 +55,12 @@ from urllib.request import getproxies, url2pathname
 
 import httpx
 
-from extractors.netguard import AddressPolicy, BlockedAddressError, guarded_transport
+from extractors.netguard import (
+    AddressPolicy,
+    BlockedAddressError,
+    guarded_transport,
+    tls_context,
+)
 from extractors.reasons import RETRYABLE, Reason
 from extractors.urls import strip_userinfo
 
@@ -178,6 +183,7 @@ async def fetch_all(
         follow_redirects=False,
         headers={"User-Agent": opts.user_agent, "Accept-Encoding": "gzip, deflate"},
         trust_env=opts.trust_env,
+        verify=tls_context(opts.trust_env),
         transport=None if proxied else guarded_transport(opts.addresses, limits, opts.trust_env),
     ) as client:
         fetcher = _Fetcher(client, opts, check_literals=proxied)
