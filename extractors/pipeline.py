@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from extractors.articles import ExtractedArticle, ExtractionStatus, Page, extract_pages
 from extractors.feeds import MAX_ITEMS, ParsedEntry, ParsedFeed, parse_feed
@@ -312,6 +314,26 @@ def filter_articles(records: Sequence[ArticleRecord], topics: TopicSet) -> list[
 T = TypeVar("T")
 
 
+def interleave_by_host(candidates: Sequence[ArticleCandidate]) -> list[ArticleCandidate]:
+    """The same candidates, taken round-robin from their hosts (each host's own order kept).
+
+    Fetches are limited per host (``FetchOptions.per_host``). In feed order, a batch is a few
+    feeds' worth of one or two sites: it waits on them a few requests at a time while the rest
+    of the allowed connections sit idle, and one slow site holds up whole batches. Spread over
+    every host, a batch fetches at the total concurrency and a slow site delays only its slice.
+    """
+    queues: dict[str, deque[ArticleCandidate]] = {}
+    for c in candidates:
+        parts = urlsplit(c.url)
+        queues.setdefault(f"{parts.scheme}://{parts.netloc.lower()}", deque()).append(c)
+    out: list[ArticleCandidate] = []
+    pending = list(queues.values())
+    while pending:
+        out.extend(q.popleft() for q in pending)
+        pending = [q for q in pending if q]
+    return out
+
+
 def batches(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for i in range(0, len(items), max(1, size)):
         yield items[i : i + size]
@@ -329,6 +351,7 @@ __all__ = [
     "fetch_and_extract",
     "fetch_pages",
     "filter_articles",
+    "interleave_by_host",
     "poll_feeds",
     "stable_id",
 ]

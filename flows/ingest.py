@@ -19,7 +19,13 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from extractors.fetch import FetchOptions
-from extractors.pipeline import ArticleRecord, FeedPoll, FeedTarget, poll_feeds
+from extractors.pipeline import (
+    ArticleRecord,
+    FeedPoll,
+    FeedTarget,
+    interleave_by_host,
+    poll_feeds,
+)
 from extractors.stories import StoryParams
 from extractors.topics import TopicSet, load_topics
 from extractors.urls import strip_userinfo
@@ -197,7 +203,7 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
             new_per_feed = loads.record_polls(con, run_id, polls, settings.schedule_rules())
             fresh = loads.pending_candidates(con)
             retries = loads.retry_candidates(con, settings.max_article_attempts)
-        todo = [*fresh, *retries]
+        todo = interleave_by_host([*fresh, *retries])  # each batch spread over every site
         logger.info("%d new articles, %d to retry", len(fresh), len(retries))
 
         batches_started = time.perf_counter()

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import duckdb
 import pytest
 
-from extractors.pipeline import poll_feeds
+from extractors.pipeline import ArticleCandidate, batches, interleave_by_host, poll_feeds
 from flows.ingest import RunSummary, fetch_options, ingest, load_config
 from tests.httpserver import LoopbackHTTPServer
 from tests.sample import expected, serve_sample, write_feeds_toml
@@ -255,3 +255,24 @@ def test_entries_recorded_before_a_crash_are_fetched_by_the_next_run(
         db,
         "SELECT count(*) FROM articles WHERE NOT is_baseline AND extraction_status = 'extracted'",
     ) == [(13,)]
+
+
+def test_batches_are_spread_over_every_site_each_in_its_own_order() -> None:
+    def candidate(url: str) -> ArticleCandidate:
+        return ArticleCandidate(url, url, url, "f", url, "t", "", None, None)
+
+    feed_order = [f"https://a.example/{n}" for n in range(5)]
+    feed_order += [f"https://b.example/{n}" for n in range(2)]
+    feed_order += [f"https://A.example:8443/{n}" for n in range(2)]  # another site: the port
+    feed_order += ["http://a.example/x"]  # and another: the scheme
+    todo = interleave_by_host([candidate(u) for u in feed_order])
+    assert sorted(c.url for c in todo) == sorted(feed_order)
+    first = [c.url for c in next(iter(batches(todo, 4)))]
+    assert first == [
+        "https://a.example/0",
+        "https://b.example/0",
+        "https://A.example:8443/0",
+        "http://a.example/x",
+    ]
+    assert [c.url for c in todo if c.url.startswith("https://a.")] == feed_order[:5]
+    assert [c.url for c in todo][-3:] == [f"https://a.example/{n}" for n in (2, 3, 4)]
