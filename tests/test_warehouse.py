@@ -287,3 +287,17 @@ def test_public_names_are_exported(module: str) -> None:
     }
     assert defined <= set(mod.__all__), sorted(defined - set(mod.__all__))
     assert all(hasattr(mod, name) for name in mod.__all__)
+
+
+def test_a_key_list_parameter_matches_exactly_the_keys_given() -> None:
+    from warehouse.store import keys
+
+    awkward = ["a'b", 'c"d', "é,x", "[1]", "", "id\\n"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (k VARCHAR, n BIGINT)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(k, i) for i, k in enumerate([*awkward, "z"])])
+    query = """SELECT k FROM t WHERE list_contains(from_json(?, '["VARCHAR"]'), k) ORDER BY n"""
+    assert [r[0] for r in con.execute(query, [keys(awkward)]).fetchall()] == awkward
+    assert con.execute(query, [keys([])]).fetchall() == []
+    numbers = """SELECT n FROM t WHERE list_contains(from_json(?, '["BIGINT"]'), n) ORDER BY n"""
+    assert con.execute(numbers, [keys([6, 0])]).fetchall() == [(0,), (6,)]

@@ -38,6 +38,7 @@ from warehouse.store import (
     batch_view,
     bulk_insert,
     field_names,
+    keys,
     now_utc,
     transaction,
     upsert_clause,
@@ -88,8 +89,9 @@ def register_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedConfig]) 
     stored = {
         row[0]: row[1:]
         for row in con.execute(
-            "SELECT feed_id, etag, last_modified FROM feeds WHERE list_contains(?, feed_id)",
-            [ids],
+            "SELECT feed_id, etag, last_modified FROM feeds "
+            """WHERE list_contains(from_json(?, '["VARCHAR"]'), feed_id)""",
+            [keys(ids)],
         ).fetchall()
     }
     return [
@@ -111,8 +113,9 @@ def due_targets(
     """The targets whose next poll time has come (or that were never polled)."""
     scheduled = dict(
         con.execute(
-            "SELECT feed_id, next_poll_at FROM feeds WHERE list_contains(?, feed_id)",
-            [[t.feed_id for t in targets]],
+            "SELECT feed_id, next_poll_at FROM feeds "
+            """WHERE list_contains(from_json(?, '["VARCHAR"]'), feed_id)""",
+            [keys(t.feed_id for t in targets)],
         ).fetchall()
     )
     return [t for t in targets if is_due(scheduled.get(t.feed_id), now)]
@@ -224,8 +227,9 @@ def record_polls(
     known = {
         (r[0], r[1])
         for r in con.execute(
-            "SELECT feed_id, guid FROM feed_items WHERE list_contains(?, feed_id)",
-            [[p.target.feed_id for p in polls]],
+            "SELECT feed_id, guid FROM feed_items "
+            """WHERE list_contains(from_json(?, '["VARCHAR"]'), feed_id)""",
+            [keys(p.target.feed_id for p in polls)],
         ).fetchall()
     }
     fresh: dict[tuple[str, str], FeedItemRow] = {}
@@ -295,9 +299,9 @@ def _schedules(
         for r in con.execute(
             """
             SELECT feed_id, rate_per_hour, last_polled_at, error_streak FROM feeds
-            WHERE list_contains(?, feed_id)
+            WHERE list_contains(from_json(?, '["VARCHAR"]'), feed_id)
             """,
-            [[p.target.feed_id for p in polls]],
+            [keys(p.target.feed_id for p in polls)],
         ).fetchall()
     }
     out: dict[str, NextPoll] = {}
@@ -482,8 +486,12 @@ def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecor
                 keep=("canonical_url", "is_baseline"),
             ),
         )
-        con.execute("DELETE FROM article_entities WHERE list_contains(?, article_id)", [ids])
-        con.execute("DELETE FROM article_matches WHERE list_contains(?, article_id)", [ids])
+        for table in ("article_entities", "article_matches"):
+            con.execute(
+                f"""DELETE FROM {table}
+                WHERE list_contains(from_json(?, '["VARCHAR"]'), article_id)""",
+                [keys(ids)],
+            )
         bulk_insert(con, "article_entities", entities)
         bulk_insert(con, "article_matches", matches)
         mark_duplicates(con, ids)
@@ -504,9 +512,9 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
         ) AS first
         WHERE articles.content_hash = first.content_hash
           AND articles.article_id <> first.article_id
-          AND list_contains(?, articles.article_id)
+          AND list_contains(from_json(?, '["VARCHAR"]'), articles.article_id)
         """,
-        [list(ids)],
+        [keys(ids)],
     )
 
 

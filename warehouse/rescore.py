@@ -18,7 +18,7 @@ from extractors.language import detect_language
 from extractors.pipeline import batches
 from extractors.topics import Document, FilterResult, TopicSet, filter_documents
 from warehouse.loads import EntityRow, MatchRow
-from warehouse.store import bulk_insert, now_utc, transaction
+from warehouse.store import bulk_insert, keys, now_utc, transaction
 
 Progress = Callable[[int, int], None]  # (articles just scored, articles in all)
 Scorer = Callable[[Sequence[Document], TopicSet], list[FilterResult]]
@@ -63,9 +63,9 @@ def _documents(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[_Stor
     rows = con.execute(
         """
         SELECT article_id, title, text, summary, detected_language IS NOT NULL FROM articles
-        WHERE list_contains(?, article_id) ORDER BY article_id
+        WHERE list_contains(from_json(?, '["VARCHAR"]'), article_id) ORDER BY article_id
         """,
-        [list(ids)],
+        [keys(ids)],
     ).fetchall()
     return [_Stored(r[0], Document.of(r[1], r[2], r[3]), r[4]) for r in rows]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from newsmon.errors import WarehouseError
-from warehouse.store import Table
+from warehouse.store import Table, keys
 
 INDEX_SCHEMA = "fts_main_articles"
 
@@ -93,7 +93,8 @@ def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -
     old = [
         r[0]
         for r in con.execute(
-            f"SELECT docid FROM {s}.docs WHERE list_contains(?, name)", [ids]
+            f"SELECT docid FROM {s}.docs WHERE list_contains(from_json(?, '[\"VARCHAR\"]'), name)",
+            [keys(ids)],
         ).fetchall()
     ]
     if old:
@@ -110,9 +111,9 @@ def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -
             CREATE OR REPLACE TEMP TABLE _index_docs AS
             SELECT (SELECT coalesce(max(docid), -1) FROM {s}.docs) + row_number() OVER () AS docid,
                    article_id AS name, {", ".join(_FIELDS)}
-            FROM articles WHERE list_contains(?, article_id)
+            FROM articles WHERE list_contains(from_json(?, '["VARCHAR"]'), article_id)
             """,
-            [ids],
+            [keys(ids)],
         )
         con.execute(
             f"""
@@ -167,14 +168,17 @@ def _drop_docs(con: duckdb.DuckDBPyConnection, docids: Sequence[int]) -> None:
         f"""
         UPDATE {s}.dict SET df = dict.df - n.docs
         FROM (SELECT termid, count(DISTINCT docid) AS docs FROM {s}.terms
-              WHERE list_contains($docids, docid) GROUP BY termid) AS n
+              WHERE list_contains(from_json(?, '["BIGINT"]'), docid) GROUP BY termid) AS n
         WHERE dict.termid = n.termid
         """,
-        {"docids": list(docids)},
+        [keys(docids)],
     )
     con.execute(f"DELETE FROM {s}.dict WHERE df <= 0")
-    con.execute(f"DELETE FROM {s}.terms WHERE list_contains(?, docid)", [list(docids)])
-    con.execute(f"DELETE FROM {s}.docs WHERE list_contains(?, docid)", [list(docids)])
+    for table in ("terms", "docs"):
+        con.execute(
+            f"DELETE FROM {s}.{table} WHERE list_contains(from_json(?, '[\"BIGINT\"]'), docid)",
+            [keys(docids)],
+        )
 
 
 def _refresh_stats(con: duckdb.DuckDBPyConnection) -> None:

@@ -35,6 +35,7 @@ from warehouse.store import (
     batch_view,
     bulk_insert,
     field_names,
+    keys,
     now_utc,
     transaction,
     upsert_clause,
@@ -118,10 +119,10 @@ def _known(
                s.body_minhash, s.body_shingles, s.head_minhash, s.head_shingles
         FROM articles a JOIN story_signatures s USING (article_id)
         WHERE a.story_id IS NOT NULL AND s.scheme = ?
-          AND {_AT} BETWEEN ? AND ? AND NOT list_contains(?, a.article_id)
+          AND {_AT} BETWEEN ? AND ? AND NOT list_contains(from_json(?, '["VARCHAR"]'), a.article_id)
         ORDER BY {_AT}, a.article_id
         """,
-        [SCHEME, start, end, list(exclude)],
+        [SCHEME, start, end, keys(exclude)],
     ).fetchall()
     return [
         StoryItem(r[0], r[1], Signature(_minhash(r[3], r[4]), _minhash(r[5], r[6])), r[2])
@@ -176,8 +177,8 @@ def update_stories(
             r[0]: (r[1], r[2])
             for r in con.execute(
                 "SELECT article_id, matched_article_id, similarity FROM story_signatures "
-                "WHERE list_contains(?, article_id)",
-                [resigned],
+                """WHERE list_contains(from_json(?, '["VARCHAR"]'), article_id)""",
+                [keys(resigned)],
             ).fetchall()
         }
         rows = []
