@@ -105,6 +105,14 @@ class TemporaryServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._pointed:
+            # logs and events still queued for this server go out before it stops (Prefect's
+            # own temporary server stops at exit, after these workers have drained)
+            from prefect.events.worker import EventsWorker
+            from prefect.logging.handlers import APILogWorker
+
+            APILogWorker.drain_all(timeout=5, at_exit=False)
+            EventsWorker.drain_all(timeout=5, at_exit=False)
         self._stack.close()
         self._stop()
 
