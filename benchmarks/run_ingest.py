@@ -31,9 +31,11 @@ def main() -> None:
     from newsmon.prefect_server import TemporaryServer
 
     with TemporaryServer() as prefect_server:  # as `newsmon run` does
-        from flows.ingest import ingest
+        from flows.batches import start_pool
+        from flows.ingest import ingest, load_config
 
         imported = time.time()
+        start_pool(load_config(args.db, args.feeds).settings.workers)
         prefect_server.ready()
         _runs(ingest, args, imported)
 

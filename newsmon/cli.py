@@ -176,10 +176,12 @@ def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None, due:
     With --due, only feeds whose adaptive schedule says so (what `newsmon serve` does).
     """
     with _prefect() as prefect_server:
+        from flows.batches import start_pool
         from flows.ingest import ingest, load_config
 
         config = load_config(db, feeds_file, topics_file)  # fail on bad config before any work
         click.echo(f"Ingesting {len(config.feeds)} feeds into {config.settings.db_path} ...")
+        start_pool(config.settings.workers)  # the extraction workers start while Prefect boots
         prefect_server.ready()
         with reporting("ingest: articles"):
             summary = ingest(

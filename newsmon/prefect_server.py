@@ -4,22 +4,26 @@ first flow run.
 Without a Prefect API (``PREFECT_API_URL``, a profile, ``prefect.toml``), a flow starts a
 temporary local server at its first API call and waits for it: the process imports the server's
 code (about 3 s here), then the server boots in a subprocess (about 5 s), and only then does the
-flow begin. ``newsmon run`` and the other commands that run a flow start that same server as
-their first step instead, with the same command line and environment Prefect would give it, and
-point the flow at it once it answers. It boots on the second core while newsmon imports its
-modules and validates its configuration, and the command never imports the server's code.
+flow begin. ``newsmon run`` and the other commands that run a flow start that same server (the
+same command line) as their first step instead, before they even import Prefect, and point the
+flow at it once it answers. It boots on the second core while newsmon imports its modules and
+validates its configuration, and the command never imports the server's code. Started this
+early, the server resolves its settings itself, from the same environment, profile and
+``prefect.toml`` as the command: what Prefect would have passed it.
 
 Flow runs against it send no heartbeats: they exist so that a long-lived server notices a
 crashed flow run, and this server ends with the command; each run's end would otherwise wait up
 to a second for the heartbeat thread.
 
 Prefect's settings decide, as they would have: with an API configured, or ephemeral mode
-switched off, nothing is started here. Deployments and ``newsmon serve`` run against a real
-server and never come here.
+switched off, nothing is started (or, when only a profile or ``prefect.toml`` says so, the early
+server is stopped as soon as Prefect's settings are read, and the flow goes where they say).
+Deployments and ``newsmon serve`` run against a real server and never come here.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -30,6 +34,7 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 # what prefect.server.api.server.SubprocessASGIServer adds to the server's environment
 _SERVER_ENV = {
@@ -55,6 +60,7 @@ class TemporaryServer:
 
     @property
     def started(self) -> bool:
+        """Whether the server is running (after :meth:`ready`: whether flows use it)."""
         return self._process is not None
 
     @property
@@ -62,29 +68,44 @@ class TemporaryServer:
         return f"http://127.0.0.1:{self._port}/api"
 
     def __enter__(self) -> TemporaryServer:
-        from prefect.settings import get_current_settings
+        if os.environ.get("PREFECT_API_URL") or _off(
+            os.environ.get("PREFECT_SERVER_ALLOW_EPHEMERAL_MODE")
+        ):
+            return self
+        if "prefect" in sys.modules:
+            # this process may have changed Prefect's settings: give the server what they say
+            from prefect.settings import get_current_settings
 
-        settings = get_current_settings()
-        if settings.api.url or not settings.server.ephemeral.enabled:
-            return self  # Prefect has an API, or must not start one: leave it to Prefect
-        self._env = {
-            **os.environ,
-            **_SERVER_ENV,
-            **settings.to_environment_variables(exclude_unset=True),
-        }
-        self._timeout_s = float(settings.server.ephemeral.startup_timeout_seconds)
+            settings = get_current_settings()
+            if not _wants_temporary_server(settings):
+                return self
+            self._env = {
+                **os.environ,
+                **_SERVER_ENV,
+                **settings.to_environment_variables(exclude_unset=True),
+            }
+        else:
+            # Start before Prefect is even imported (1.3 s). The server resolves its settings
+            # from the same environment, profile and prefect.toml as this process; ready()
+            # checks that they do not name an API after all.
+            self._env = {**os.environ, **_SERVER_ENV}
         self._spawn()
         return self
 
     def ready(self) -> None:
         """Wait until the server answers, then send this process's flows to it.
 
-        If it does not start in time, it is stopped and Prefect is left to start its own (and
-        to report why that fails, in its words).
+        If Prefect's settings name an API after all (a profile, ``prefect.toml``), or the server
+        does not start in time, it is stopped and Prefect is left to proceed as usual (and to
+        report, in its words, why its own server fails to start).
         """
         if self._process is None or self._pointed:
             return
-        if not self._wait_healthy():
+        from prefect.settings import get_current_settings
+
+        settings = get_current_settings()
+        self._timeout_s = float(settings.server.ephemeral.startup_timeout_seconds)
+        if not _wants_temporary_server(settings) or not self._wait_healthy():
             self._stop()
             return
         from prefect.settings import (
@@ -119,8 +140,8 @@ class TemporaryServer:
     # -- internals --------------------------------------------------------------------------
 
     def _spawn(self) -> None:
-        import prefect
-
+        spec = importlib.util.find_spec("prefect")  # where it is, without importing it (1 s)
+        assert spec is not None and spec.origin is not None, "prefect is a dependency"
         self._port = _free_port()
         self._process = subprocess.Popen(
             [
@@ -128,7 +149,7 @@ class TemporaryServer:
                 "-m",
                 "uvicorn",
                 "--app-dir",
-                str(Path(prefect.__file__).parent.parent),
+                str(Path(spec.origin).parent.parent),
                 "--factory",
                 "prefect.server.api.server:create_app",
                 "--host",
@@ -172,6 +193,15 @@ class TemporaryServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _wants_temporary_server(settings: Any) -> bool:
+    """What Prefect's get_client() asks before it starts its temporary server."""
+    return not settings.api.url and bool(settings.server.ephemeral.enabled)
+
+
+def _off(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("0", "false", "no", "off")
 
 
 def _free_port() -> int:

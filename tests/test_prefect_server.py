@@ -90,22 +90,49 @@ def test_nothing_is_started_when_prefect_has_an_api() -> None:
         assert not server.started
 
 
-def test_nothing_is_started_when_ephemeral_mode_is_off() -> None:
-    script = (
-        "from newsmon.prefect_server import TemporaryServer\n"
-        "with TemporaryServer() as s:\n"
-        "    print(s.started)\n"
-    )
+CHECK = textwrap.dedent(
+    """
+    import json
+    from newsmon.prefect_server import TemporaryServer
+
+    with TemporaryServer() as s:
+        early = s._process.pid if s._process else None
+        s.ready()
+        from prefect.settings import PREFECT_API_URL
+
+        print(json.dumps({"early": early, "serving": s.started, "api": PREFECT_API_URL.value()}))
+    """
+)
+
+
+def _check(cwd: Path, **env: str) -> dict[str, object]:
     out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=_env(PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false"),
+        [sys.executable, "-c", CHECK],
+        cwd=cwd,
+        env=_env(PYTHONPATH=str(ROOT), **env),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "False"
+    got: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return got
+
+
+def test_nothing_is_started_when_ephemeral_mode_is_off() -> None:
+    got = _check(ROOT, PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false")
+    assert got == {"early": None, "serving": False, "api": None}
+
+
+def test_an_api_named_in_prefect_toml_wins_over_the_early_server(tmp_path: Path) -> None:
+    """Started before Prefect is imported, the early server cannot know about a prefect.toml:
+    once Prefect's settings are read it is stopped, and the flows go to the named API."""
+    (tmp_path / "prefect.toml").write_text('[api]\nurl = "http://127.0.0.1:9/api"\n')
+    got = _check(tmp_path)
+    assert isinstance(got["early"], int)
+    assert got["serving"] is False
+    assert got["api"] == "http://127.0.0.1:9/api"
+    assert not _alive(got["early"])
 
 
 def test_newsmon_run_without_a_prefect_server(tmp_path: Path) -> None:
