@@ -334,8 +334,14 @@ def interleave_by_host(candidates: Sequence[ArticleCandidate]) -> list[ArticleCa
     return out
 
 
-def batches(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
-    for i in range(0, len(items), max(1, size)):
+def batches(items: Sequence[T], size: int, first: int | None = None) -> Iterable[Sequence[T]]:
+    """Consecutive slices of ``size`` items; the first one has ``first`` items when given."""
+    size = max(1, size)
+    start = 0
+    if first is not None and 0 < first < min(size, len(items)):
+        yield items[:first]
+        start = first
+    for i in range(start, len(items), size):
         yield items[i : i + size]
 
 

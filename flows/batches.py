@@ -49,6 +49,7 @@ from warehouse.store import connect
 from warehouse.stories import update_stories
 
 DEPTH = 3  # batches in flight: one being fetched, one extracted, one filtered and loaded
+RAMP_FROM = 40  # batch size from which the first batch is a quarter-size one
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -239,7 +240,10 @@ def run_batches(
         on_loaded(filtered.value)
 
     previous: _InFlight | None = None
-    for batch in batches(todo, cfg.batch_size):
+    # the extraction pool idles until the first batch is fetched: make it a quarter-size one
+    # (batches under RAMP_FROM articles gain nothing and keep their size)
+    first = cfg.batch_size // 4 if cfg.batch_size >= RAMP_FROM else None
+    for batch in batches(todo, cfg.batch_size, first):
         while len(in_flight) >= DEPTH:
             collect(in_flight.popleft())
         previous = _submit(batch, cfg, previous)

@@ -276,3 +276,16 @@ def test_batches_are_spread_over_every_site_each_in_its_own_order() -> None:
     ]
     assert [c.url for c in todo if c.url.startswith("https://a.")] == feed_order[:5]
     assert [c.url for c in todo][-3:] == [f"https://a.example/{n}" for n in (2, 3, 4)]
+
+
+def test_batches_can_start_with_a_smaller_one() -> None:
+    items = list(range(11))
+    assert [list(b) for b in batches(items, 4)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10]]
+    assert [list(b) for b in batches(items, 4, first=1)] == [
+        [0],
+        [1, 2, 3, 4],
+        [5, 6, 7, 8],
+        [9, 10],
+    ]
+    assert [list(b) for b in batches(items, 4, first=4)] == [list(b) for b in batches(items, 4)]
+    assert list(batches([], 4, first=1)) == []
