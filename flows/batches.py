@@ -153,7 +153,7 @@ def _load(db_path: Path, records: Sequence[ArticleRecord], stories: StoryParams)
     transaction), then cluster it into stories while later batches are still extracting."""
     with connect(db_path) as con:
         loaded = loads.load_articles(con, records)
-        update_stories(con, stories)
+        update_stories(con, stories, only=[r.article_id for r in records])
     return loaded
 
 

@@ -272,3 +272,21 @@ def test_after_a_rescore_the_best_copy_follows_the_scores(
         after = con.execute("SELECT best_article_id FROM stories").fetchall()
     assert (first.clustered, again.clustered, again.signed) == (len(copies), 0, 0)
     assert after == [(other,)]
+
+
+def test_a_load_clusters_its_own_batch_and_the_catch_up_does_the_rest(
+    records: list[ArticleRecord], tmp_path: Path
+) -> None:
+    db = tmp_path / "w.duckdb"
+    first, second = records[:10], records[10:20]
+    with connect(db) as con:
+        loads.load_articles(con, [*first, *second])  # a crash left the first batch unclustered
+        batch = update_stories(con, only=[r.article_id for r in second])
+        assert batch.signed == len(second)
+        unclustered = con.execute("SELECT article_id FROM articles WHERE story_id IS NULL")
+        assert {r[0] for r in unclustered.fetchall()} == {r.article_id for r in first}
+        rest = update_stories(con)
+        assert rest.signed == len(first)
+        assert con.execute("SELECT count(*) FROM articles WHERE story_id IS NULL").fetchone() == (
+            0,
+        )

@@ -508,13 +508,18 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
         UPDATE articles SET duplicate_of = first.article_id
         FROM (
             SELECT content_hash, arg_min(article_id, (first_seen_at, article_id)) AS article_id
-            FROM articles WHERE content_hash IS NOT NULL GROUP BY content_hash
+            FROM articles
+            WHERE content_hash IN (
+                SELECT content_hash FROM articles
+                WHERE list_contains(from_json($ids, '["VARCHAR"]'), article_id)
+            )
+            GROUP BY content_hash
         ) AS first
         WHERE articles.content_hash = first.content_hash
           AND articles.article_id <> first.article_id
-          AND list_contains(from_json(?, '["VARCHAR"]'), articles.article_id)
+          AND list_contains(from_json($ids, '["VARCHAR"]'), articles.article_id)
         """,
-        [keys(ids)],
+        {"ids": keys(ids)},
     )
 
 

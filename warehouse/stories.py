@@ -87,17 +87,21 @@ class _Pending:
 _AT = "coalesce(a.published_at, a.first_seen_at)"
 
 
-def _pending(con: duckdb.DuckDBPyConnection) -> list[_Pending]:
-    """Articles that need a signature or a story, oldest first."""
+def _pending(con: duckdb.DuckDBPyConnection, only: Sequence[str] | None) -> list[_Pending]:
+    """Articles that need a signature or a story (among ``only``, when given), oldest first."""
+    among = (
+        "" if only is None else """AND list_contains(from_json(?, '["VARCHAR"]'), a.article_id)"""
+    )
     rows = con.execute(
         f"""
         SELECT a.article_id, {_AT}, a.story_id, a.title, a.summary, a.text
         FROM articles a LEFT JOIN story_signatures s USING (article_id)
-        WHERE a.story_id IS NULL OR s.article_id IS NULL OR s.scheme <> ?
-           OR s.computed_at < a.updated_at
+        WHERE (a.story_id IS NULL OR s.article_id IS NULL OR s.scheme <> ?
+               OR s.computed_at < a.updated_at)
+          {among}
         ORDER BY {_AT}, a.article_id
         """,
-        [SCHEME],
+        [SCHEME] if only is None else [SCHEME, keys(only)],
     ).fetchall()
     return [_Pending(*r) for r in rows]
 
@@ -151,11 +155,13 @@ def update_stories(
     params: StoryParams | None = None,
     *,
     batch_size: int = 1000,
+    only: Sequence[str] | None = None,
 ) -> StoriesSummary:
-    """Sign and cluster every article that needs it (see the module docstring)."""
+    """Sign and cluster every article that needs it (see the module docstring); with
+    ``only``, just those of these articles that need it (a load's own batch)."""
     params = params or StoryParams()
     summary = StoriesSummary()
-    pending = _pending(con)
+    pending = _pending(con, only)
     for batch in batches(pending, batch_size):
         now = now_utc()
         signatures = {p.article_id: signature(p.title, p.summary, p.text) for p in batch}
