@@ -66,17 +66,18 @@ def has_index(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(row and row[0])
 
 
+_FIELDS = ("title", "summary", "text")  # the articles' columns the index covers, in order
+_STEMMER = "porter"
+
+
 def refresh_index(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)build the BM25 index over every article's title, summary and text."""
     load_fts(con)
+    fields = ", ".join(f"'{f}'" for f in _FIELDS)
     con.execute(
-        "PRAGMA create_fts_index('articles', 'article_id', 'title', 'summary', 'text', "
-        "stemmer = 'porter', stopwords = 'english', strip_accents = 1, lower = 1, overwrite = 1)"
+        f"PRAGMA create_fts_index('articles', 'article_id', {fields}, stemmer = '{_STEMMER}', "
+        "stopwords = 'english', strip_accents = 1, lower = 1, overwrite = 1)"
     )
-
-
-_FIELDS = ("title", "summary", "text")  # what refresh_index indexes, in its order
-_STEMMER = "porter"
 
 
 def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> None:
@@ -105,60 +106,60 @@ def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -
             FROM _index_docs AS d"""
         for field in _FIELDS
     )
-    try:
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _index_docs AS
-            SELECT (SELECT coalesce(max(docid), -1) FROM {s}.docs) + row_number() OVER () AS docid,
-                   article_id AS name, {", ".join(_FIELDS)}
-            FROM articles WHERE list_contains(from_json(?, '["VARCHAR"]'), article_id)
-            """,
-            [keys(ids)],
-        )
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _index_terms AS
-            WITH tokenized AS ({tokenized})
-            SELECT stem(t.w, '{_STEMMER}') AS term, t.docid, t.fieldid
-            FROM tokenized AS t
-            WHERE t.w NOT NULL AND len(t.w) > 0
-              AND t.w NOT IN (SELECT sw FROM {s}.stopwords)
-            """
-        )
-        con.execute(
-            f"""
-            INSERT INTO {s}.dict (termid, term, df)
-            SELECT (SELECT coalesce(max(termid), -1) FROM {s}.dict) + row_number() OVER (), term, 0
-            FROM (SELECT DISTINCT term FROM _index_terms
-                  WHERE term NOT IN (SELECT term FROM {s}.dict) ORDER BY term)
-            """
-        )
-        con.execute(
-            f"""
-            UPDATE {s}.dict SET df = dict.df + n.docs
-            FROM (SELECT term, count(DISTINCT docid) AS docs FROM _index_terms GROUP BY term) AS n
-            WHERE dict.term = n.term
-            """
-        )
-        con.execute(
-            f"""
-            INSERT INTO {s}.terms (docid, fieldid, termid)
-            SELECT t.docid, t.fieldid, d.termid
-            FROM _index_terms AS t JOIN {s}.dict AS d ON d.term = t.term
-            """
-        )
-        con.execute(
-            f"""
-            INSERT INTO {s}.docs (docid, name, len)
-            SELECT d.docid, d.name, count(t.term)
-            FROM _index_docs AS d LEFT JOIN _index_terms AS t ON t.docid = d.docid
-            GROUP BY d.docid, d.name
-            """
-        )
-        _refresh_stats(con)
-    finally:
-        con.execute("DROP TABLE IF EXISTS _index_terms")
-        con.execute("DROP TABLE IF EXISTS _index_docs")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _index_docs AS
+        SELECT (SELECT coalesce(max(docid), -1) FROM {s}.docs) + row_number() OVER () AS docid,
+               article_id AS name, {", ".join(_FIELDS)}
+        FROM articles WHERE list_contains(from_json(?, '["VARCHAR"]'), article_id)
+        """,
+        [keys(ids)],
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _index_terms AS
+        WITH tokenized AS ({tokenized})
+        SELECT stem(t.w, '{_STEMMER}') AS term, t.docid, t.fieldid
+        FROM tokenized AS t
+        WHERE t.w NOT NULL AND len(t.w) > 0
+          AND t.w NOT IN (SELECT sw FROM {s}.stopwords)
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO {s}.dict (termid, term, df)
+        SELECT (SELECT coalesce(max(termid), -1) FROM {s}.dict) + row_number() OVER (), term, 0
+        FROM (SELECT DISTINCT term FROM _index_terms
+              WHERE term NOT IN (SELECT term FROM {s}.dict) ORDER BY term)
+        """
+    )
+    con.execute(
+        f"""
+        UPDATE {s}.dict SET df = dict.df + n.docs
+        FROM (SELECT term, count(DISTINCT docid) AS docs FROM _index_terms GROUP BY term) AS n
+        WHERE dict.term = n.term
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO {s}.terms (docid, fieldid, termid)
+        SELECT t.docid, t.fieldid, d.termid
+        FROM _index_terms AS t JOIN {s}.dict AS d ON d.term = t.term
+        """
+    )
+    con.execute(
+        f"""
+        INSERT INTO {s}.docs (docid, name, len)
+        SELECT d.docid, d.name, count(t.term)
+        FROM _index_docs AS d LEFT JOIN _index_terms AS t ON t.docid = d.docid
+        GROUP BY d.docid, d.name
+        """
+    )
+    _refresh_stats(con)
+    # (no try/finally: after an error the transaction is aborted and the load's rollback, or
+    # the connection's end, takes the temporary tables with it)
+    con.execute("DROP TABLE _index_terms")
+    con.execute("DROP TABLE _index_docs")
 
 
 def _drop_docs(con: duckdb.DuckDBPyConnection, docids: Sequence[int]) -> None:
