@@ -28,6 +28,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -43,6 +44,18 @@ _SERVER_ENV = {
     "PREFECT__SERVER_FINAL": "1",
 }
 _PORT_IN_USE = 3  # uvicorn's exit status when it cannot bind
+
+# On Linux the server goes through this launcher, which asks the kernel to send it SIGTERM when
+# the command dies (prctl PR_SET_PDEATHSIG, kept across exec): a command killed by a cron
+# timeout or the OOM killer does not leave its server behind. (Prefect's own temporary server
+# is stopped at exit only.)
+_LAUNCHER = """
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+if os.getppid() != int(sys.argv[1]):
+    sys.exit(0)  # the command died before the prctl
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
 
 
 class TemporaryServer:
@@ -143,9 +156,16 @@ class TemporaryServer:
         spec = importlib.util.find_spec("prefect")  # where it is, without importing it (1 s)
         assert spec is not None and spec.origin is not None, "prefect is a dependency"
         self._port = _free_port()
+        # the kernel ties the death signal to the thread that starts the child
+        launcher = (
+            ["-c", _LAUNCHER, str(os.getpid())]
+            if sys.platform == "linux" and threading.current_thread() is threading.main_thread()
+            else []
+        )
         self._process = subprocess.Popen(
             [
                 sys.executable,
+                *launcher,
                 "-m",
                 "uvicorn",
                 "--app-dir",

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,26 @@ def test_newsmon_run_without_a_prefect_server(tmp_path: Path) -> None:
         )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Articles: 1 new" in out.stdout, out.stdout
+
+
+def test_the_server_goes_when_the_command_is_killed() -> None:
+    """A command killed outright (a cron timeout, the OOM killer) leaves no server behind."""
+    script = (
+        "import time\n"
+        "from newsmon.prefect_server import TemporaryServer\n"
+        "with TemporaryServer() as s:\n"
+        "    print(s._process.pid, flush=True)\n"
+        "    time.sleep(600)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, env=_env(), stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    server = int(proc.stdout.readline())
+    assert _alive(server)
+    proc.kill()
+    proc.wait(30)
+    deadline = time.monotonic() + 30
+    while _alive(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(server)
