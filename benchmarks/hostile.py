@@ -12,7 +12,6 @@ and of its children (Prefect's temporary server, extraction workers).
 from __future__ import annotations
 
 import json
-import os
 import resource
 import sys
 import tempfile
@@ -21,14 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-for key, value in {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
-    "PREFECT_LOGGING_SETTINGS_PATH": str(ROOT / "config" / "prefect-logging.yml"),
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-}.items():
-    os.environ.setdefault(key, value)
+from newsmon.prefect_server import apply_quiet_defaults  # noqa: E402 (after the path)
+
+apply_quiet_defaults()
 
 
 def _rss_mb() -> float:

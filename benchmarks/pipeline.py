@@ -44,17 +44,11 @@ from typing import Any
 from benchmarks.corpus import CorpusSpec, PageInfo, write_corpus
 from benchmarks.proctree import TreeSampler
 from benchmarks.server import CorpusServer
+from newsmon.prefect_server import QUIET_DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 8  # pages per pool job, as newsmon's extract_pages
-PREFECT_ENV = {
-    "PREFECT_HOME": str(ROOT / ".prefect"),
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
-    "PREFECT_LOGGING_SETTINGS_PATH": str(ROOT / "config" / "prefect-logging.yml"),
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-}
+PREFECT_ENV = {"PREFECT_HOME": str(ROOT / ".prefect"), **QUIET_DEFAULTS}
 
 
 # --- bound: trafilatura alone, 2 processes, no I/O ----------------------------------------------

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from newsmon import __version__
-from newsmon.config import DEFAULT_CONFIG_DIR
 from newsmon.errors import ConfigError, NewsmonError
 from newsmon.progress import reporting
 
@@ -35,27 +34,16 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Prefect, when no PREFECT_API_URL is set, starts a temporary local server for the flow run.
-# These keep it offline and quiet; any value already in the environment wins.
-PREFECT_DEFAULTS = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
-    "PREFECT_LOGGING_SETTINGS_PATH": str(DEFAULT_CONFIG_DIR / "prefect-logging.yml"),
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-}
-
 
 @contextmanager
 def _prefect() -> Iterator[TemporaryServer]:
-    """Prefect for a command that runs flows: the offline defaults above, and (when no Prefect
+    """Prefect for a command that runs flows: quiet, offline defaults, and (when no Prefect
     API is configured) its temporary server started now, to boot while the command imports
     and checks its configuration (newsmon/prefect_server.py). Call ``.ready()`` just before
     the first flow."""
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    from newsmon.prefect_server import TemporaryServer
+    from newsmon.prefect_server import TemporaryServer, apply_quiet_defaults
 
+    apply_quiet_defaults()
     with TemporaryServer() as server:
         yield server
 

@@ -32,10 +32,31 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import MutableMapping
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from newsmon.config import DEFAULT_CONFIG_DIR
+
+# Prefect settings that keep a command's Prefect, and its temporary server, offline and quiet:
+# no telemetry, no shutdown tracebacks, a generous start-up timeout, our logging config.
+QUIET_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
+    "PREFECT_LOGGING_SETTINGS_PATH": str(DEFAULT_CONFIG_DIR / "prefect-logging.yml"),
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}
+
+
+def apply_quiet_defaults(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Set :data:`QUIET_DEFAULTS` where the environment has no value (any value there wins).
+    Prefect reads its settings at import: call this first."""
+    for key, value in QUIET_DEFAULTS.items():
+        environ.setdefault(key, value)
+
 
 # what prefect.server.api.server.SubprocessASGIServer adds to the server's environment
 _SERVER_ENV = {
@@ -231,4 +252,4 @@ def _free_port() -> int:
         return port
 
 
-__all__ = ["TemporaryServer"]
+__all__ = ["QUIET_DEFAULTS", "TemporaryServer", "apply_quiet_defaults"]

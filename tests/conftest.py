@@ -6,23 +6,17 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from newsmon.prefect_server import apply_quiet_defaults
+
 # Prefect reads its settings at import: keep its temporary server offline and quiet in tests.
-_ROOT = Path(__file__).resolve().parents[1]
-for _key, _value in {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
-    "PREFECT_LOGGING_SETTINGS_PATH": str(_ROOT / "config" / "prefect-logging.yml"),
-    "PREFECT_LOGGING_LEVEL": "WARNING",
-}.items():
-    os.environ.setdefault(_key, _value)
+apply_quiet_defaults()
 os.environ.pop("PREFECT_API_URL", None)
 
 import pytest  # noqa: E402
 
 from tests.httpserver import LoopbackHTTPServer  # noqa: E402
 
-ROOT = _ROOT
+ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "config" / "sample"
 
 
