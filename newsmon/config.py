@@ -21,9 +21,8 @@ from extractors.netguard import AddressPolicy, parse_allowed
 from extractors.schedule import ScheduleRules
 from extractors.urls import strip_userinfo
 from newsmon.errors import ConfigError
+from newsmon.paths import DEFAULT_CONFIG_DIR
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG_DIR = PROJECT_ROOT / "config"
 DEFAULT_DB = Path("data/newsmon.duckdb")
 ENV = "environment"
 
