@@ -70,11 +70,6 @@ class _StoryRow:
 
 
 @dataclass(frozen=True)
-class _Key:
-    story_id: str
-
-
-@dataclass(frozen=True)
 class _Pending:
     article_id: str
     at: datetime
@@ -246,7 +241,7 @@ SELECT m.story_id,
        first(m.article_id ORDER BY m.seen, m.article_id),
        first(m.article_id ORDER BY m.has_text DESC, m.score DESC, m.text_chars DESC, m.seen,
              m.article_id),
-       count(*), any_value(o.n), any_value(o.names), ?
+       count(*), any_value(o.n), any_value(o.names), $now
 FROM members m JOIN outlets o ON o.story_id = m.story_id
 GROUP BY m.story_id
 """
@@ -258,14 +253,15 @@ def refresh_stories(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str] | N
     now = now_utc()
     if story_ids is None:
         con.execute("DELETE FROM stories")
-        con.execute(f"INSERT INTO stories {_STORY_ROWS.format(where='')}", [now])
+        con.execute(f"INSERT INTO stories {_STORY_ROWS.format(where='')}", {"now": now})
         return
     if not story_ids:
         return
-    with batch_view(con, "_batch_story_keys", [_Key(s) for s in story_ids]) as (view, _):
-        con.execute(f"DELETE FROM stories WHERE story_id IN (SELECT story_id FROM {view})")
-        where = f"AND a.story_id IN (SELECT story_id FROM {view})"
-        con.execute(f"INSERT INTO stories {_STORY_ROWS.format(where=where)}", [now])
+    among = """list_contains(from_json($ids, '["VARCHAR"]'), {})"""
+    ids = keys(story_ids)
+    con.execute(f"DELETE FROM stories WHERE {among.format('story_id')}", {"ids": ids})
+    where = f"AND {among.format('a.story_id')}"
+    con.execute(f"INSERT INTO stories {_STORY_ROWS.format(where=where)}", {"now": now, "ids": ids})
 
 
 __all__ = ["SignatureRow", "StoriesSummary", "refresh_stories", "update_stories"]
