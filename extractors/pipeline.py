@@ -283,16 +283,6 @@ def extract_fetched(
     ]
 
 
-def fetch_and_extract(
-    candidates: Sequence[ArticleCandidate],
-    options: FetchOptions,
-    executor: Executor | None = None,
-    max_text_chars: int | None = None,
-) -> list[ArticleRecord]:
-    """:func:`fetch_pages`, then :func:`extract_fetched`, on one batch."""
-    return extract_fetched(fetch_pages(candidates, options), executor, max_text_chars)
-
-
 # --- filter -------------------------------------------------------------------------------
 
 
@@ -354,7 +344,6 @@ __all__ = [
     "batches",
     "entry_key",
     "extract_fetched",
-    "fetch_and_extract",
     "fetch_pages",
     "filter_articles",
     "interleave_by_host",

@@ -104,7 +104,10 @@ def extraction_pool(workers: int) -> ProcessPoolExecutor | None:
 
 
 def start_pool(workers: int) -> None:
-    """Start the workers now (one job each), so they are ready when the first pages arrive."""
+    """Start the workers now (one job each), so they are ready when the first pages arrive;
+    nothing to do when they are running already (``newsmon run`` starts them early)."""
+    if _POOL is not None:
+        return
     pool = extraction_pool(workers)
     if pool is not None:
         for _ in range(workers):
