@@ -254,6 +254,21 @@ def build_corpus(seed: int = 8) -> list[CorpusArticle]:
     base_time = datetime(2026, 1, 10, tzinfo=UTC)
     out: list[CorpusArticle] = []
 
+    def emit(
+        item: dict[str, Any],
+        n: int,
+        outlet: Outlet,
+        title: str,
+        summary: str,
+        html: str | None,
+        published_at: datetime,
+    ) -> None:
+        key = f"{item['id']}-{n}"
+        url = f"https://{outlet.host}/articles/{key}.html"
+        out.append(
+            CorpusArticle(key, item["id"], outlet.name, url, title, summary, html, published_at)
+        )
+
     def add(item: dict[str, Any], copies: int, page_failed: int | None) -> None:
         published = _date(item.get("date", ""), base_time + timedelta(days=len(out) % 30))
         paras = _paragraphs(item["text"])
@@ -269,18 +284,14 @@ def build_corpus(seed: int = 8) -> list[CorpusArticle]:
             page = None
             if n != page_failed:
                 page = _page(outlet, title, summary, edited, related, rng, item.get("lang", "en"))
-            key = f"{item['id']}-{n}"
-            out.append(
-                CorpusArticle(
-                    key=key,
-                    story=item["id"],
-                    outlet=outlet.name,
-                    url=f"https://{outlet.host}/articles/{key}.html",
-                    title=title,
-                    summary=summary,
-                    html=page,
-                    published_at=published + timedelta(hours=rng.randint(0, 30)),
-                )
+            emit(
+                item,
+                n,
+                outlet,
+                title,
+                summary,
+                page,
+                published + timedelta(hours=rng.randint(0, 30)),
             )
 
     for i, item in enumerate(full):
@@ -301,18 +312,9 @@ def build_corpus(seed: int = 8) -> list[CorpusArticle]:
                     text = text.replace(" said ", " says ", 1)
                 if rng.random() < 0.5:
                     text = f"{text} Read more on {outlet.name}."
-            key = f"{item['id']}-{n}"
-            out.append(
-                CorpusArticle(
-                    key=key,
-                    story=item["id"],
-                    outlet=outlet.name,
-                    url=f"https://{outlet.host}/articles/{key}.html",
-                    title=_title(item["title"], rng, outlet),
-                    summary=text,
-                    html=None,
-                    published_at=published + timedelta(hours=rng.randint(0, 20)),
-                )
+            title = _title(item["title"], rng, outlet)
+            emit(
+                item, n, outlet, title, text, None, published + timedelta(hours=rng.randint(0, 20))
             )
 
     for i, item in enumerate(summaries[:20]):
