@@ -50,16 +50,22 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the benchmark reports counts, not a log line per request."""
 
 
-def _not_modified(h: BaseHTTPRequestHandler, r: Resource) -> bool:
+def not_modified(h: BaseHTTPRequestHandler, etag: str | None, last_modified: str | None) -> bool:
+    """Whether a conditional GET may be answered 304 (RFC 9110: If-None-Match wins, weak tags
+    compare equal; If-Modified-Since only when there is no If-None-Match). Also used by the
+    test suite's server (tests/httpserver.py)."""
     inm = h.headers.get("If-None-Match")
     if inm is not None:
-        return r.etag in {t.strip() for t in inm.split(",")} or inm.strip() == "*"
+        if etag is None:
+            return False
+        tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+        return "*" in tags or etag.removeprefix("W/") in tags
     ims = h.headers.get("If-Modified-Since")
-    if ims is None:
+    if ims is None or last_modified is None:
         return False
     try:
         since = email.utils.parsedate_to_datetime(ims)
-        modified = email.utils.parsedate_to_datetime(r.last_modified)
+        modified = email.utils.parsedate_to_datetime(last_modified)
     except (TypeError, ValueError):
         return False
     return modified <= since
@@ -148,7 +154,7 @@ class CorpusServer:
         if resource is None:
             self._count("other", 404)
             self._send(h, 404, b"not found", "text/plain", None)
-        elif _not_modified(h, resource):
+        elif not_modified(h, resource.etag, resource.last_modified):
             self._count(resource.kind, 304)
             self._send(h, 304, b"", None, resource)
         else:

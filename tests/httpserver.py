@@ -23,7 +23,6 @@ with its query string first, then on the path alone. Only GET and HEAD are serve
 
 from __future__ import annotations
 
-import email.utils
 import functools
 import gzip as gzip_module
 import socket
@@ -37,6 +36,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+
+from benchmarks.server import not_modified
 
 __all__ = ["LoopbackHTTPServer", "RecordedRequest", "Reply", "closed_port"]
 
@@ -277,21 +278,7 @@ class LoopbackHTTPServer:
 
 
 def _not_modified(h: BaseHTTPRequestHandler, r: Reply) -> bool:
-    """RFC 9110: If-None-Match wins; If-Modified-Since only when there is no If-None-Match."""
+    """Only a 200 to a GET or HEAD can become a 304; then the request's conditions decide."""
     if r.status != 200 or h.command not in ("GET", "HEAD"):
         return False
-    inm = h.headers.get("If-None-Match")
-    if inm is not None:
-        if r.etag is None:
-            return False
-        tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
-        return "*" in tags or r.etag.removeprefix("W/") in tags
-    ims = h.headers.get("If-Modified-Since")
-    if ims is None or r.last_modified is None:
-        return False
-    try:
-        since = email.utils.parsedate_to_datetime(ims)
-        modified = email.utils.parsedate_to_datetime(r.last_modified)
-    except (TypeError, ValueError):
-        return False
-    return modified <= since
+    return not_modified(h, r.etag, r.last_modified)
