@@ -32,10 +32,11 @@ def main() -> None:
 
     with TemporaryServer() as prefect_server:  # as `newsmon run` does
         from flows.batches import start_pool
-        from flows.ingest import ingest, load_config
+        from flows.ingest import ingest
+        from newsmon.config import Settings
 
         imported = time.time()
-        start_pool(load_config(args.db, args.feeds).settings.workers)
+        start_pool(Settings.from_env().workers)
         prefect_server.ready()
         _runs(ingest, args, imported)
 
