@@ -43,7 +43,7 @@ from newsmon.progress import advance
 from warehouse import loads
 from warehouse.baseline import ensure_baseline
 from warehouse.digests import failing_feeds
-from warehouse.store import connect, keys, now_utc
+from warehouse.store import among, connect, keys, now_utc
 
 
 @dataclass(frozen=True)
@@ -239,8 +239,7 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
         ]
         next_polls = dict(
             con.execute(
-                "SELECT feed_id, next_poll_at FROM feeds "
-                """WHERE list_contains(from_json(?, '["VARCHAR"]'), feed_id)""",
+                f"SELECT feed_id, next_poll_at FROM feeds WHERE {among('feed_id')}",
                 [keys(p.target.feed_id for p in polls)],
             ).fetchall()
         )

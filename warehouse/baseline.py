@@ -18,7 +18,7 @@ from extractors.urls import content_hash
 from newsmon.errors import ConfigError
 from warehouse import loads
 from warehouse.search import has_index, refresh_index
-from warehouse.store import connect, keys
+from warehouse.store import among, connect, keys
 from warehouse.stories import update_stories
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baseline"
@@ -99,8 +99,7 @@ def ensure_baseline(db_path: Path, topics: TopicSet) -> int:
         present = {
             r[0]
             for r in con.execute(
-                "SELECT article_id FROM articles WHERE is_baseline AND "
-                """list_contains(from_json(?, '["VARCHAR"]'), article_id)""",
+                f"SELECT article_id FROM articles WHERE is_baseline AND {among('article_id')}",
                 [keys(r.article_id for r in records)],
             ).fetchall()
         }

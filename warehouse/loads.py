@@ -35,6 +35,7 @@ from newsmon.config import FeedConfig
 from newsmon.crashpoints import pause_point
 from warehouse.search import index_articles
 from warehouse.store import (
+    among,
     batch_view,
     bulk_insert,
     field_names,
@@ -89,8 +90,7 @@ def register_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedConfig]) 
     stored = {
         row[0]: row[1:]
         for row in con.execute(
-            "SELECT feed_id, etag, last_modified FROM feeds "
-            """WHERE list_contains(from_json(?, '["VARCHAR"]'), feed_id)""",
+            f"SELECT feed_id, etag, last_modified FROM feeds WHERE {among('feed_id')}",
             [keys(ids)],
         ).fetchall()
     }
@@ -113,8 +113,7 @@ def due_targets(
     """The targets whose next poll time has come (or that were never polled)."""
     scheduled = dict(
         con.execute(
-            "SELECT feed_id, next_poll_at FROM feeds "
-            """WHERE list_contains(from_json(?, '["VARCHAR"]'), feed_id)""",
+            f"SELECT feed_id, next_poll_at FROM feeds WHERE {among('feed_id')}",
             [keys(t.feed_id for t in targets)],
         ).fetchall()
     )
@@ -227,8 +226,7 @@ def record_polls(
     known = {
         (r[0], r[1])
         for r in con.execute(
-            "SELECT feed_id, guid FROM feed_items "
-            """WHERE list_contains(from_json(?, '["VARCHAR"]'), feed_id)""",
+            f"SELECT feed_id, guid FROM feed_items WHERE {among('feed_id')}",
             [keys(p.target.feed_id for p in polls)],
         ).fetchall()
     }
@@ -297,9 +295,9 @@ def _schedules(
     state = {
         r[0]: FeedSchedule(r[1], r[2], r[3])
         for r in con.execute(
-            """
+            f"""
             SELECT feed_id, rate_per_hour, last_polled_at, error_streak FROM feeds
-            WHERE list_contains(from_json(?, '["VARCHAR"]'), feed_id)
+            WHERE {among("feed_id")}
             """,
             [keys(p.target.feed_id for p in polls)],
         ).fetchall()
@@ -487,11 +485,7 @@ def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecor
             ),
         )
         for table in ("article_entities", "article_matches"):
-            con.execute(
-                f"""DELETE FROM {table}
-                WHERE list_contains(from_json(?, '["VARCHAR"]'), article_id)""",
-                [keys(ids)],
-            )
+            con.execute(f"DELETE FROM {table} WHERE {among('article_id')}", [keys(ids)])
         bulk_insert(con, "article_entities", entities)
         bulk_insert(con, "article_matches", matches)
         mark_duplicates(con, ids)
@@ -504,20 +498,20 @@ def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecor
 def mark_duplicates(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
     """Point each article at the earliest other article with the same content hash."""
     con.execute(
-        """
+        f"""
         UPDATE articles SET duplicate_of = first.article_id
         FROM (
             SELECT content_hash, arg_min(article_id, (first_seen_at, article_id)) AS article_id
             FROM articles
             WHERE content_hash IN (
                 SELECT content_hash FROM articles
-                WHERE list_contains(from_json($ids, '["VARCHAR"]'), article_id)
+                WHERE {among("article_id", "$ids")}
             )
             GROUP BY content_hash
         ) AS first
         WHERE articles.content_hash = first.content_hash
           AND articles.article_id <> first.article_id
-          AND list_contains(from_json($ids, '["VARCHAR"]'), articles.article_id)
+          AND {among("articles.article_id", "$ids")}
         """,
         {"ids": keys(ids)},
     )

@@ -18,7 +18,7 @@ from extractors.language import detect_language
 from extractors.pipeline import batches
 from extractors.topics import Document, FilterResult, TopicSet, filter_documents
 from warehouse.loads import EntityRow, MatchRow
-from warehouse.store import bulk_insert, keys, now_utc, transaction
+from warehouse.store import among, bulk_insert, keys, now_utc, transaction
 
 Progress = Callable[[int, int], None]  # (articles just scored, articles in all)
 Scorer = Callable[[Sequence[Document], TopicSet], list[FilterResult]]
@@ -61,9 +61,9 @@ class _Language:
 
 def _documents(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[_Stored]:
     rows = con.execute(
-        """
+        f"""
         SELECT article_id, title, text, summary, detected_language IS NOT NULL FROM articles
-        WHERE list_contains(from_json(?, '["VARCHAR"]'), article_id) ORDER BY article_id
+        WHERE {among("article_id")} ORDER BY article_id
         """,
         [keys(ids)],
     ).fetchall()

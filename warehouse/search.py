@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from newsmon.errors import WarehouseError
-from warehouse.store import Table, keys
+from warehouse.store import Table, among, keys
 
 INDEX_SCHEMA = "fts_main_articles"
 
@@ -94,7 +94,7 @@ def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -
     old = [
         r[0]
         for r in con.execute(
-            f"SELECT docid FROM {s}.docs WHERE list_contains(from_json(?, '[\"VARCHAR\"]'), name)",
+            f"SELECT docid FROM {s}.docs WHERE {among('name')}",
             [keys(ids)],
         ).fetchall()
     ]
@@ -111,7 +111,7 @@ def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -
         CREATE OR REPLACE TEMP TABLE _index_docs AS
         SELECT (SELECT coalesce(max(docid), -1) FROM {s}.docs) + row_number() OVER () AS docid,
                article_id AS name, {", ".join(_FIELDS)}
-        FROM articles WHERE list_contains(from_json(?, '["VARCHAR"]'), article_id)
+        FROM articles WHERE {among("article_id")}
         """,
         [keys(ids)],
     )
@@ -169,7 +169,7 @@ def _drop_docs(con: duckdb.DuckDBPyConnection, docids: Sequence[int]) -> None:
         f"""
         UPDATE {s}.dict SET df = dict.df - n.docs
         FROM (SELECT termid, count(DISTINCT docid) AS docs FROM {s}.terms
-              WHERE list_contains(from_json(?, '["BIGINT"]'), docid) GROUP BY termid) AS n
+              WHERE {among("docid", of="BIGINT")} GROUP BY termid) AS n
         WHERE dict.termid = n.termid
         """,
         [keys(docids)],
@@ -177,7 +177,7 @@ def _drop_docs(con: duckdb.DuckDBPyConnection, docids: Sequence[int]) -> None:
     con.execute(f"DELETE FROM {s}.dict WHERE df <= 0")
     for table in ("terms", "docs"):
         con.execute(
-            f"DELETE FROM {s}.{table} WHERE list_contains(from_json(?, '[\"BIGINT\"]'), docid)",
+            f"DELETE FROM {s}.{table} WHERE {among('docid', of='BIGINT')}",
             [keys(docids)],
         )
 

@@ -150,9 +150,15 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> Table:
     return Table(columns, [tuple(r) for r in cur.fetchall()])
 
 
+def among(column: str, param: str = "?", of: str = "VARCHAR") -> str:
+    """SQL: ``column`` is one of the keys in query parameter ``param``, passed as
+    :func:`keys` (``of``: the keys' type)."""
+    return f"""list_contains(from_json({param}, '["{of}"]'), {column})"""
+
+
 def keys(values: Iterable[str | int]) -> str:
-    """A list of keys as one query parameter: ``list_contains(from_json(?, '["VARCHAR"]'), k)``
-    (``'["BIGINT"]'`` for integers) with ``keys(values)`` as the parameter.
+    """A list of keys as one query parameter, for :func:`among`: ``f"... WHERE
+    {among('article_id')}"`` with ``keys(ids)`` as the parameter.
 
     DuckDB's Python client converts a list parameter element by element and, for each, tries to
     import pandas; without pandas installed every try searches sys.path again. A 200-key list
@@ -168,6 +174,7 @@ def now_utc() -> datetime:
 
 __all__ = [
     "Table",
+    "among",
     "batch_view",
     "bulk_insert",
     "connect",

@@ -32,6 +32,7 @@ from extractors.stories import (
     signature,
 )
 from warehouse.store import (
+    among,
     batch_view,
     bulk_insert,
     field_names,
@@ -84,16 +85,14 @@ _AT = "coalesce(a.published_at, a.first_seen_at)"
 
 def _pending(con: duckdb.DuckDBPyConnection, only: Sequence[str] | None) -> list[_Pending]:
     """Articles that need a signature or a story (among ``only``, when given), oldest first."""
-    among = (
-        "" if only is None else """AND list_contains(from_json(?, '["VARCHAR"]'), a.article_id)"""
-    )
+    restrict = "" if only is None else f"AND {among('a.article_id')}"
     rows = con.execute(
         f"""
         SELECT a.article_id, {_AT}, a.story_id, a.title, a.summary, a.text
         FROM articles a LEFT JOIN story_signatures s USING (article_id)
         WHERE (a.story_id IS NULL OR s.article_id IS NULL OR s.scheme <> ?
                OR s.computed_at < a.updated_at)
-          {among}
+          {restrict}
         ORDER BY {_AT}, a.article_id
         """,
         [SCHEME] if only is None else [SCHEME, keys(only)],
@@ -118,7 +117,7 @@ def _known(
                s.body_minhash, s.body_shingles, s.head_minhash, s.head_shingles
         FROM articles a JOIN story_signatures s USING (article_id)
         WHERE a.story_id IS NOT NULL AND s.scheme = ?
-          AND {_AT} BETWEEN ? AND ? AND NOT list_contains(from_json(?, '["VARCHAR"]'), a.article_id)
+          AND {_AT} BETWEEN ? AND ? AND NOT {among("a.article_id")}
         ORDER BY {_AT}, a.article_id
         """,
         [SCHEME, start, end, keys(exclude)],
@@ -178,7 +177,7 @@ def update_stories(
             r[0]: (r[1], r[2])
             for r in con.execute(
                 "SELECT article_id, matched_article_id, similarity FROM story_signatures "
-                """WHERE list_contains(from_json(?, '["VARCHAR"]'), article_id)""",
+                f"WHERE {among('article_id')}",
                 [keys(resigned)],
             ).fetchall()
         }
@@ -257,10 +256,9 @@ def refresh_stories(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str] | N
         return
     if not story_ids:
         return
-    among = """list_contains(from_json($ids, '["VARCHAR"]'), {})"""
     ids = keys(story_ids)
-    con.execute(f"DELETE FROM stories WHERE {among.format('story_id')}", {"ids": ids})
-    where = f"AND {among.format('a.story_id')}"
+    con.execute(f"DELETE FROM stories WHERE {among('story_id', '$ids')}", {"ids": ids})
+    where = f"AND {among('a.story_id', '$ids')}"
     con.execute(f"INSERT INTO stories {_STORY_ROWS.format(where=where)}", {"now": now, "ids": ids})
 
 
