@@ -191,6 +191,40 @@ def test_every_page_is_extracted(figures: Figures) -> None:
     assert figures.not_extracted == NOT_EXTRACTED
 
 
+def test_same_text_and_metadata_as_trafilaturas_full_call(
+    manifest: list[dict[str, Any]], results: list[ExtractedArticle]
+) -> None:
+    """extract_article finds the metadata itself (page_metadata: trafilatura's extract_metadata
+    without categories, tags and licence, which newsmon does not keep). On every corpus page its
+    text and metadata equal those of trafilatura's own call with metadata, so an upgrade of
+    trafilatura that changes how metadata is found shows up here."""
+    differences = []
+    for row, res in zip(manifest, results, strict=True):
+        html = decode_html((PAGES / row["file"]).read_bytes(), "text/html")
+        doc = trafilatura.bare_extraction(
+            html, url=row["url"], with_metadata=True, include_comments=False, include_tables=True
+        )
+        assert isinstance(doc, trafilatura.settings.Document), row["file"]
+        expected = {
+            "text": (doc.text or "").strip() or None,
+            "title": doc.title,
+            "author": doc.author,
+            "date": doc.date,
+            "site_name": doc.sitename,
+            "description": doc.description,
+        }
+        got = {
+            "text": res.text,
+            "title": res.title,
+            "author": res.author,
+            "date": res.published_at.date().isoformat() if res.published_at else None,
+            "site_name": res.site_name,
+            "description": res.description,
+        }
+        differences += [(row["file"], k, v, got[k]) for k, v in expected.items() if got[k] != v]
+    assert differences == []
+
+
 def test_languages_are_short_lowercase_codes(results: list[ExtractedArticle]) -> None:
     """Every language we report is a bare ISO 639 code ("de", not "de-DE" or "DE")."""
     languages = {r.language for r in results}
