@@ -36,7 +36,7 @@ def main() -> None:
         from newsmon.config import Settings
 
         imported = time.time()
-        start_pool(Settings.from_env().workers)
+        start_pool(Settings.from_env().local_workers)
         prefect_server.ready()
         _runs(ingest, args, imported)
 

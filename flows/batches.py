@@ -9,6 +9,12 @@ not by the number of new articles. What the sequential loop guaranteed still hol
 one batch at a time (so the per-host limits hold), and loads commit one whole batch at a time, in
 order (so a crash leaves whole batches, and the next run picks up the rest).
 
+With ``NEWSMON_TASK_RUNNER=dask`` (:func:`run_batches_distributed`) a batch is one task on a
+Dask worker (fetch, extract in the worker's own process, filter: Dask workers cannot start
+process pools, and a Dask task costs about 0.1 s, so the unit is the batch), several batches run
+at once on the cluster, and this process loads each one as it comes back, in order: the
+warehouse keeps a single writer.
+
 Prefect walks a task's parameters looking for futures, into every field of every record (about
 0.5 s per task for 200 articles); batches are passed as ``quote``/``opaque`` so it does not.
 Each stage returns its output :class:`Timed`, and :func:`run_batches` reports the seconds each
@@ -19,9 +25,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -29,6 +36,7 @@ from typing import Any, Generic, ParamSpec, TypeVar
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
+from prefect.task_runners import TaskRunner
 from prefect.utilities.annotations import opaque, quote
 
 from extractors.articles import warm_up
@@ -167,6 +175,34 @@ def load_task(
     return timed(_load, db_path, records.value, stories)
 
 
+@dataclass(frozen=True)
+class Processed:
+    """A batch fetched, extracted and filtered by :func:`process_batch_task`, and when each of
+    the three stages ran."""
+
+    records: list[ArticleRecord]
+    spans: dict[str, tuple[float, float]]
+
+
+@task(name="process-batch", cache_policy=NO_CACHE)
+def process_batch_task(
+    candidates: Sequence[ArticleCandidate],
+    options: FetchOptions,
+    topics: TopicSet,
+    max_text_chars: int,
+) -> Processed:
+    """Fetch, extract (in this process) and filter one batch: the unit of work on a Dask
+    worker."""
+    fetched = timed(fetch_pages, candidates, options)
+    extracted = timed(extract_fetched, fetched.value, None, max_text_chars)
+    filtered = timed(filter_articles, extracted.value, topics)
+    spans = {
+        stage: (out.started, out.ended)
+        for stage, out in (("fetch", fetched), ("extract", extracted), ("filter", filtered))
+    }
+    return Processed(filtered.value, spans)
+
+
 # --- the pipeline ----------------------------------------------------------------------------
 
 
@@ -256,14 +292,104 @@ def run_batches(
     return {stage: round(busy_seconds(s), 3) for stage, s in spans.items()}
 
 
+def split_host_limits(options: FetchOptions, batches_at_once: int) -> FetchOptions:
+    """The fetch limits for one of ``batches_at_once`` batches fetching at the same time (on
+    Dask workers), so that together they stay within the configured per-host and total limits
+    (at least one request each: beyond that many batches a site sees one request per batch)."""
+    n = max(1, batches_at_once)
+    return replace(
+        options,
+        per_host=max(1, options.per_host // n),
+        max_concurrency=max(1, options.max_concurrency // n),
+    )
+
+
+@contextmanager
+def dask_runner(address: str, workers: int) -> Iterator[tuple[TaskRunner[Any], int]]:
+    """A started ``DaskTaskRunner`` (prefect-dask) and how many batches to keep in flight on it.
+
+    With an ``address``, the cluster there (``NEWSMON_DASK_ADDRESS``); else a local cluster of
+    ``workers`` single-threaded processes, listening on 127.0.0.1 only, without a dashboard.
+    In flight: one batch per worker thread, plus one, so no worker waits while this process
+    loads a batch.
+    """
+    from prefect_dask.task_runners import DaskTaskRunner  # dask loads only when used
+
+    if address:
+        runner = DaskTaskRunner(address=address)
+    else:
+        cluster = {
+            "n_workers": workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "host": "127.0.0.1",
+            "dashboard_address": None,
+        }
+        runner = DaskTaskRunner(cluster_kwargs=cluster)
+    with runner:
+        threads = sum(runner.client.nthreads().values())  # type: ignore[no-untyped-call]
+        yield runner, max(1, threads) + 1
+
+
+def run_batches_distributed(
+    todo: Sequence[ArticleCandidate],
+    cfg: BatchSettings,
+    runner: TaskRunner[Any],
+    on_loaded: Callable[[Sequence[ArticleRecord]], None],
+    batches_at_once: int,
+) -> dict[str, float]:
+    """Like :func:`run_batches`, with each batch's fetch, extraction and filtering as one task
+    on ``runner`` (a started ``DaskTaskRunner``), ``batches_at_once`` of them in flight; this
+    process loads the batches in order as they finish (one writer, whole batches)."""
+    spans: dict[str, list[tuple[float, float]]] = {
+        "fetch": [],
+        "extract": [],
+        "filter": [],
+        "load": [],
+    }
+    options = split_host_limits(cfg.options, batches_at_once)
+    in_flight: deque[PrefectFuture[Processed]] = deque()
+
+    def collect(future: PrefectFuture[Processed]) -> None:
+        processed = future.result()
+        for stage, span in processed.spans.items():
+            spans[stage].append(span)
+        records = quote(Timed(processed.records, 0.0, 0.0))
+        # on this process's thread-pool runner, not the cluster; waited for: loads stay in order
+        loaded = load_task.submit(cfg.db_path, records, cfg.stories, return_state=False).result()
+        spans["load"].append((loaded.started, loaded.ended))
+        on_loaded(processed.records)
+
+    for batch in batches(todo, cfg.batch_size):
+        while len(in_flight) >= batches_at_once:
+            collect(in_flight.popleft())
+        # plain values: Dask rebuilds tuples, and Prefect's annotations are tuples, so a
+        # quote() would reach the worker as a bare tuple (the runner walks them anyway)
+        parameters = {
+            "candidates": list(batch),
+            "options": options,
+            "topics": cfg.topics,
+            "max_text_chars": cfg.max_text_chars,
+        }
+        in_flight.append(runner.submit(process_batch_task, parameters))
+    while in_flight:
+        collect(in_flight.popleft())
+    return {stage: round(busy_seconds(s), 3) for stage, s in spans.items()}
+
+
 __all__ = [
     "DEPTH",
     "BatchSettings",
+    "Processed",
     "Timed",
     "busy_seconds",
+    "dask_runner",
     "extraction_pool",
+    "process_batch_task",
     "run_batches",
+    "run_batches_distributed",
     "shutdown_pool",
+    "split_host_limits",
     "start_pool",
     "timed",
 ]

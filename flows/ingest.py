@@ -20,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from extractors.fetch import FetchOptions
 from extractors.pipeline import (
+    ArticleCandidate,
     ArticleRecord,
     FeedPoll,
     FeedTarget,
@@ -31,8 +32,10 @@ from extractors.topics import TopicSet, load_topics
 from extractors.urls import strip_userinfo
 from flows.batches import (
     BatchSettings,
+    dask_runner,
     extraction_pool,
     run_batches,
+    run_batches_distributed,
     shutdown_pool,
     start_pool,
 )
@@ -185,7 +188,7 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
     run_id = uuid.uuid4().hex[:12]
     summary = RunSummary(run_id=run_id, db_path=str(settings.db_path))
     options = fetch_options(settings)
-    start_pool(settings.workers)  # the workers start while the feeds are polled
+    start_pool(settings.local_workers)  # the workers start while the feeds are polled
     try:
         summary.baseline_loaded = ensure_baseline(settings.db_path, config.topics)
         with connect(settings.db_path) as con:
@@ -196,7 +199,7 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
         summary.feeds_not_due = len(config.feeds) - len(targets)
 
         poll_started = time.perf_counter()
-        polls = poll_feeds_task(targets, options, settings.max_feed_items, settings.workers)
+        polls = poll_feeds_task(targets, options, settings.max_feed_items, settings.local_workers)
         poll_s = time.perf_counter() - poll_started
 
         with connect(settings.db_path) as con:
@@ -207,19 +210,16 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
         logger.info("%d new articles, %d to retry", len(fresh), len(retries))
 
         batches_started = time.perf_counter()
-        stages = run_batches(
-            todo,
-            BatchSettings(
-                db_path=settings.db_path,
-                options=options,
-                topics=config.topics,
-                batch_size=settings.batch_size,
-                workers=settings.workers,
-                max_text_chars=settings.max_text_chars,
-                stories=StoryParams(window=timedelta(days=settings.story_window_days)),
-            ),
-            on_loaded=lambda records: _tally(summary, records, len(todo)),
+        batch_settings = BatchSettings(
+            db_path=settings.db_path,
+            options=options,
+            topics=config.topics,
+            batch_size=settings.batch_size,
+            workers=settings.local_workers,
+            max_text_chars=settings.max_text_chars,
+            stories=StoryParams(window=timedelta(days=settings.story_window_days)),
         )
+        stages = _run_batches(todo, batch_settings, settings, summary)
         batches_s = time.perf_counter() - batches_started
     finally:
         shutdown_pool()
@@ -279,6 +279,25 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
         "flow": round(flow_s, 3),
     }
     return summary
+
+
+def _run_batches(
+    todo: Sequence[ArticleCandidate],
+    batch_settings: BatchSettings,
+    settings: Settings,
+    summary: RunSummary,
+) -> dict[str, float]:
+    """The batches, on this machine or (NEWSMON_TASK_RUNNER=dask) on a Dask cluster, started
+    only when there is something to do."""
+
+    def on_loaded(records: Sequence[ArticleRecord]) -> None:
+        _tally(summary, records, len(todo))
+
+    if settings.task_runner != "dask" or not todo:
+        return run_batches(todo, batch_settings, on_loaded)
+    with dask_runner(settings.dask_address, settings.workers) as (runner, at_once):
+        get_run_logger().info("%d batches at once on the Dask cluster", at_once)
+        return run_batches_distributed(todo, batch_settings, runner, on_loaded, at_once)
 
 
 def summary_markdown(summary: RunSummary) -> str:

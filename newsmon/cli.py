@@ -169,7 +169,7 @@ def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None, due:
 
         config = load_config(db, feeds_file, topics_file)  # fail on bad config before any work
         click.echo(f"Ingesting {len(config.feeds)} feeds into {config.settings.db_path} ...")
-        start_pool(config.settings.workers)  # the extraction workers start while Prefect boots
+        start_pool(config.settings.local_workers)  # the extraction workers start as Prefect boots
         prefect_server.ready()
         with reporting("ingest: articles"):
             summary = ingest(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ class Settings:
     user_agent: str = "newsmon/0.1 (EU-NATO defence news monitor)"  # NEWSMON_USER_AGENT
     workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))  # NEWSMON_WORKERS
     batch_size: int = 200  # NEWSMON_BATCH_SIZE: articles fetched/extracted/loaded per batch
+    # where the fetch-extract-filter batches run (flows/batches.py, docs/scaling.md)
+    task_runner: str = "local"  # NEWSMON_TASK_RUNNER: local | dask
+    dask_address: str = ""  # NEWSMON_DASK_ADDRESS: a Dask scheduler; empty: start a local cluster
     max_article_attempts: int = 3  # NEWSMON_MAX_ARTICLE_ATTEMPTS: retries of a failing page
     ingest_lock_wait_s: float = 0.0  # NEWSMON_INGEST_LOCK_WAIT: wait for a running ingest
     # adaptive polling (extractors/schedule.py), in seconds
@@ -89,6 +93,8 @@ class Settings:
             user_agent=env.get("NEWSMON_USER_AGENT", "").strip() or base.user_agent,
             workers=_number(env, "NEWSMON_WORKERS", base.workers, int),
             batch_size=_number(env, "NEWSMON_BATCH_SIZE", base.batch_size, int),
+            task_runner=_choice(env, "NEWSMON_TASK_RUNNER", base.task_runner, TASK_RUNNERS),
+            dask_address=_dask_address(env),
             max_article_attempts=_number(
                 env, "NEWSMON_MAX_ARTICLE_ATTEMPTS", base.max_article_attempts, int
             ),
@@ -138,6 +144,12 @@ class Settings:
     @property
     def smtp_port_or_default(self) -> int:
         return self.smtp_port or {"none": 25, "starttls": 587, "ssl": 465}[self.smtp_security]
+
+    @property
+    def local_workers(self) -> int:
+        """Extraction processes on this machine: ``workers``, or one (no pool) when the batches
+        go to Dask, whose workers extract in their own processes."""
+        return self.workers if self.task_runner == "local" else 1
 
     def address_policy(self) -> AddressPolicy:
         """The SSRF policy these settings describe (checked once, in ``from_env``)."""
@@ -212,6 +224,32 @@ def _allowed_hosts(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 
 
 SMTP_SECURITY = ("none", "starttls", "ssl")
+TASK_RUNNERS = ("local", "dask")
+_DASK_ADDRESS = re.compile(r"^(?:(?:tcp|tls|inproc|ucx|ws|wss)://)?[^\s/:]+(?::\d{1,5})?/?$")
+
+
+def _dask_address(env: Mapping[str, str]) -> str:
+    """NEWSMON_DASK_ADDRESS: a scheduler address, and only with NEWSMON_TASK_RUNNER=dask (set
+    alone it would be ignored, and the run would not go where its operator thinks)."""
+    name = "NEWSMON_DASK_ADDRESS"
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ""
+    if not _DASK_ADDRESS.match(raw):
+        raise ConfigError(
+            ENV,
+            name,
+            f"is not a Dask scheduler address, got {raw!r}",
+            f"set {name}=tcp://HOST:8786 (what `dask scheduler` prints), or unset it",
+        )
+    if env.get("NEWSMON_TASK_RUNNER", "").strip().lower() != "dask":
+        raise ConfigError(
+            ENV,
+            name,
+            "is set but NEWSMON_TASK_RUNNER is not dask, so it would be ignored",
+            "set NEWSMON_TASK_RUNNER=dask to use the cluster, or unset " + name,
+        )
+    return raw
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: Sequence[str]) -> str:

@@ -187,6 +187,11 @@ class LoopbackHTTPServer:
     def count(self, path: str) -> int:
         return len(self.requests(path))
 
+    def counts(self) -> dict[str, int]:
+        """How many requests each path received."""
+        with self._lock:
+            return {path: len(rs) for path, rs in self._requests.items() if rs}
+
     def reset_stats(self) -> None:
         with self._lock:
             self._requests.clear()

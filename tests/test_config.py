@@ -34,6 +34,8 @@ def test_defaults_when_nothing_is_set() -> None:
         workers=max(1, os.cpu_count() or 1),
         batch_size=200,
         max_article_attempts=3,
+        task_runner="local",
+        dask_address="",
     )
     assert DEFAULT_CONFIG_DIR == ROOT / "config"
     assert Path("data/newsmon.duckdb") == DEFAULT_DB
@@ -66,6 +68,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
             "NEWSMON_WORKERS": "3",
             "NEWSMON_BATCH_SIZE": "50",
             "NEWSMON_MAX_ARTICLE_ATTEMPTS": "9",
+            "NEWSMON_TASK_RUNNER": "Dask",
+            "NEWSMON_DASK_ADDRESS": " tcp://10.0.0.7:8786 ",
         }
     )
     assert s == Settings(
@@ -82,6 +86,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         workers=3,
         batch_size=50,
         max_article_attempts=9,
+        task_runner="dask",
+        dask_address="tcp://10.0.0.7:8786",
     )
     assert isinstance(s.http_deadline_s, float) and isinstance(s.http_max_bytes, int)
 
@@ -140,6 +146,19 @@ def test_paths_expand_the_home_directory(monkeypatch: pytest.MonkeyPatch, tmp_pa
             f"Fix: set NEWSMON_WORKERS={max(1, os.cpu_count() or 1)} or unset it for the default",
         ),
         (
+            "NEWSMON_TASK_RUNNER",
+            "ray",
+            "environment: NEWSMON_TASK_RUNNER: must be one of local, dask, got 'ray'. "
+            "Fix: set NEWSMON_TASK_RUNNER=local or unset it for the default",
+        ),
+        (
+            "NEWSMON_DASK_ADDRESS",
+            "tcp://10.0.0.7:8786",
+            "environment: NEWSMON_DASK_ADDRESS: is set but NEWSMON_TASK_RUNNER is not dask, so it "
+            "would be ignored. Fix: set NEWSMON_TASK_RUNNER=dask to use the cluster, or unset "
+            "NEWSMON_DASK_ADDRESS",
+        ),
+        (
             "NEWSMON_BATCH_SIZE",
             "0",
             "environment: NEWSMON_BATCH_SIZE: must be a whole number greater than 0, got '0'. "
@@ -156,6 +175,23 @@ def test_bad_values_name_the_variable_the_value_and_the_fix(
     assert (info.value.source, info.value.key) == ("environment", name)
 
 
+def test_a_malformed_dask_address_names_the_variable_and_the_fix() -> None:
+    env = {"NEWSMON_TASK_RUNNER": "dask", "NEWSMON_DASK_ADDRESS": "http://sched uler/"}
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env)
+    assert str(info.value) == (
+        "environment: NEWSMON_DASK_ADDRESS: is not a Dask scheduler address, got "
+        "'http://sched uler/'. Fix: set NEWSMON_DASK_ADDRESS=tcp://HOST:8786 (what `dask "
+        "scheduler` prints), or unset it"
+    )
+
+
+def test_batches_go_to_dask_only_when_asked_and_then_no_local_pool_starts() -> None:
+    assert Settings.from_env({"NEWSMON_WORKERS": "3"}).local_workers == 3
+    on_dask = Settings.from_env({"NEWSMON_WORKERS": "3", "NEWSMON_TASK_RUNNER": "dask"})
+    assert (on_dask.task_runner, on_dask.dask_address, on_dask.local_workers) == ("dask", "", 1)
+
+
 def test_example_env_lists_exactly_the_variables_config_reads() -> None:
     source = (ROOT / "newsmon" / "config.py").read_text(encoding="utf-8")
     read = set(re.findall(r'"(NEWSMON_[A-Z_]+)"', source))
@@ -166,7 +202,9 @@ def test_example_env_lists_exactly_the_variables_config_reads() -> None:
             flags=re.MULTILINE,
         )
     )
-    assert len(read) == 33  # + NEWSMON_INGEST_LOCK_WAIT and the three POLL_ intervals (issue 5)
+    # 33: + NEWSMON_INGEST_LOCK_WAIT and the three POLL_ intervals (issue 5); 35: the task
+    # runner and the Dask address (issue 9)
+    assert len(read) == 35
     assert documented == read
 
 
