@@ -27,6 +27,7 @@ from extractors.pipeline import (
     interleave_by_host,
     poll_feeds,
 )
+from extractors.shards import Shard
 from extractors.stories import StoryParams
 from extractors.topics import TopicSet, load_topics
 from extractors.urls import strip_userinfo
@@ -41,6 +42,7 @@ from flows.batches import (
 )
 from flows.derived import refresh_derived_task
 from newsmon.config import FeedConfig, Settings, load_feeds
+from newsmon.errors import ConfigError
 from newsmon.locks import exclusive, lock_path
 from newsmon.progress import advance
 from warehouse import loads
@@ -155,33 +157,51 @@ def load_config(
     )
 
 
+def parse_shard(text: str) -> Shard:
+    """The ``shard`` parameter ("INDEX/COUNT"), or a ConfigError naming it and the fix."""
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise ConfigError(
+            "ingest parameters",
+            "shard",
+            str(exc),
+            "pass INDEX/COUNT with 1 <= INDEX <= COUNT, e.g. 1/2 (the whole list: 1/1)",
+        ) from None
+
+
 @flow(name="ingest", log_prints=False)
 def ingest(
     db: str | None = None,
     feeds_file: str | None = None,
     topics_file: str | None = None,
     only_due: bool = False,
+    shard: str = "1/1",
 ) -> RunSummary:
-    """Poll the feeds once (with ``only_due``, those whose next poll time has come) and load
-    what is new into the warehouse. Two ingests never write one warehouse at once: a second
+    """Poll the feeds once (with ``only_due``, those whose next poll time has come; with
+    ``shard`` "I/N", those of the I-th of N shards: extractors/shards.py) and load what is new
+    into the warehouse. Two ingests of one shard never write one warehouse at once: a second
     one waits up to ``NEWSMON_INGEST_LOCK_WAIT`` seconds, then does nothing and says so."""
+    part = parse_shard(shard)
     config = load_config(db, feeds_file, topics_file)
     settings = config.settings
     logger = get_run_logger()
     with exclusive(
-        lock_path(settings.db_path, "ingest"), wait_s=settings.ingest_lock_wait_s
+        lock_path(settings.db_path, part.lock_name), wait_s=settings.ingest_lock_wait_s
     ) as held:
         if not held:
             logger.warning(
-                "another ingest is running on %s: this one did nothing", settings.db_path
+                "another ingest of shard %s is running on %s: this one did nothing",
+                part,
+                settings.db_path,
             )
             return RunSummary(run_id="", db_path=str(settings.db_path), skipped=True)
-        summary = _ingest(config, only_due)
+        summary = _ingest(config, only_due, part)
     _publish_artifact(summary)
     return summary
 
 
-def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
+def _ingest(config: IngestConfig, only_due: bool, shard: Shard) -> RunSummary:
     started = time.perf_counter()
     settings = config.settings
     logger = get_run_logger()
@@ -191,12 +211,15 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
     start_pool(settings.local_workers)  # the workers start while the feeds are polled
     try:
         summary.baseline_loaded = ensure_baseline(settings.db_path, config.topics)
+        feeds = [f for f in config.feeds if shard.holds(loads.feed_id_for(f.url))]
+        # a shard fetches only the articles its own feeds saw first (None: every article)
+        own = None if shard.whole else [loads.feed_id_for(f.url) for f in feeds]
         with connect(settings.db_path) as con:
-            targets = loads.register_feeds(con, config.feeds)
+            targets = loads.register_feeds(con, feeds)
             if only_due:
                 targets = loads.due_targets(con, targets, now_utc())
             loads.start_run(con, run_id, len(targets))
-        summary.feeds_not_due = len(config.feeds) - len(targets)
+        summary.feeds_not_due = len(feeds) - len(targets)
 
         poll_started = time.perf_counter()
         polls = poll_feeds_task(targets, options, settings.max_feed_items, settings.local_workers)
@@ -204,8 +227,8 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
 
         with connect(settings.db_path) as con:
             new_per_feed = loads.record_polls(con, run_id, polls, settings.schedule_rules())
-            fresh = loads.pending_candidates(con)
-            retries = loads.retry_candidates(con, settings.max_article_attempts)
+            fresh = loads.pending_candidates(con, own)
+            retries = loads.retry_candidates(con, settings.max_article_attempts, own)
         todo = interleave_by_host([*fresh, *retries])  # each batch spread over every site
         logger.info("%d new articles, %d to retry", len(fresh), len(retries))
 
@@ -232,10 +255,12 @@ def _ingest(config: IngestConfig, only_due: bool) -> RunSummary:
     summary.articles_new = len(fresh)
     summary.articles_retried = len(retries)
     by_id = {f.url: f for f in config.feeds}
+    shown_urls = {strip_userinfo(f.url) for f in feeds}
     with connect(settings.db_path) as con:  # one connection for the run's closing reads and write
         summary.failing_for_a_day = [
             f"{f.name} ({f.reason or 'failing'}, {f.error_streak} failed polls)"
             for f in failing_feeds(con, now_utc())
+            if f.url in shown_urls  # this shard's
         ]
         next_polls = dict(
             con.execute(
@@ -347,4 +372,4 @@ def _tally(summary: RunSummary, records: Sequence[ArticleRecord], total: int) ->
                 summary.relevant.append(RelevantArticle(r.title or r.url, r.url, m.score))
 
 
-__all__ = ["FeedOutcome", "IngestConfig", "RunSummary", "ingest", "load_config"]
+__all__ = ["FeedOutcome", "IngestConfig", "RunSummary", "ingest", "load_config", "parse_shard"]

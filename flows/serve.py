@@ -7,15 +7,24 @@ item reaches the warehouse within about one interval while quiet feeds are polle
 whose schedule has come (``immediate`` ones whenever there is something new). Both retry
 transient failures and have a timeout. Prefect's temporary server cannot schedule flows, so
 ``PREFECT_API_URL`` must point at a running server (``prefect server start``).
+
+``newsmon deploy`` registers the same deployments on a work pool instead (:func:`deploy_to_pool`),
+for Prefect workers on any number of machines to run; the ingest deployment is split into
+``shards`` deployments, one per shard of the feed list (extractors/shards.py), so several
+workers poll disjoint feed sets at once. Workers import the flows by module path
+(``flows.serve:pooled_ingest``), so they need newsmon installed; the flows keep their retries
+and timeouts (:data:`pooled_ingest`, :data:`pooled_digest`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from prefect import serve
+from prefect import deploy, serve
+from prefect.deployments.runner import RunnerDeployment
+from prefect.types.entrypoint import EntrypointType
 
 from flows.digest import digest
 from flows.ingest import ingest
@@ -35,56 +44,115 @@ class ServeConfig:
     digest_timeout_s: float = 600.0
 
 
-def _deployment(
-    flow: Any,
-    config: ServeConfig,
-    name: str,
-    interval_s: float,
-    timeout_s: float,
-    parameters: dict[str, Any],
-    description: str,
-) -> object:
-    """One deployment of ``flow`` on an interval, with the shared retries and its timeout."""
+def _retrying(flow: Any, config: ServeConfig, timeout_s: float) -> Any:
+    """``flow`` with the shared retries and its timeout."""
     return flow.with_options(
-        retries=config.retries,
-        retry_delay_seconds=config.retry_delay_s,
-        timeout_seconds=timeout_s,
-    ).to_deployment(
-        name=name,
-        interval=interval_s,
-        parameters=parameters,
-        description=description,
-        tags=["newsmon"],
+        retries=config.retries, retry_delay_seconds=config.retry_delay_s, timeout_seconds=timeout_s
     )
+
+
+_DEFAULTS = ServeConfig(Path(), Path(), Path(), None)
+
+# What a worker imports for a pool deployment (a deployment stores parameters and a schedule,
+# not the flow's options): the flows with the default retries and timeouts.
+pooled_ingest = _retrying(ingest, _DEFAULTS, _DEFAULTS.ingest_timeout_s)
+pooled_digest = _retrying(digest, _DEFAULTS, _DEFAULTS.digest_timeout_s)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    kind: str  # ingest | digest
+    name: str
+    interval_s: float
+    parameters: dict[str, Any]
+    description: str
+
+
+def _specs(config: ServeConfig, shards: int = 1) -> list[_Spec]:
+    """The deployments to make: one ingest per shard (the whole list: one), and the digest."""
+    files = {"db": str(config.db), "topics_file": str(config.topics_file)}
+    out = []
+    for i in range(1, shards + 1):
+        parameters: dict[str, Any] = {**files, "feeds_file": str(config.feeds_file)}
+        parameters["only_due"] = True
+        if shards == 1:
+            name, description = (
+                "newsmon-ingest",
+                "Poll the feeds that are due and load what is new.",
+            )
+        else:
+            parameters["shard"] = f"{i}/{shards}"
+            name = f"newsmon-ingest-{i}-of-{shards}"
+            description = f"Poll the due feeds of shard {i}/{shards} and load what is new."
+        out.append(_Spec("ingest", name, config.ingest_interval_s, parameters, description))
+    if config.alerts_file is not None:
+        parameters = {**files, "alerts_file": str(config.alerts_file)}
+        description = "E-mail the digests that are due."
+        out.append(
+            _Spec("digest", "newsmon-digest", config.digest_interval_s, parameters, description)
+        )
+    return out
 
 
 def deployments(config: ServeConfig) -> list[object]:
     """The deployments ``serve`` runs, with their parameters, schedules, retries and timeouts."""
-    files = {"db": str(config.db), "topics_file": str(config.topics_file)}
-    deps = [
-        _deployment(
-            ingest,
-            config,
-            "newsmon-ingest",
-            config.ingest_interval_s,
-            config.ingest_timeout_s,
-            {**files, "feeds_file": str(config.feeds_file), "only_due": True},
-            "Poll the feeds that are due and load what is new.",
+    flows = {
+        "ingest": _retrying(ingest, config, config.ingest_timeout_s),
+        "digest": _retrying(digest, config, config.digest_timeout_s),
+    }
+    return [
+        flows[spec.kind].to_deployment(
+            name=spec.name,
+            interval=spec.interval_s,
+            parameters=spec.parameters,
+            description=spec.description,
+            tags=["newsmon"],
         )
+        for spec in _specs(config)
     ]
-    if config.alerts_file is not None:
-        deps.append(
-            _deployment(
-                digest,
-                config,
-                "newsmon-digest",
-                config.digest_interval_s,
-                config.digest_timeout_s,
-                {**files, "alerts_file": str(config.alerts_file)},
-                "E-mail the digests that are due.",
-            )
+
+
+def pool_deployments(config: ServeConfig, shards: int) -> list[RunnerDeployment]:
+    """What :func:`deploy_to_pool` registers: ``shards`` ingest deployments
+    (``newsmon-ingest-I-of-N``, parameter ``shard="I/N"``) and the digest one, with absolute
+    paths (a worker runs each flow in a directory of its own)."""
+    absolute = replace(
+        config,
+        db=config.db.resolve(),
+        feeds_file=config.feeds_file.resolve(),
+        topics_file=config.topics_file.resolve(),
+        alerts_file=config.alerts_file.resolve() if config.alerts_file else None,
+    )
+    flows = {"ingest": pooled_ingest, "digest": pooled_digest}
+    out: list[RunnerDeployment] = []
+    for spec in _specs(absolute, shards):
+        deployment: RunnerDeployment = flows[spec.kind].to_deployment(
+            name=spec.name,
+            interval=spec.interval_s,
+            parameters=spec.parameters,
+            description=spec.description,
+            tags=["newsmon"],
+            entrypoint_type=EntrypointType.MODULE_PATH,
         )
-    return deps
+        # the module attribute holding the flow with its options, not the bare function's
+        deployment.entrypoint = f"flows.serve.pooled_{spec.kind}"
+        out.append(deployment)
+    return out
+
+
+def deploy_to_pool(config: ServeConfig, pool: str, shards: int) -> list[str]:
+    """Register :func:`pool_deployments` on the work pool ``pool`` (which must exist); return
+    their names."""
+    deps = pool_deployments(config, shards)
+    deploy(
+        *deps,
+        work_pool_name=pool,
+        build=False,
+        push=False,
+        print_next_steps_message=False,
+        ignore_warnings=True,
+    )
+    return [d.name for d in deps]
 
 
 def serve_forever(config: ServeConfig) -> None:
@@ -92,4 +160,12 @@ def serve_forever(config: ServeConfig) -> None:
     serve(*deployments(config))  # type: ignore[arg-type]
 
 
-__all__ = ["ServeConfig", "deployments", "serve_forever"]
+__all__ = [
+    "ServeConfig",
+    "deploy_to_pool",
+    "deployments",
+    "pool_deployments",
+    "pooled_digest",
+    "pooled_ingest",
+    "serve_forever",
+]

@@ -30,6 +30,7 @@ from newsmon.errors import ConfigError, NewsmonError
 from newsmon.progress import reporting
 
 if TYPE_CHECKING:
+    from flows.serve import ServeConfig
     from newsmon.prefect_server import TemporaryServer
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -157,18 +158,30 @@ def init(db: Path | None, topics_file: Path | None) -> None:
 @_feeds_option
 @_topics_option
 @click.option("--due", is_flag=True, help="Poll only the feeds whose next poll time has come.")
+@click.option(
+    "--shard",
+    default="1/1",
+    show_default=True,
+    metavar="I/N",
+    help="Poll only the I-th of N disjoint shards of the feed list.",
+)
 @_handle_errors
-def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None, due: bool) -> None:
+def run(
+    db: Path | None, feeds_file: Path | None, topics_file: Path | None, due: bool, shard: str
+) -> None:
     """Poll every feed once, fetch and filter new articles, and load them (the ingest flow).
 
-    With --due, only feeds whose adaptive schedule says so (what `newsmon serve` does).
+    With --due, only feeds whose adaptive schedule says so (what `newsmon serve` does); with
+    --shard, only one shard of the feeds (docs/scaling.md).
     """
     with _prefect() as prefect_server:
         from flows.batches import start_pool
-        from flows.ingest import ingest, load_config
+        from flows.ingest import ingest, load_config, parse_shard
 
-        config = load_config(db, feeds_file, topics_file)  # fail on bad config before any work
-        click.echo(f"Ingesting {len(config.feeds)} feeds into {config.settings.db_path} ...")
+        part = parse_shard(shard)  # fail on bad parameters and config before any work
+        config = load_config(db, feeds_file, topics_file)
+        which = "" if part.whole else f"shard {part} of "
+        click.echo(f"Ingesting {which}{len(config.feeds)} feeds into {config.settings.db_path} ...")
         start_pool(config.settings.local_workers)  # the extraction workers start as Prefect boots
         prefect_server.ready()
         with reporting("ingest: articles"):
@@ -177,6 +190,7 @@ def run(db: Path | None, feeds_file: Path | None, topics_file: Path | None, due:
                 feeds_file=str(config.settings.feeds_path),
                 topics_file=str(config.settings.topics_path),
                 only_due=due,
+                shard=str(part),
             )
     if summary.skipped:
         click.echo(f"Another ingest is running on {config.settings.db_path}; this one did nothing.")
@@ -328,16 +342,74 @@ def status(db: Path | None) -> None:
 # --- serve ----------------------------------------------------------------------------------
 
 
+def _schedule_options(fn: F) -> F:
+    """--interval, --digest-interval and --no-digest, for serve and deploy."""
+    for option in reversed(
+        [
+            click.option(
+                "--interval", default=120.0, show_default=True, help="Seconds between ingest runs."
+            ),
+            click.option(
+                "--digest-interval",
+                default=60.0,
+                show_default=True,
+                help="Seconds between digest checks.",
+            ),
+            click.option("--no-digest", is_flag=True, help="Only the ingest deployment(s)."),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _serve_config(
+    db: Path | None,
+    feeds_file: Path | None,
+    topics_file: Path | None,
+    alerts_file: Path | None,
+    interval: float,
+    digest_interval: float,
+    no_digest: bool,
+) -> ServeConfig:
+    """The deployments' settings, with the configuration (feeds, topics, subscriptions) checked:
+    a bad one stops the command before anything is served or deployed."""
+    from flows.digest import select_subscriptions
+    from flows.ingest import load_config
+    from flows.serve import ServeConfig
+
+    settings = load_config(db, feeds_file, topics_file).settings
+    alerts = None if no_digest else (alerts_file or settings.alerts_path)
+    if alerts is not None:
+        select_subscriptions(alerts, settings.topics_path, None)
+    return ServeConfig(
+        db=settings.db_path,
+        feeds_file=settings.feeds_path,
+        topics_file=settings.topics_path,
+        alerts_file=alerts,
+        ingest_interval_s=interval,
+        digest_interval_s=digest_interval,
+    )
+
+
+def _require_prefect_api(what: str) -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        raise UserError(
+            ConfigError(
+                "environment",
+                "PREFECT_API_URL",
+                f"not set: Prefect's temporary server cannot run {what}",
+                "start a server (prefect server start) and "
+                "export PREFECT_API_URL=http://127.0.0.1:4200/api",
+            )
+        )
+
+
 @cli.command()
 @_db_option
 @_feeds_option
 @_topics_option
 @_alerts_option
-@click.option("--interval", default=120.0, show_default=True, help="Seconds between ingest runs.")
-@click.option(
-    "--digest-interval", default=60.0, show_default=True, help="Seconds between digest checks."
-)
-@click.option("--no-digest", is_flag=True, help="Serve only the ingest deployment.")
+@_schedule_options
 @_handle_errors
 def serve(
     db: Path | None,
@@ -352,40 +424,66 @@ def serve(
 
     Start one with `prefect server start` and set PREFECT_API_URL; stop serving with Ctrl-C.
     """
-    from flows.digest import select_subscriptions
-    from flows.ingest import load_config
-    from flows.serve import ServeConfig, serve_forever
+    from flows.serve import serve_forever
 
-    if not os.environ.get("PREFECT_API_URL"):
-        raise UserError(
-            ConfigError(
-                "environment",
-                "PREFECT_API_URL",
-                "not set: Prefect's temporary server cannot run schedules",
-                "start a server (prefect server start) and "
-                "export PREFECT_API_URL=http://127.0.0.1:4200/api",
-            )
-        )
-    config = load_config(db, feeds_file, topics_file)  # bad config: stop before serving
-    settings = config.settings
-    alerts = None if no_digest else (alerts_file or settings.alerts_path)
-    if alerts is not None:
-        select_subscriptions(alerts, settings.topics_path, None)
+    _require_prefect_api("schedules")
+    config = _serve_config(
+        db, feeds_file, topics_file, alerts_file, interval, digest_interval, no_digest
+    )
     click.echo(
         f"Serving newsmon-ingest every {interval:g} s"
-        + ("" if alerts is None else f" and newsmon-digest every {digest_interval:g} s")
-        + f" on {settings.db_path}; runs are in the Prefect UI. Ctrl-C stops."
+        + ("" if config.alerts_file is None else f" and newsmon-digest every {digest_interval:g} s")
+        + f" on {config.db}; runs are in the Prefect UI. Ctrl-C stops."
     )
-    serve_forever(
-        ServeConfig(
-            db=settings.db_path,
-            feeds_file=settings.feeds_path,
-            topics_file=settings.topics_path,
-            alerts_file=alerts,
-            ingest_interval_s=interval,
-            digest_interval_s=digest_interval,
-        )
+    serve_forever(config)
+
+
+@cli.command()
+@_db_option
+@_feeds_option
+@_topics_option
+@_alerts_option
+@click.option("--pool", required=True, help="The Prefect work pool (create it first).")
+@click.option(
+    "--shards",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Split the ingest deployment into this many shards of the feed list.",
+)
+@_schedule_options
+@_handle_errors
+def deploy(
+    db: Path | None,
+    feeds_file: Path | None,
+    topics_file: Path | None,
+    alerts_file: Path | None,
+    pool: str,
+    shards: int,
+    interval: float,
+    digest_interval: float,
+    no_digest: bool,
+) -> None:
+    """Register the ingest (in --shards shards) and digest deployments on a work pool, for
+    Prefect workers to run (`prefect worker start --pool POOL`, on any machine with newsmon).
+
+    Needs a Prefect server (PREFECT_API_URL) and the pool (`prefect work-pool create POOL
+    --type process`). Every worker must reach the warehouse and config files at the same paths.
+    """
+    from flows.serve import deploy_to_pool
+
+    _require_prefect_api("work pools")
+    config = _serve_config(
+        db, feeds_file, topics_file, alerts_file, interval, digest_interval, no_digest
     )
+    try:
+        names = deploy_to_pool(config, pool, shards)
+    except ValueError as exc:  # Prefect: no such work pool
+        raise UserError(
+            ConfigError("--pool", pool, str(exc), f"prefect work-pool create {pool} --type process")
+        ) from None
+    click.echo(f"Deployed to work pool {pool!r}: {', '.join(names)}.")
+    click.echo(f"Start workers (one per machine or more): prefect worker start --pool {pool}")
 
 
 # --- feeds ----------------------------------------------------------------------------------

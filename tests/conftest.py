@@ -16,6 +16,9 @@ import pytest  # noqa: E402
 
 from tests.httpserver import LoopbackHTTPServer  # noqa: E402
 
+# fixtures shared by several test files: a real Prefect server (schedules, work pools)
+pytest_plugins = ["tests.prefectapi"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "config" / "sample"
 

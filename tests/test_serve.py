@@ -8,15 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.httpserver import LoopbackHTTPServer
-from tests.smtpserver import free_port
+from tests.prefectapi import wait_until
 from warehouse.store import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,53 +33,6 @@ def page(title: str) -> str:
         [f"{title}: NATO defence ministers met in Brussels to agree more air defence."] * 8
     )
     return f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1><p>{text}</p></article></body></html>"  # noqa: E501
-
-
-def wait_until(what: str, check: object, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def prefect_api(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A real Prefect server on 127.0.0.1 (its own PREFECT_HOME), stopped after the test."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
-        "PREFECT_LOGGING_SETTINGS_PATH": str(ROOT / "config" / "prefect-logging.yml"),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-    }
-    env.pop("PREFECT_API_KEY", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-         str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
-    try:
-        wait_until("the Prefect server", healthy, 90)
-        yield env
-    finally:
-        os.killpg(server.pid, signal.SIGINT)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 def test_serve_picks_up_a_new_item_and_respects_poll_times(

@@ -396,34 +396,50 @@ def _candidates(rows: list[tuple[Any, ...]]) -> list[ArticleCandidate]:
     ]
 
 
-def pending_candidates(con: duckdb.DuckDBPyConnection) -> list[ArticleCandidate]:
-    """Feed entries whose article is not stored yet, once per article (the first sighting)."""
+def pending_candidates(
+    con: duckdb.DuckDBPyConnection, feed_ids: Sequence[str] | None = None
+) -> list[ArticleCandidate]:
+    """Feed entries whose article is not stored yet, once per article (the first sighting).
+
+    With ``feed_ids`` (a shard's feeds: extractors/shards.py), only the articles whose first
+    sighting was in one of them: an article in feeds of two shards is fetched by one of them.
+    """
     rows = con.execute(
-        """
-        SELECT i.article_id, i.canonical_url, coalesce(i.link, i.canonical_url), i.feed_id,
-               i.guid, i.title, i.summary, i.published_at, f.language, 0
-        FROM feed_items i JOIN feeds f USING (feed_id)
-        WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.article_id = i.article_id)
-        QUALIFY row_number() OVER (
-            PARTITION BY i.article_id ORDER BY i.first_seen_at, i.seen_order) = 1
-        ORDER BY i.first_seen_at, i.seen_order
-        """
+        f"""
+        SELECT * FROM (
+            SELECT i.article_id, i.canonical_url, coalesce(i.link, i.canonical_url), i.feed_id,
+                   i.guid, i.title, i.summary, i.published_at, f.language, 0,
+                   i.first_seen_at, i.seen_order
+            FROM feed_items i JOIN feeds f USING (feed_id)
+            WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.article_id = i.article_id)
+            QUALIFY row_number() OVER (
+                PARTITION BY i.article_id ORDER BY i.first_seen_at, i.seen_order) = 1
+        ) AS first_sighting
+        WHERE {"true" if feed_ids is None else among("feed_id")}
+        ORDER BY first_seen_at, seen_order
+        """,
+        [] if feed_ids is None else [keys(feed_ids)],
     ).fetchall()
     return _candidates(rows)
 
 
-def retry_candidates(con: duckdb.DuckDBPyConnection, max_attempts: int) -> list[ArticleCandidate]:
-    """Articles whose page failed for a transient reason and may succeed now."""
+def retry_candidates(
+    con: duckdb.DuckDBPyConnection, max_attempts: int, feed_ids: Sequence[str] | None = None
+) -> list[ArticleCandidate]:
+    """Articles whose page failed for a transient reason and may succeed now (with
+    ``feed_ids``: those first seen in one of these feeds)."""
     rows = con.execute(
-        """
+        f"""
         SELECT a.article_id, a.canonical_url, a.url, a.feed_id, a.guid, a.title, a.summary,
                a.published_at, coalesce(a.language, f.language), a.fetch_attempts
         FROM articles a LEFT JOIN feeds f USING (feed_id)
         WHERE a.extraction_status = 'failed' AND list_contains(?, a.extraction_reason)
           AND a.fetch_attempts < ? AND NOT a.is_baseline
+          AND {"true" if feed_ids is None else among("a.feed_id")}
         ORDER BY a.first_seen_at
         """,
-        [sorted(r.value for r in RETRYABLE), max_attempts],
+        [sorted(r.value for r in RETRYABLE), max_attempts]
+        + ([] if feed_ids is None else [keys(feed_ids)]),
     ).fetchall()
     return _candidates(rows)
 

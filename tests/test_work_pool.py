@@ -1,0 +1,172 @@
+"""Sharded polling on a Prefect work pool: `newsmon deploy --shards 2` against a real Prefect
+server, two `prefect worker start` processes, one run of each shard's deployment. Each shard
+polls only its own feeds, the two together poll every feed once, and every article lands once
+(one of them is in feeds of both shards)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from extractors.shards import Shard
+from tests.httpserver import LoopbackHTTPServer
+from tests.prefectapi import wait_until
+from warehouse.loads import feed_id_for
+from warehouse.store import connect
+
+ROOT = Path(__file__).resolve().parents[1]
+NEWSMON = [sys.executable, "-m", "newsmon.cli"]
+PREFECT = [sys.executable, "-m", "prefect"]
+SHARED = "/shared.html"  # an article both shards' feeds link to
+
+
+def page(title: str) -> str:
+    text = " ".join([f"{title}: NATO allies agreed new air defence plans in Brussels."] * 8)
+    return (
+        f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+        f"<p>{text}</p></article></body></html>"
+    )
+
+
+def rss(links: list[tuple[str, str]]) -> str:
+    items = "".join(
+        f"<item><title>{t}</title><link>{u}</link><guid>{u}</guid></item>" for t, u in links
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>c</title>{items}</channel></rss>'
+    )
+
+
+def shard_feeds(server: LoopbackHTTPServer) -> dict[int, list[str]]:
+    """Feed URLs on ``server`` until each of two shards has two (a feed's shard depends on its
+    URL, and so on the server's port)."""
+    out: dict[int, list[str]] = {1: [], 2: []}
+    n = 0
+    while min(len(v) for v in out.values()) < 2:
+        url = server.url(f"/feed{n}.xml")
+        index = 1 if Shard(1, 2).holds(feed_id_for(url)) else 2
+        if len(out[index]) < 2:
+            out[index].append(url)
+        n += 1
+    return out
+
+
+def api(env: dict[str, str], path: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        env["PREFECT_API_URL"] + path,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.mark.prefect
+def test_two_workers_on_a_pool_poll_disjoint_shards_and_load_every_article_once(
+    prefect_api: dict[str, str], http_server: LoopbackHTTPServer, tmp_path: Path
+) -> None:
+    feeds_by_shard = shard_feeds(http_server)
+    http_server.add(SHARED, page("Shared article"), content_type="text/html")
+    lines = []
+    for index, urls in feeds_by_shard.items():
+        for j, url in enumerate(urls):
+            path = url.rsplit("/", 1)[1]
+            own = f"/s{index}f{j}.html"
+            http_server.add(own, page(f"Shard {index} feed {j}"), content_type="text/html")
+            links = [(f"Shard {index} feed {j}", http_server.url(own))]
+            if j == 0:
+                links.append(("Shared article", http_server.url(SHARED)))
+            http_server.add(f"/{path}", rss(links), content_type="application/rss+xml")
+            lines += ["[[feeds]]", f'name = "s{index}f{j}"', f'url = "{url}"', ""]
+    feeds = tmp_path / "feeds.toml"
+    feeds.write_text("\n".join(lines), encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    env = {
+        **prefect_api,
+        "NEWSMON_ALLOW_PRIVATE_NETWORKS": "true",
+        "NEWSMON_HTTP_RETRIES": "0",
+        "NEWSMON_WORKERS": "1",
+    }
+
+    def cli(*args: str) -> str:
+        out = subprocess.run(
+            args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        return out.stdout
+
+    cli(*PREFECT, "work-pool", "create", "newsmon-test", "--type", "process")
+    deployed = cli(
+        *NEWSMON, "deploy", "--pool", "newsmon-test", "--shards", "2", "--no-digest",
+        "--db", str(db), "--feeds", str(feeds), "--interval", "3600",
+    )  # fmt: skip
+    assert "newsmon-ingest-1-of-2, newsmon-ingest-2-of-2" in deployed
+    for index in (1, 2):
+        cli(*PREFECT, "deployment", "run", f"ingest/newsmon-ingest-{index}-of-2")
+
+    command = [*PREFECT, "worker", "start", "--pool", "newsmon-test", "--name"]
+    workers = [
+        subprocess.Popen(
+            [*command, f"w{i}"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for i in (1, 2)
+    ]
+
+    def finished() -> list[dict[str, Any]]:
+        runs = api(env, "/flow_runs/filter", {"limit": 10})
+        return [r for r in runs if r["state_type"] in ("COMPLETED", "FAILED", "CRASHED")]
+
+    try:
+        wait_until("both shards' runs", lambda: len(finished()) == 2, 150)
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGINT)
+        for worker in workers:
+            try:
+                worker.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+
+    runs = finished()
+    assert {r["state_type"] for r in runs} == {"COMPLETED"}, runs
+    assert sorted(r["parameters"]["shard"] for r in runs) == ["1/2", "2/2"]
+    # each feed polled once, by its own shard's run; each page fetched once
+    for urls in feeds_by_shard.values():
+        for url in urls:
+            assert http_server.count("/" + url.rsplit("/", 1)[1]) == 1, url
+    assert http_server.count(SHARED) == 1
+    with connect(db, read_only=True) as con:
+        titles = con.execute("SELECT title FROM articles WHERE NOT is_baseline").fetchall()
+        polled = con.execute("SELECT count(*) FROM feeds WHERE last_polled_at IS NOT NULL")
+        polled_feeds = polled.fetchone()
+    assert sorted(t for (t,) in titles) == sorted(
+        ["Shared article"] + [f"Shard {i} feed {j}" for i in (1, 2) for j in (0, 1)]
+    )
+    assert polled_feeds == (4,)
+
+
+def test_deploy_without_a_prefect_server_says_how_to_start_one(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    out = subprocess.run(
+        [*NEWSMON, "deploy", "--pool", "p", "--db", str(tmp_path / "w.duckdb")],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert "PREFECT_API_URL: not set: Prefect's temporary server cannot run work pools" in (
+        out.stderr + out.stdout
+    )
+    assert "prefect server start" in out.stderr + out.stdout
