@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 60
 export PREFECT_LOGGING_SETTINGS_PATH ?= $(CURDIR)/config/prefect-logging.yml
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run demo test lint bench bench-extract lock clean
+.PHONY: help setup run demo test lint bench bench-dask bench-extract lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ lint: setup ## ruff and mypy
 
 bench: setup ## end-to-end pipeline benchmark, 40 feeds x 50 items (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.pipeline
+
+bench-dask: setup ## the same with NEWSMON_TASK_RUNNER=dask (a local 2-process Dask cluster)
+	$(BIN)/python -m benchmarks.pipeline --runner dask
 
 bench-extract: setup ## extraction alone over the real corpus pages (benchmarks/extract.py)
 	$(BIN)/python benchmarks/extract.py

@@ -1,6 +1,7 @@
 """End-to-end pipeline benchmark: newsmon against its bound and against the naive script.
 
 Usage: python -m benchmarks.pipeline [--feeds 40] [--items 50] [--latency 0.1] [--naive-feeds 4]
+                                    [--runner local|dask]
 
 1. Generates a corpus (``benchmarks/corpus.py``: feeds x items article pages of 30-150 KB) and
    serves it on 127.0.0.1, one port per feed, ``--latency`` seconds per request, with ETags
@@ -18,6 +19,9 @@ Usage: python -m benchmarks.pipeline [--feeds 40] [--items 50] [--latency 0.1] [
 4. naive: ``benchmarks/naive.py`` (feedparser, trafilatura.fetch_url + extract, one INSERT per
    row) over the first ``--naive-feeds`` feeds only, since it is slow; its rate is extrapolated
    to the whole corpus (it is sequential, so its rate does not depend on the corpus size).
+
+``--runner dask`` runs the ingests with ``NEWSMON_TASK_RUNNER=dask`` (each batch one task on a
+local Dask cluster of ``NEWSMON_WORKERS`` processes, started by the flow: its start is in e2e).
 
 The server counts requests by kind and status: the rerun must fetch no article page again.
 Prints a table, then (last line) one JSON object.
@@ -130,7 +134,12 @@ class IngestRuns:
 
 
 def run_ingest(
-    db: Path, feeds: Path, server: CorpusServer, runs: int, sample_s: float = 0.2
+    db: Path,
+    feeds: Path,
+    server: CorpusServer,
+    runs: int,
+    runner: str = "local",
+    sample_s: float = 0.2,
 ) -> IngestRuns:
     """Start ``benchmarks.run_ingest`` and read its lines, noting the requests of each run.
 
@@ -142,7 +151,11 @@ def run_ingest(
     cpu_before = time.process_time()
     spawned = time.time()
     proc = subprocess.Popen(
-        [*cmd, "--runs", str(runs)], cwd=ROOT, env=bench_env(), stdout=subprocess.PIPE, text=True
+        [*cmd, "--runs", str(runs)],
+        cwd=ROOT,
+        env=bench_env({"NEWSMON_TASK_RUNNER": runner}),
+        stdout=subprocess.PIPE,
+        text=True,
     )
     lines: list[dict[str, Any]] = []
     counts: list[dict[str, int]] = []
@@ -213,6 +226,7 @@ def summarise(
     naive_per_s = naive["articles"] / naive["seconds"]
     return {
         "articles": articles,
+        "runner": args.runner,
         "feeds": args.feeds,
         "items": args.items,
         "latency_s": args.latency,
@@ -263,6 +277,7 @@ def print_table(r: dict[str, Any]) -> None:
     naive_note = " (extrapolated from a subset)" if r["naive_extrapolated"] else ""
     rows = [
         ("corpus", f"{r['feeds']} feeds x {r['items']} items, {r['html_mb']} MB of HTML"),
+        ("task runner", r["runner"]),
         ("articles", f"{r['articles']} ({r['relevant']} relevant, {r['failed']} failed)"),
         ("e2e (fresh process, Prefect incl.)", f"{r['e2e_s']:.1f} s"),
         ("newsmon", f"{r['articles_per_s']:.1f} articles/s"),
@@ -304,6 +319,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per request")
     parser.add_argument("--naive-feeds", type=int, default=4, help="feeds the naive loop reads")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument(
+        "--runner", choices=("local", "dask"), default="local", help="NEWSMON_TASK_RUNNER"
+    )
     parser.add_argument("--templates", type=Path, help="take page <head>s from this directory")
     parser.add_argument("--workdir", help="keep the corpus and warehouses here")
     args = parser.parse_args(argv)
@@ -317,8 +335,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             bounds = [measure_bound(work / "corpus", infos)]
             db = work / "newsmon.duckdb"
             db.unlink(missing_ok=True)
-            ingest = run_ingest(db, feeds, server, runs=2)
-            cold = run_ingest(db, feeds, server, runs=1)
+            ingest = run_ingest(db, feeds, server, runs=2, runner=args.runner)
+            cold = run_ingest(db, feeds, server, runs=1, runner=args.runner)
             naive_db = work / "naive.duckdb"
             naive_db.unlink(missing_ok=True)
             naive = run_naive(naive_db, server.feed_urls[: args.naive_feeds])

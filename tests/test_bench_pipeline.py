@@ -35,7 +35,8 @@ STAGES = {"startup", "prefect", "poll", "fetch", "extract", "filter", "load", "w
 
 @pytest.mark.prefect
 @pytest.mark.usefixtures("prefect_server")
-def test_pipeline_benchmark_at_a_tiny_size_prints_its_json(tmp_path: Path) -> None:
+@pytest.mark.parametrize("runner", ["local", "dask"])  # make bench, make bench-dask
+def test_pipeline_benchmark_at_a_tiny_size_prints_its_json(tmp_path: Path, runner: str) -> None:
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
@@ -43,6 +44,7 @@ def test_pipeline_benchmark_at_a_tiny_size_prints_its_json(tmp_path: Path) -> No
         [
             *(sys.executable, "-m", "benchmarks.pipeline", "--feeds", "2", "--items", "3"),
             *("--latency", "0", "--naive-feeds", "1", "--workdir", str(tmp_path)),
+            *("--runner", runner),
         ],
         cwd=ROOT,
         env=env,
@@ -56,6 +58,7 @@ def test_pipeline_benchmark_at_a_tiny_size_prints_its_json(tmp_path: Path) -> No
     assert set(result) >= KEYS
     assert set(result["stage_s"]) >= STAGES
     assert result["articles"] == 6
+    assert result["runner"] == runner
     assert result["failed"] == 0
     assert result["relevant"] <= 6
     # first ingest: each feed and page once; rerun: the feeds answer 304, no page is fetched
