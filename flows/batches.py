@@ -23,6 +23,7 @@ stage was running (stages overlap, so they add up to more than the wall time).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -309,21 +310,27 @@ def dask_runner(address: str, workers: int) -> Iterator[tuple[TaskRunner[Any], i
     """A started ``DaskTaskRunner`` (prefect-dask) and how many batches to keep in flight on it.
 
     With an ``address``, the cluster there (``NEWSMON_DASK_ADDRESS``); else a local cluster of
-    ``workers`` single-threaded processes, listening on 127.0.0.1 only, without a dashboard.
+    ``workers`` processes of two threads each, listening on 127.0.0.1 only.
     In flight: one batch per worker thread, plus one, so no worker waits while this process
     loads a batch.
     """
     from prefect_dask.task_runners import DaskTaskRunner  # dask loads only when used
 
+    # distributed sets its loggers to INFO on import: a line per worker start and stop in the
+    # run's output. Its warnings still show.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if address:
         runner = DaskTaskRunner(address=address)
     else:
         cluster = {
             "n_workers": workers,
-            "threads_per_worker": 1,
+            # two threads: one batch fetches (waiting on the network) while one extracts
+            "threads_per_worker": 2,
             "processes": True,
             "host": "127.0.0.1",
-            "dashboard_address": None,
+            # the scheduler serves its HTTP routes (health, metrics) even without a dashboard:
+            # on a free loopback port, not the fixed 8787 two clusters would contend for
+            "dashboard_address": "127.0.0.1:0",
         }
         runner = DaskTaskRunner(cluster_kwargs=cluster)
     with runner:

@@ -301,3 +301,30 @@ def test_a_key_list_parameter_matches_exactly_the_keys_given() -> None:
     assert con.execute(query, [keys([])]).fetchall() == []
     numbers = """SELECT n FROM t WHERE list_contains(from_json(?, '["BIGINT"]'), n) ORDER BY n"""
     assert con.execute(numbers, [keys([6, 0])]).fetchall() == [(0,), (6,)]
+
+
+def test_registering_feeds_writes_new_and_changed_entries_and_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    from newsmon.config import FeedConfig
+
+    a = FeedConfig("A", "https://a.example/feed.xml", ("nato",))
+    b = FeedConfig("B", "https://b.example/feed.xml", language="de")
+    with connect(tmp_path / "w.duckdb") as con:
+        loads.register_feeds(con, [a, b])
+        con.execute("UPDATE feeds SET etag = 'e1' WHERE name = 'A'")  # as a poll would
+        added = dict(con.execute("SELECT name, added_at FROM feeds").fetchall())
+        renamed = dataclasses.replace(b, name="B (Berlin)", tags=("eu",), poll_interval_minutes=30)
+        targets = loads.register_feeds(con, [a, renamed])
+        rows = con.execute(
+            "SELECT name, tags, language, poll_interval_minutes, etag, added_at FROM feeds "
+            "ORDER BY name"
+        ).fetchall()
+    assert rows == [
+        ("A", ["nato"], None, None, "e1", added["A"]),
+        ("B (Berlin)", ["eu"], "de", 30, None, added["B"]),
+    ]
+    assert [(t.url, t.etag, t.poll_interval_minutes) for t in targets] == [
+        (a.url, "e1", None),
+        (b.url, None, 30),
+    ]
