@@ -310,7 +310,7 @@ def dask_runner(address: str, workers: int) -> Iterator[tuple[TaskRunner[Any], i
     """A started ``DaskTaskRunner`` (prefect-dask) and how many batches to keep in flight on it.
 
     With an ``address``, the cluster there (``NEWSMON_DASK_ADDRESS``); else a local cluster of
-    ``workers`` processes of two threads each, listening on 127.0.0.1 only.
+    ``workers`` single-threaded processes, listening on 127.0.0.1 only.
     In flight: one batch per worker thread, plus one, so no worker waits while this process
     loads a batch.
     """
@@ -324,8 +324,9 @@ def dask_runner(address: str, workers: int) -> Iterator[tuple[TaskRunner[Any], i
     else:
         cluster = {
             "n_workers": workers,
-            # two threads: one batch fetches (waiting on the network) while one extracts
-            "threads_per_worker": 2,
+            # one thread: a second one (to fetch a batch while another extracts) measured no
+            # faster, its GIL contention costing what the overlap gained (docs/performance.md)
+            "threads_per_worker": 1,
             "processes": True,
             "host": "127.0.0.1",
             # the scheduler serves its HTTP routes (health, metrics) even without a dashboard:
