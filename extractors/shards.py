@@ -6,8 +6,10 @@ stable hash of its URL, :func:`extractors.pipeline.stable_id`): every process co
 split from the same feeds file with no coordination, a feed stays in its shard as other feeds
 come and go, and the shards are near equal in size (the hash is uniform).
 
-An article linked from feeds of two shards is fetched once, by the shard of the feed that saw it
-first (``warehouse.loads.pending_candidates``).
+An article linked from feeds of two shards is fetched by the shard of the feed that saw it first
+(``warehouse.loads.pending_candidates``): once, unless the two shards record their sightings
+within the same moment, each before the other's commit; then both fetch it and the second load
+updates the same row (the warehouse keys articles by URL), so it is still stored once.
 """
 
 from __future__ import annotations

@@ -9,12 +9,17 @@ and run ids differ between any two runs and are left out; everything else must b
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+from distributed import Client
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -23,6 +28,7 @@ from flows.batches import split_host_limits
 from flows.ingest import RunSummary, ingest
 from tests.httpserver import LoopbackHTTPServer
 from tests.sample import serve_sample, write_feeds_toml
+from tests.smtpserver import free_port
 
 TABLES = (
     "feeds",
@@ -110,3 +116,48 @@ def test_batches_fetching_at_once_share_the_per_host_and_total_limits() -> None:
     # never below one request each
     many = split_host_limits(options, 50)
     assert (many.per_host, many.max_concurrency) == (1, 1)
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_joins_a_running_cluster_at_the_address_and_leaves_it_running(
+    http_server: LoopbackHTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NEWSMON_DASK_ADDRESS: `dask scheduler` and `dask worker` processes started here, as on
+    other machines; the run sends its batches there and does not stop the cluster it joined."""
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = [str(Path(sys.executable).parent / "dask")]  # the venv's dask command
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [*dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+        start_new_session=True,
+        **quiet,
+    )
+    workers = subprocess.Popen(
+        [*dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--host", "127.0.0.1",
+         "--no-dashboard"],
+        start_new_session=True,
+        **quiet,
+    )  # fmt: skip
+    try:
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+        feeds = write_feeds_toml(tmp_path / "feeds.toml", serve_sample(http_server))
+        monkeypatch.setenv("NEWSMON_BATCH_SIZE", "3")
+        monkeypatch.setenv("NEWSMON_TASK_RUNNER", "dask")
+        monkeypatch.setenv("NEWSMON_DASK_ADDRESS", address)
+        summary, tasks = run(tmp_path / "w.duckdb", feeds)
+        assert summary.articles_new == 13 and summary.articles_failed == 0
+        assert tasks["process-batch"] == tasks["load"] == 5
+        with Client(address, timeout=30) as client:
+            assert len(client.nthreads()) == 2  # still there for the next run
+    finally:
+        for proc in (workers, scheduler):
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in (workers, scheduler):
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
