@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,13 @@ from tests.sample import serve_sample, write_feeds_toml
 from warehouse.store import connect
 
 IDS = [stable_id(f"https://site{i}.example/feed.xml") for i in range(3000)]
+
+
+def without_query(counts: dict[str, int]) -> Counter[str]:
+    out: Counter[str] = Counter()
+    for path, n in counts.items():
+        out[path.split("?", 1)[0]] += n
+    return out
 
 
 def test_parse_and_show() -> None:
@@ -68,7 +76,9 @@ def test_two_shards_on_one_warehouse_load_what_one_whole_run_loads(
 
     assert sorted(f.name for p in parts for f in p.feeds) == sorted(f.name for f in whole.feeds)
     assert sum(p.articles_new for p in parts) == whole.articles_new == 13
-    assert http_server.counts() == requests_whole  # every feed and page once
+    # every feed and page once; the article in two feeds is fetched by the link of whichever
+    # feed saw it first, which depends on the order the shards ran in (one link has utm_ tags)
+    assert without_query(http_server.counts()) == without_query(requests_whole)
     with connect(tmp_path / "whole.duckdb", read_only=True) as con:
         expected = con.execute("SELECT article_id, feed_id FROM articles ORDER BY 1").fetchall()
     with connect(sharded, read_only=True) as con:
