@@ -161,3 +161,34 @@ def test_joins_a_running_cluster_at_the_address_and_leaves_it_running(
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
+def test_dask_workers_keep_the_address_guard(
+    http_server: LoopbackHTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SSRF policy travels with the batch: a feed (a local file, read here) linking to
+    pages on 127.0.0.1 gets them refused by the Dask workers, as by the local runner."""
+    http_server.add("/secret.html", "<html><body>internal</body></html>", content_type="text/html")
+    items = "".join(
+        f"<item><title>t{i}</title><link>{http_server.url('/secret.html')}?{i}</link></item>"
+        for i in range(2)
+    )
+    feed = tmp_path / "feed.xml"
+    feed.write_text(f'<rss version="2.0"><channel><title>c</title>{items}</channel></rss>')
+    feeds = write_feeds_toml(tmp_path / "feeds.toml", {"local": str(feed)})
+    monkeypatch.delenv("NEWSMON_ALLOW_PRIVATE_NETWORKS")  # the default: public addresses only
+    monkeypatch.setenv("NEWSMON_TASK_RUNNER", "dask")
+    monkeypatch.setenv("NEWSMON_HTTP_RETRIES", "0")
+
+    summary, tasks = run(tmp_path / "w.duckdb", feeds)
+
+    assert tasks["process-batch"] == 1
+    assert (summary.articles_new, summary.articles_failed) == (2, 2)
+    assert http_server.count("/secret.html") == 0
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        reasons = con.execute(
+            "SELECT extraction_reason FROM articles WHERE NOT is_baseline"
+        ).fetchall()
+    assert reasons == [("blocked_address",), ("blocked_address",)]
