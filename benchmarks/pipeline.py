@@ -243,7 +243,7 @@ def summarise(
         "naive_s": naive["seconds"],
         "naive_articles_per_s": round(naive_per_s, 2),
         "naive_extrapolated": naive["articles"] < articles,
-        "speedup_vs_naive": round(per_s / naive_per_s, 1),
+        "speedup_vs_naive": round(per_s / naive_per_s, 2),
         "rerun_s": round(rerun["ended"] - rerun["called"], 2),
         "rerun_ratio": round((rerun["ended"] - rerun["called"]) / e2e, 3),
         "rerun_process_s": round(cold.lines[0]["ended"] - cold.spawned, 2),
