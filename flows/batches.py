@@ -90,6 +90,21 @@ def busy_seconds(spans: Sequence[tuple[float, float]]) -> float:
     return total
 
 
+class _Spans:
+    """When each batch stage ran, per stage; :meth:`busy` gives the seconds each was running."""
+
+    STAGES = ("fetch", "extract", "filter", "load")
+
+    def __init__(self) -> None:
+        self._spans: dict[str, list[tuple[float, float]]] = {stage: [] for stage in self.STAGES}
+
+    def add(self, stage: str, started: float, ended: float) -> None:
+        self._spans[stage].append((started, ended))
+
+    def busy(self) -> dict[str, float]:
+        return {stage: round(busy_seconds(s), 3) for stage, s in self._spans.items()}
+
+
 # --- the extraction pool ---------------------------------------------------------------------
 
 _POOL: ProcessPoolExecutor | None = None
@@ -259,12 +274,7 @@ def run_batches(
     Calls ``on_loaded`` with each batch's records once they are committed, in order; raises
     the first stage failure. Returns the seconds each stage was running.
     """
-    spans: dict[str, list[tuple[float, float]]] = {
-        "fetch": [],
-        "extract": [],
-        "filter": [],
-        "load": [],
-    }
+    spans = _Spans()
     in_flight: deque[_InFlight] = deque()
 
     def collect(b: _InFlight) -> None:
@@ -276,7 +286,7 @@ def run_batches(
             ("filter", filtered),
             ("load", loaded),
         ):
-            spans[stage].append((out.started, out.ended))
+            spans.add(stage, out.started, out.ended)
         on_loaded(filtered.value)
 
     previous: _InFlight | None = None
@@ -290,7 +300,7 @@ def run_batches(
         in_flight.append(previous)
     while in_flight:
         collect(in_flight.popleft())
-    return {stage: round(busy_seconds(s), 3) for stage, s in spans.items()}
+    return spans.busy()
 
 
 def split_host_limits(options: FetchOptions, batches_at_once: int) -> FetchOptions:
@@ -349,23 +359,18 @@ def run_batches_distributed(
     """Like :func:`run_batches`, with each batch's fetch, extraction and filtering as one task
     on ``runner`` (a started ``DaskTaskRunner``), ``batches_at_once`` of them in flight; this
     process loads the batches in order as they finish (one writer, whole batches)."""
-    spans: dict[str, list[tuple[float, float]]] = {
-        "fetch": [],
-        "extract": [],
-        "filter": [],
-        "load": [],
-    }
+    spans = _Spans()
     options = split_host_limits(cfg.options, batches_at_once)
     in_flight: deque[PrefectFuture[Processed]] = deque()
 
     def collect(future: PrefectFuture[Processed]) -> None:
         processed = future.result()
-        for stage, span in processed.spans.items():
-            spans[stage].append(span)
-        records = quote(Timed(processed.records, 0.0, 0.0))
+        for stage, (started, ended) in processed.spans.items():
+            spans.add(stage, started, ended)
+        filtered = quote(Timed(processed.records, *processed.spans["filter"]))
         # on this process's thread-pool runner, not the cluster; waited for: loads stay in order
-        loaded = load_task.submit(cfg.db_path, records, cfg.stories, return_state=False).result()
-        spans["load"].append((loaded.started, loaded.ended))
+        loaded = load_task.submit(cfg.db_path, filtered, cfg.stories, return_state=False).result()
+        spans.add("load", loaded.started, loaded.ended)
         on_loaded(processed.records)
 
     for batch in batches(todo, cfg.batch_size):
@@ -382,7 +387,7 @@ def run_batches_distributed(
         in_flight.append(runner.submit(process_batch_task, parameters))
     while in_flight:
         collect(in_flight.popleft())
-    return {stage: round(busy_seconds(s), 3) for stage, s in spans.items()}
+    return spans.busy()
 
 
 __all__ = [
