@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from prefect import deploy, serve
+from prefect.client.orchestration import get_client
 from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import ObjectNotFound
 from prefect.types.entrypoint import EntrypointType
 
 from flows.digest import digest
@@ -141,8 +143,13 @@ def pool_deployments(config: ServeConfig, shards: int) -> list[RunnerDeployment]
 
 
 def deploy_to_pool(config: ServeConfig, pool: str, shards: int) -> list[str]:
-    """Register :func:`pool_deployments` on the work pool ``pool`` (which must exist); return
-    their names."""
+    """Register :func:`pool_deployments` on the work pool ``pool``; return their names. Raises
+    LookupError when there is no such pool (before registering anything)."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(pool)
+        except ObjectNotFound:
+            raise LookupError(f"no work pool named {pool!r} on this Prefect server") from None
     deps = pool_deployments(config, shards)
     deploy(
         *deps,

@@ -478,7 +478,7 @@ def deploy(
     )
     try:
         names = deploy_to_pool(config, pool, shards)
-    except ValueError as exc:  # Prefect: no such work pool
+    except LookupError as exc:
         raise UserError(
             ConfigError("--pool", pool, str(exc), f"prefect work-pool create {pool} --type process")
         ) from None

@@ -103,6 +103,14 @@ def test_two_workers_on_a_pool_poll_disjoint_shards_and_load_every_article_once(
         assert out.returncode == 0, out.stdout + out.stderr
         return out.stdout
 
+    missing = subprocess.run(
+        [*NEWSMON, "deploy", "--pool", "newsmon-test", "--db", str(db), "--feeds", str(feeds)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert missing.returncode == 2, missing.stdout + missing.stderr
+    assert "no work pool named 'newsmon-test'" in missing.stderr
+    assert "prefect work-pool create newsmon-test --type process" in missing.stderr
+
     cli(*PREFECT, "work-pool", "create", "newsmon-test", "--type", "process")
     deployed = cli(
         *NEWSMON, "deploy", "--pool", "newsmon-test", "--shards", "2", "--no-digest",
