@@ -1,4 +1,5 @@
-"""Serving the bundled sample (config/sample/) from the loopback test server."""
+"""Serving the bundled sample (config/sample/) from the loopback test server, and the small
+feeds and pages the scheduling tests make up on the spot."""
 
 from __future__ import annotations
 
@@ -43,3 +44,26 @@ def write_feeds_toml(path: Path, feeds: dict[str, str]) -> Path:
         lines += ["[[feeds]]", f'name = "{name}"', f'url = "{url}"', ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def rss(links: list[tuple[str, str]], ttl: int | None = None) -> str:
+    """An RSS 2.0 feed of (title, link) items, the link as guid; ``ttl`` in minutes."""
+    items = "".join(
+        f"<item><title>{t}</title><link>{u}</link><guid>{u}</guid></item>" for t, u in links
+    )
+    ttl_tag = f"<ttl>{ttl}</ttl>" if ttl else ""
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>c</title>{ttl_tag}{items}'
+        "</channel></rss>"
+    )
+
+
+def news_page(title: str) -> str:
+    """An article page on the topic, long enough to be extracted."""
+    text = " ".join(
+        [f"{title}: NATO defence ministers met in Brussels to agree more air defence."] * 8
+    )
+    return (
+        f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+        f"<p>{text}</p></article></body></html>"
+    )

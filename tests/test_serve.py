@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tests.httpserver import LoopbackHTTPServer
 from tests.prefectapi import wait_until
+from tests.sample import news_page, rss
 from warehouse.store import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,30 +20,16 @@ NEWSMON = [sys.executable, "-m", "newsmon.cli"]
 INTERVAL = 5  # seconds between ingest runs
 
 
-def rss(items: list[str], ttl: int | None = None) -> str:
-    body = "".join(
-        f"<item><title>{t}</title><link>{link}</link><guid>{link}</guid></item>" for t, link in
-        (item.split("|") for item in items)
-    )  # fmt: skip
-    ttl_tag = f"<ttl>{ttl}</ttl>" if ttl else ""
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>c</title>{ttl_tag}{body}</channel></rss>'  # noqa: E501
-
-
-def page(title: str) -> str:
-    text = " ".join(
-        [f"{title}: NATO defence ministers met in Brussels to agree more air defence."] * 8
-    )
-    return f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1><p>{text}</p></article></body></html>"  # noqa: E501
-
-
 def test_serve_picks_up_a_new_item_and_respects_poll_times(
     prefect_api: dict[str, str], http_server: LoopbackHTTPServer, tmp_path: Path
 ) -> None:
-    live = [f"Eastern flank exercise begins|{http_server.url('/a1.html')}"]
-    http_server.add("/a1.html", page("Eastern flank exercise begins"), content_type="text/html")
+    live = [("Eastern flank exercise begins", http_server.url("/a1.html"))]
+    http_server.add(
+        "/a1.html", news_page("Eastern flank exercise begins"), content_type="text/html"
+    )
     http_server.add("/live.xml", rss(live), content_type="application/rss+xml")
-    quiet = [f"Quiet item|{http_server.url('/q1.html')}"]
-    http_server.add("/q1.html", page("Quiet item"), content_type="text/html")
+    quiet = [("Quiet item", http_server.url("/q1.html"))]
+    http_server.add("/q1.html", news_page("Quiet item"), content_type="text/html")
     http_server.add("/quiet.xml", rss(quiet, ttl=60), content_type="application/rss+xml")
     feeds = tmp_path / "feeds.toml"
     feeds.write_text(
@@ -82,9 +69,9 @@ def test_serve_picks_up_a_new_item_and_respects_poll_times(
     try:
         wait_until("the first ingest", lambda: "Eastern flank exercise begins" in titles(), 120)
         runs_before = runs()
-        live.append(f"Baltic air policing reinforced|{http_server.url('/a2.html')}")
+        live.append(("Baltic air policing reinforced", http_server.url("/a2.html")))
         http_server.add(
-            "/a2.html", page("Baltic air policing reinforced"), content_type="text/html"
+            "/a2.html", news_page("Baltic air policing reinforced"), content_type="text/html"
         )
         http_server.add("/live.xml", rss(live), content_type="application/rss+xml")
         # the item is visible as soon as its batch commits, a moment before its run is recorded

@@ -19,6 +19,7 @@ import pytest
 from extractors.shards import Shard
 from tests.httpserver import LoopbackHTTPServer
 from tests.prefectapi import wait_until
+from tests.sample import news_page, rss
 from warehouse.loads import feed_id_for
 from warehouse.store import connect
 
@@ -26,23 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NEWSMON = [sys.executable, "-m", "newsmon.cli"]
 PREFECT = [sys.executable, "-m", "prefect"]
 SHARED = "/shared.html"  # an article both shards' feeds link to
-
-
-def page(title: str) -> str:
-    text = " ".join([f"{title}: NATO allies agreed new air defence plans in Brussels."] * 8)
-    return (
-        f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
-        f"<p>{text}</p></article></body></html>"
-    )
-
-
-def rss(links: list[tuple[str, str]]) -> str:
-    items = "".join(
-        f"<item><title>{t}</title><link>{u}</link><guid>{u}</guid></item>" for t, u in links
-    )
-    return (
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>c</title>{items}</channel></rss>'
-    )
 
 
 def shard_feeds(server: LoopbackHTTPServer) -> dict[int, list[str]]:
@@ -74,13 +58,13 @@ def test_two_workers_on_a_pool_poll_disjoint_shards_and_load_every_article_once(
     prefect_api: dict[str, str], http_server: LoopbackHTTPServer, tmp_path: Path
 ) -> None:
     feeds_by_shard = shard_feeds(http_server)
-    http_server.add(SHARED, page("Shared article"), content_type="text/html")
+    http_server.add(SHARED, news_page("Shared article"), content_type="text/html")
     lines = []
     for index, urls in feeds_by_shard.items():
         for j, url in enumerate(urls):
             path = url.rsplit("/", 1)[1]
             own = f"/s{index}f{j}.html"
-            http_server.add(own, page(f"Shard {index} feed {j}"), content_type="text/html")
+            http_server.add(own, news_page(f"Shard {index} feed {j}"), content_type="text/html")
             links = [(f"Shard {index} feed {j}", http_server.url(own))]
             if j == 0:
                 links.append(("Shared article", http_server.url(SHARED)))
