@@ -42,7 +42,6 @@ from warehouse.store import (
     keys,
     now_utc,
     transaction,
-    upsert_clause,
 )
 
 # --- feeds --------------------------------------------------------------------------------
@@ -101,7 +100,9 @@ def register_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedConfig]) 
                 con,
                 "feeds",
                 changed,
-                conflict=upsert_clause("feed_id", field_names(FeedRow), keep=("url", "added_at")),
+                key=("feed_id",),
+                update=True,
+                keep=("url", "added_at"),
             )
     stored = {
         row[0]: row[1:]
@@ -140,9 +141,9 @@ def due_targets(
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, feeds_total: int) -> None:
     con.execute(
-        "INSERT INTO runs (run_id, started_at, feeds_total) VALUES (?, ?, ?) "
-        "ON CONFLICT (run_id) DO NOTHING",
-        [run_id, now_utc(), feeds_total],
+        "INSERT INTO runs (run_id, started_at, feeds_total) SELECT $run, $now, $feeds "
+        "WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run_id = $run)",
+        {"run": run_id, "now": now_utc(), "feeds": feeds_total},
     )
 
 
@@ -274,9 +275,9 @@ def record_polls(
             con,
             "feed_fetches",
             fetch_rows,
-            conflict="ON CONFLICT (run_id, feed_id) DO NOTHING",
+            key=("run_id", "feed_id"),
         )
-        bulk_insert(con, "feed_items", list(fresh.values()), conflict="ON CONFLICT DO NOTHING")
+        bulk_insert(con, "feed_items", list(fresh.values()), key=("feed_id", "guid"))
         _update_feed_states(con, polls, now, _schedules(con, polls, new_per_feed, now, rules))
     return new_per_feed
 
@@ -509,11 +510,9 @@ def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecor
             unique,
             columns=columns,
             extra={"first_seen_at": now, "updated_at": now},
-            conflict=upsert_clause(
-                "article_id",
-                [*columns, "updated_at"],
-                keep=("canonical_url", "is_baseline"),
-            ),
+            key=("article_id",),
+            update=True,
+            keep=("canonical_url", "is_baseline", "first_seen_at"),
         )
         for table in ("article_entities", "article_matches"):
             con.execute(f"DELETE FROM {table} WHERE {among('article_id')}", [keys(ids)])

@@ -35,11 +35,9 @@ from warehouse.store import (
     among,
     batch_view,
     bulk_insert,
-    field_names,
     keys,
     now_utc,
     transaction,
-    upsert_clause,
 )
 
 
@@ -197,7 +195,8 @@ def update_stories(
                 con,
                 "story_signatures",
                 rows,
-                conflict=upsert_clause("article_id", field_names(SignatureRow)),
+                key=("article_id",),
+                update=True,
             )
             if story_rows:
                 with batch_view(con, "_batch_story_ids", story_rows) as (view, _):
