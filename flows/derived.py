@@ -12,12 +12,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from extractors.stories import StoryParams
 from warehouse.search import has_index, refresh_index
-from warehouse.store import connect, transaction
+from warehouse.store import connect, retry_conflicts, transaction
 from warehouse.stories import StoriesSummary, refresh_stories, update_stories
 
 
@@ -30,11 +31,15 @@ def refresh_derived(
     with connect(db_path) as con:
         summary = update_stories(con, StoryParams(window=timedelta(days=window_days)))
         if all_stories:
-            with transaction(con):
-                refresh_stories(con)
+            retry_conflicts(_refresh_all_stories)(con)
         if not has_index(con):
             refresh_index(con)
     return summary
+
+
+def _refresh_all_stories(con: duckdb.DuckDBPyConnection) -> None:
+    with transaction(con):
+        refresh_stories(con)
 
 
 @task(name="stories-and-search-index", cache_policy=NO_CACHE)

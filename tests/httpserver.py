@@ -7,6 +7,7 @@ routes, and point code at ``server.url("/path")``::
                etag='"v1"', last_modified="Mon, 01 Jan 2024 00:00:00 GMT")
     server.add("/slow", body=b"x", delay_s=2)                  # wait before answering
     server.add("/drip", body=b"x" * 100, drip_s=0.5)           # one byte every 0.5 s
+    server.add("/gated", body=b"x", before=barrier.wait)       # call something first
     server.add("/gz", body=b"hello", gzip=True)                # Content-Encoding: gzip
     server.add("/big", body=b"x" * 10_000, content_length=False)  # chunked, no Content-Length
     server.add("/cut", body=b"x" * 1000, truncate_at=10)       # close after 10 body bytes
@@ -57,6 +58,7 @@ class Reply:
     gzip: bool = False  # gzip the body and send Content-Encoding: gzip
     content_length: bool = True  # False: chunked transfer encoding, no Content-Length
     truncate_at: int | None = None  # announce the full length, send this many bytes, close
+    before: Callable[[], object] | None = None  # called first (e.g. wait for another request)
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,8 @@ class LoopbackHTTPServer:
         self._send(h, reply)
 
     def _send(self, h: BaseHTTPRequestHandler, r: Reply) -> None:
+        if r.before is not None:
+            r.before()
         if r.delay_s and self._stopping.wait(r.delay_s):
             h.close_connection = True
             return

@@ -7,7 +7,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from extractors.shards import Shard
 from tests.httpserver import LoopbackHTTPServer
+from warehouse.loads import feed_id_for
 
 SAMPLE = Path(__file__).resolve().parents[1] / "config" / "sample"
 FEED_TYPES = {".rss": "application/rss+xml", ".atom": "application/atom+xml", ".rdf": None}
@@ -67,3 +69,17 @@ def news_page(title: str) -> str:
         f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
         f"<p>{text}</p></article></body></html>"
     )
+
+
+def shard_feeds(server: LoopbackHTTPServer, per_shard: int = 2) -> dict[int, list[str]]:
+    """Feed URLs on ``server`` until each of two shards has ``per_shard`` (a feed's shard
+    depends on its URL, and so on the server's port)."""
+    out: dict[int, list[str]] = {1: [], 2: []}
+    n = 0
+    while min(len(v) for v in out.values()) < per_shard:
+        url = server.url(f"/feed{n}.xml")
+        index = 1 if Shard(1, 2).holds(feed_id_for(url)) else 2
+        if len(out[index]) < per_shard:
+            out[index].append(url)
+        n += 1
+    return out

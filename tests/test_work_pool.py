@@ -16,31 +16,15 @@ from typing import Any
 
 import pytest
 
-from extractors.shards import Shard
 from tests.httpserver import LoopbackHTTPServer
 from tests.prefectapi import wait_until
-from tests.sample import news_page, rss
-from warehouse.loads import feed_id_for
+from tests.sample import news_page, rss, shard_feeds, write_feeds_toml
 from warehouse.store import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 NEWSMON = [sys.executable, "-m", "newsmon.cli"]
 PREFECT = [sys.executable, "-m", "prefect"]
 SHARED = "/shared.html"  # an article both shards' feeds link to
-
-
-def shard_feeds(server: LoopbackHTTPServer) -> dict[int, list[str]]:
-    """Feed URLs on ``server`` until each of two shards has two (a feed's shard depends on its
-    URL, and so on the server's port)."""
-    out: dict[int, list[str]] = {1: [], 2: []}
-    n = 0
-    while min(len(v) for v in out.values()) < 2:
-        url = server.url(f"/feed{n}.xml")
-        index = 1 if Shard(1, 2).holds(feed_id_for(url)) else 2
-        if len(out[index]) < 2:
-            out[index].append(url)
-        n += 1
-    return out
 
 
 def api(env: dict[str, str], path: str, body: dict[str, Any]) -> Any:
@@ -59,7 +43,7 @@ def test_two_workers_on_a_pool_poll_disjoint_shards_and_load_every_article_once(
 ) -> None:
     feeds_by_shard = shard_feeds(http_server)
     http_server.add(SHARED, news_page("Shared article"), content_type="text/html")
-    lines = []
+    names: dict[str, str] = {}
     for index, urls in feeds_by_shard.items():
         for j, url in enumerate(urls):
             path = url.rsplit("/", 1)[1]
@@ -69,9 +53,8 @@ def test_two_workers_on_a_pool_poll_disjoint_shards_and_load_every_article_once(
             if j == 0:
                 links.append(("Shared article", http_server.url(SHARED)))
             http_server.add(f"/{path}", rss(links), content_type="application/rss+xml")
-            lines += ["[[feeds]]", f'name = "s{index}f{j}"', f'url = "{url}"', ""]
-    feeds = tmp_path / "feeds.toml"
-    feeds.write_text("\n".join(lines), encoding="utf-8")
+            names[f"s{index}f{j}"] = url
+    feeds = write_feeds_toml(tmp_path / "feeds.toml", names)
     db = tmp_path / "w.duckdb"
     env = {
         **prefect_api,

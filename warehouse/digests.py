@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 
 from extractors.query import folded_words_of
-from warehouse.store import bulk_insert, transaction
+from warehouse.store import bulk_insert, retry_conflicts, transaction
 
 EXTRACT_CHARS = 280
 
@@ -226,6 +226,7 @@ class _Item:
     is_lead: bool
 
 
+@retry_conflicts
 def record_digest(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -272,6 +273,7 @@ def record_digest(
         bulk_insert(con, "digest_items", items)
 
 
+@retry_conflicts
 def record_empty(
     con: duckdb.DuckDBPyConnection, digest_id: str, subscription: str, recipients: Sequence[str],
     now: datetime,
@@ -286,6 +288,7 @@ def record_empty(
     )
 
 
+@retry_conflicts
 def finish_digest(
     con: duckdb.DuckDBPyConnection,
     digest_id: str,

@@ -41,6 +41,7 @@ from warehouse.store import (
     field_names,
     keys,
     now_utc,
+    retry_conflicts,
     transaction,
 )
 
@@ -64,6 +65,7 @@ def feed_id_for(url: str) -> str:
     return stable_id(url)
 
 
+@retry_conflicts
 def register_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedConfig]) -> list[FeedTarget]:
     """Upsert the configured feeds; return them as poll targets with their stored validators."""
     rows = [
@@ -139,6 +141,7 @@ def due_targets(
 # --- runs ---------------------------------------------------------------------------------
 
 
+@retry_conflicts
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, feeds_total: int) -> None:
     con.execute(
         "INSERT INTO runs (run_id, started_at, feeds_total) SELECT $run, $now, $feeds "
@@ -147,6 +150,7 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, feeds_total: int) -> 
     )
 
 
+@retry_conflicts
 def finish_run(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -209,6 +213,7 @@ class FeedItemRow:
     seen_order: int
 
 
+@retry_conflicts
 def record_polls(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -481,6 +486,7 @@ class MatchRow:
     matched_at: datetime
 
 
+@retry_conflicts
 def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecord]) -> int:
     """Upsert a batch of articles with their entities and matches, in one transaction.
 

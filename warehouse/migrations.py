@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from warehouse import lake
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -308,21 +310,36 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
-    con.execute(
-        """
-        CREATE TABLE IF NOT EXISTS schema_migrations (
-            version    INTEGER PRIMARY KEY,
-            name       VARCHAR NOT NULL,
-            applied_at TIMESTAMPTZ NOT NULL
-        )
-        """
+_VERSIONS_TABLE = """
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    INTEGER PRIMARY KEY,
+        name       VARCHAR NOT NULL,
+        applied_at TIMESTAMPTZ NOT NULL
     )
+"""
+
+
+def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    ddl = (
+        lake.without_constraints(_VERSIONS_TABLE)
+        if lake.is_lake_connection(con)
+        else _VERSIONS_TABLE
+    )
+    con.execute(ddl)
     return {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply the pending migrations in order; return the versions applied now."""
+    """Apply the pending migrations in order; return the versions applied now.
+
+    On a DuckLake warehouse the statements run without key constraints
+    (:func:`warehouse.lake.without_constraints`) and each migration takes a write turn, so two
+    processes migrating one new lake at once conflict and the later one (run again by the
+    caller, see ``store.connect``) finds the work done.
+    """
+    on_lake = lake.is_lake_connection(con)
+    if on_lake:
+        lake.ensure_turns(con)
     done = applied_versions(con)
     applied: list[int] = []
     for migration in MIGRATIONS:
@@ -330,15 +347,17 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(migration.sql)
+            if on_lake:
+                lake.take_turn(con)
+            con.execute(lake.without_constraints(migration.sql) if on_lake else migration.sql)
             con.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 [migration.version, migration.name, datetime.now(UTC)],
             )
-            con.execute("COMMIT")
         except duckdb.Error:
             con.execute("ROLLBACK")
             raise
+        con.execute("COMMIT")
         applied.append(migration.version)
     return applied
 

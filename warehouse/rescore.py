@@ -18,7 +18,7 @@ from extractors.language import detect_language
 from extractors.pipeline import batches
 from extractors.topics import Document, FilterResult, TopicSet, filter_documents
 from warehouse.loads import EntityRow, MatchRow
-from warehouse.store import among, bulk_insert, keys, now_utc, transaction
+from warehouse.store import among, bulk_insert, keys, now_utc, retry_conflicts, transaction
 
 Progress = Callable[[int, int], None]  # (articles just scored, articles in all)
 Scorer = Callable[[Sequence[Document], TopicSet], list[FilterResult]]
@@ -117,20 +117,29 @@ def rescore(
         if progress:
             progress(len(batch), len(ids))
     summary = _compare(con, len(ids))
+    _swap_in(con, ids)
+    for table in ("rescore_entities", "rescore_matches", "rescore_languages"):
+        con.execute(f"DROP TABLE {table}")
+    return summary
+
+
+@retry_conflicts
+def _swap_in(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
+    """Replace the rescored articles' entities and matches (only theirs: on a DuckLake
+    warehouse an ingest may have added articles since, scored by its own run)."""
     with transaction(con):
-        con.execute("DELETE FROM article_entities")
-        con.execute("INSERT INTO article_entities SELECT * FROM rescore_entities")
-        con.execute("DELETE FROM article_matches")
-        con.execute("INSERT INTO article_matches SELECT * FROM rescore_matches")
+        for table, staged in (
+            ("article_entities", "rescore_entities"),
+            ("article_matches", "rescore_matches"),
+        ):
+            con.execute(f"DELETE FROM {table} WHERE {among('article_id')}", [keys(ids)])
+            con.execute(f"INSERT INTO {table} SELECT * FROM {staged}")
         con.execute(
             """
             UPDATE articles SET detected_language = l.detected_language
             FROM rescore_languages l WHERE articles.article_id = l.article_id
             """
         )
-    for table in ("rescore_entities", "rescore_matches", "rescore_languages"):
-        con.execute(f"DROP TABLE {table}")
-    return summary
 
 
 def _compare(con: duckdb.DuckDBPyConnection, articles: int) -> RescoreSummary:

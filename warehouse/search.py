@@ -19,65 +19,84 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import duckdb
 
 from newsmon.errors import WarehouseError
-from warehouse.store import Table, among, keys
+from warehouse import extensions, lake
+from warehouse.store import Table, among, keys, retry_conflicts, transaction
 
 INDEX_SCHEMA = "fts_main_articles"
 
 
-def extension_path() -> Path:
-    """The ``fts`` extension binary shipped by the ``duckdb-extension-fts`` package."""
-    try:
-        import duckdb_extension_fts
-    except ImportError:
-        raise WarehouseError(
-            "full-text search needs the duckdb-extension-fts package: "
-            "reinstall newsmon (make setup)"
-        ) from None
-    root = Path(duckdb_extension_fts.__file__).parent / "extensions"
-    found = sorted(root.glob(f"v{duckdb.__version__}/fts.duckdb_extension"))
-    if not found:
-        raise WarehouseError(
-            f"duckdb-extension-fts has no fts extension for duckdb {duckdb.__version__}: "
-            "install the matching version (see constraints.txt)"
-        )
-    return found[0]
-
-
 def load_fts(con: duckdb.DuckDBPyConnection) -> None:
-    """Load the ``fts`` extension into ``con`` from the package, without network."""
-    loaded = con.execute(
-        "SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'fts'"
-    ).fetchone()
-    if loaded and loaded[0]:
-        return
-    path = str(extension_path()).replace("'", "''")
-    con.execute(f"LOAD '{path}'")
+    """Load the ``fts`` extension into ``con`` from its package, without network."""
+    extensions.load(con, "fts")
 
 
 def has_index(con: duckdb.DuckDBPyConnection) -> bool:
     row = con.execute(
-        "SELECT count(*) FROM duckdb_schemas() WHERE schema_name = ?", [INDEX_SCHEMA]
+        "SELECT count(*) FROM duckdb_schemas() "
+        "WHERE database_name = current_database() AND schema_name = ?",
+        [INDEX_SCHEMA],
     ).fetchone()
     return bool(row and row[0])
 
 
 _FIELDS = ("title", "summary", "text")  # the articles' columns the index covers, in order
 _STEMMER = "porter"
+_CREATE_INDEX = (
+    f"PRAGMA create_fts_index('articles', 'article_id', {', '.join(repr(f) for f in _FIELDS)}, "
+    f"stemmer = '{_STEMMER}', stopwords = 'english', strip_accents = 1, lower = 1, overwrite = 1)"
+)
+# the index's macros as the fts extension declares them (DuckDB's fts documentation); a lake's
+# copy needs them spelled out (warehouse.lake.copy_schema)
+_MACRO_PARAMETERS = {
+    "match_bm25": (
+        "docname",
+        "query_string",
+        "fields := ''",  # see _lake_macro
+        "k := 1.2",
+        "b := 0.75",
+        "conjunctive := 0",
+    ),
+    "tokenize": ("s",),
+}
 
 
+def _lake_macro(name: str, definition: str) -> str:
+    """A macro's body as a lake stores it. DuckLake refuses an untyped NULL default and keeps
+    a typed one as the text 'NULL' (DuckLake 1.5.5), so match_bm25's ``fields`` (NULL: every
+    field) defaults to '' there, which the body must read as "every field" too."""
+    if name != "match_bm25":
+        return definition
+    every_field = "(fields IS NULL)"
+    if every_field not in definition:
+        raise WarehouseError(
+            "the fts extension's match_bm25 changed: update warehouse.search._lake_macro"
+        )
+    return definition.replace(every_field, "(fields IS NULL OR fields = '')")
+
+
+@retry_conflicts
 def refresh_index(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)build the BM25 index over every article's title, summary and text."""
     load_fts(con)
-    fields = ", ".join(f"'{f}'" for f in _FIELDS)
-    con.execute(
-        f"PRAGMA create_fts_index('articles', 'article_id', {fields}, stemmer = '{_STEMMER}', "
-        "stopwords = 'english', strip_accents = 1, lower = 1, overwrite = 1)"
-    )
+    if not lake.is_lake_connection(con):
+        con.execute(_CREATE_INDEX)
+        return
+    # DuckLake cannot take the tables the pragma creates from queries: build the same layout
+    # in memory over no articles, copy it, and index every article into it.
+    with transaction(con):
+        if not has_index(con):
+            with duckdb.connect() as template:
+                load_fts(template)
+                names = ", ".join(f"{c} VARCHAR" for c in ("article_id", *_FIELDS))
+                template.execute(f"CREATE TABLE articles ({names})")
+                template.execute(_CREATE_INDEX)
+                lake.copy_schema(con, template, INDEX_SCHEMA, _MACRO_PARAMETERS, _lake_macro)
+        ids = [r[0] for r in con.execute("SELECT article_id FROM articles").fetchall()]
+        index_articles(con, ids)
 
 
 def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> None:
@@ -265,7 +284,6 @@ def search(con: duckdb.DuckDBPyConnection, query: str, options: SearchOptions) -
 __all__ = [
     "INDEX_SCHEMA",
     "SearchOptions",
-    "extension_path",
     "has_index",
     "index_articles",
     "load_fts",

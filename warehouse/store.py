@@ -9,20 +9,26 @@ transaction per batch, and are idempotent: re-loading the same batch changes not
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import duckdb
 import pyarrow as pa
 
 from newsmon.errors import WarehouseError, WarehouseLockedError
+from warehouse import lake
 from warehouse.migrations import migrate
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 LOCK_RETRY_S = 30.0
 
@@ -31,7 +37,11 @@ LOCK_RETRY_S = 30.0
 def connect(
     path: Path | str, *, read_only: bool = False, wait_s: float = LOCK_RETRY_S
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse (creating and migrating it when writable), retrying while locked."""
+    """Open the warehouse (creating and migrating it when writable), retrying while locked.
+
+    A path ending in ``.ducklake`` is a DuckLake warehouse (warehouse.lake), any other a DuckDB
+    file.
+    """
     path = Path(path)
     if read_only and not path.exists():
         raise WarehouseError(f"no warehouse at {path}: create it with `newsmon init --db {path}`")
@@ -40,12 +50,24 @@ def connect(
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WarehouseError(f"cannot create {path.parent}: {exc.strerror}") from None
+    if lake.is_lake(path):
+        con = lake.open_lake(path, read_only=read_only)
+    else:
+        con = _open_file(path, read_only, wait_s)
+    try:
+        if not read_only:
+            retry_conflicts(migrate)(con)
+        yield con
+    finally:
+        con.close()
+
+
+def _open_file(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
+            return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise WarehouseError(f"cannot open {path}: {exc}") from None
@@ -58,23 +80,66 @@ def connect(
             delay = min(delay * 2, 1.0)
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open {path}: {exc}") from None
-    try:
-        if not read_only:
-            migrate(con)
-        yield con
-    finally:
-        con.close()
 
 
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction around the block. On a DuckLake warehouse it takes a write turn
+    (warehouse.lake): run the function that opens it under :func:`retry_conflicts`."""
     con.execute("BEGIN TRANSACTION")
     try:
+        if lake.is_lake_connection(con):
+            lake.take_turn(con)
         yield con
     except BaseException:
-        con.execute("ROLLBACK")
+        # (DuckLake may already have ended a transaction whose statement failed)
+        with suppress(duckdb.TransactionException):
+            con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+COMMIT_ATTEMPTS = 30
+COMMIT_WAIT_S = (0.02, 1.0)  # the first wait before running a conflicting write again, the most
+
+
+# How DuckLake 1.5 reports a commit that lost to another writer's: a logical conflict, the
+# SQLite catalog busy with (or changed by) another process, its own retries used up.
+_CONFLICTS = ("Transaction conflict", "database is locked", "Exceeded the maximum retry count")
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A DuckLake commit refused because another process committed first: run it again."""
+    return isinstance(exc, duckdb.Error) and any(c in str(exc) for c in _CONFLICTS)
+
+
+def retry_conflicts(fn: Callable[P, T]) -> Callable[P, T]:
+    """Run ``fn`` again (with backoff) while its commit conflicts with another writer's.
+
+    For the functions that write the warehouse: each reads what it needs and writes in its own
+    transaction, so running it again against the newer snapshot is safe, and it then sees the
+    other writer's rows. A DuckDB file has one writer, and nothing is ever run twice.
+    """
+
+    @functools.wraps(fn)
+    def retrying(*args: P.args, **kwargs: P.kwargs) -> T:
+        delay, most = COMMIT_WAIT_S
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                return fn(*args, **kwargs)
+            except duckdb.Error as exc:
+                if not is_conflict(exc):
+                    raise
+                if attempt == COMMIT_ATTEMPTS:
+                    raise WarehouseError(
+                        f"{fn.__name__}: gave up after {attempt} commits that conflicted with "
+                        f"other writers of the DuckLake warehouse: {str(exc).splitlines()[0]}"
+                    ) from exc
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, most)
+        raise AssertionError("unreachable")
+
+    return retrying
 
 
 def bulk_insert(
@@ -196,8 +261,10 @@ __all__ = [
     "bulk_insert",
     "connect",
     "field_names",
+    "is_conflict",
     "keys",
     "now_utc",
+    "retry_conflicts",
     "run_query",
     "transaction",
 ]

@@ -37,6 +37,7 @@ from warehouse.store import (
     bulk_insert,
     keys,
     now_utc,
+    retry_conflicts,
     transaction,
 )
 
@@ -142,6 +143,7 @@ def _signature_row(
     )
 
 
+@retry_conflicts
 def update_stories(
     con: duckdb.DuckDBPyConnection,
     params: StoryParams | None = None,

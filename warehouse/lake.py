@@ -1,0 +1,199 @@
+"""DuckLake warehouses: the same schema for several writing processes at once.
+
+A DuckDB file takes one writing process. A warehouse path ending in ``.ducklake`` is a DuckLake
+instead: its catalog is the SQLite database at that path (DuckLake's catalog for several
+processes on one machine) and its data are Parquet files in the directory ``<path>.files/``.
+Several ingest processes (shards, issue 9) commit to it at once; ``newsmon sql`` and every other
+command read it through the same tables and views.
+
+What differs from a DuckDB file, and how newsmon makes up for it:
+
+- No PRIMARY KEY or UNIQUE constraints: the migrations run without them
+  (:func:`without_constraints`) and every keyed write is a ``MERGE INTO`` on the key
+  (``store.bulk_insert``), which is what the DuckDB file does too.
+- DuckLake settles concurrent commits optimistically: two transactions that only append
+  both commit, so two processes could each add "the" new article. Every newsmon write
+  transaction on a lake therefore takes a turn: it updates the single row of ``write_turns``
+  (:func:`take_turn`), so any two overlapping writes conflict, the later one fails to commit
+  and is run again (``store.retry_conflicts``) against the new snapshot, where its ``MERGE``
+  finds the other's rows. Extraction, the expensive part, stays concurrent; commits are ordered.
+- The SQLite catalog runs in write-ahead-log mode (:func:`_wal_catalog`).
+- ``PRAGMA create_fts_index`` cannot create its tables on a lake: warehouse.search builds the
+  same layout with :func:`copy_schema`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
+from pathlib import Path
+
+import duckdb
+
+from newsmon.errors import WarehouseError
+from warehouse import extensions
+
+SUFFIX = ".ducklake"
+CATALOG = "warehouse"  # the attached lake's name in a newsmon connection
+TURNS = "write_turns"
+
+
+def is_lake(path: Path) -> bool:
+    """Whether the warehouse at ``path`` is a DuckLake (by its suffix)."""
+    return path.suffix == SUFFIX
+
+
+def data_path(path: Path) -> Path:
+    """Where a lake's Parquet files live: ``<path>.files/``, DuckLake's own default."""
+    return Path(f"{path}.files")
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _wal_catalog(path: Path) -> None:
+    """Put the SQLite catalog in write-ahead-log mode (a setting kept in the file).
+
+    In SQLite's default rollback-journal mode, a DuckLake commit that loses to another
+    process's can fail inside SQLite's COMMIT, which leaves that connection's SQLite transaction
+    open and the lake locked for every other process until it closes (DuckLake 1.5.5). In WAL
+    mode the losing commit fails before that, its connection stays usable, and readers never
+    wait for writers.
+    """
+    try:
+        with closing(sqlite3.connect(path, timeout=30)) as catalog:
+            if catalog.execute("PRAGMA journal_mode").fetchone() != ("wal",):
+                catalog.execute("PRAGMA journal_mode = WAL")
+    except sqlite3.Error as exc:
+        raise WarehouseError(f"cannot open the DuckLake catalog {path}: {exc}") from None
+
+
+def open_lake(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake at ``path`` attached and in use."""
+    if not read_only:
+        _wal_catalog(path)
+    con = duckdb.connect()
+    try:
+        for name in ("ducklake", "sqlite_scanner", "fts"):
+            extensions.load(con, name)
+        options = f"DATA_PATH {_quoted(str(data_path(path.resolve())) + '/')}"
+        if read_only:
+            options += ", READ_ONLY"
+        con.execute(
+            f"ATTACH {_quoted('ducklake:sqlite:' + str(path.resolve()))} AS {CATALOG} ({options})"
+        )
+        con.execute(f"USE {CATALOG}")
+    except duckdb.Error as exc:
+        con.close()
+        raise WarehouseError(f"cannot open the DuckLake warehouse {path}: {exc}") from None
+    return con
+
+
+def is_lake_connection(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute(
+        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return bool(row and row[0] == "ducklake")
+
+
+def ensure_turns(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``write_turns`` with its one row (once, in one transaction: two processes doing
+    it at once conflict on the table's creation, and the later one finds it made)."""
+    if con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND table_name = ?",
+        [TURNS],
+    ).fetchone() != (0,):
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE TABLE {TURNS} (turn BIGINT NOT NULL, taken_at TIMESTAMPTZ NOT NULL)")
+        con.execute(f"INSERT INTO {TURNS} VALUES (0, now())")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def take_turn(con: duckdb.DuckDBPyConnection) -> None:
+    """In a write transaction on a lake: conflict with every other write transaction open now."""
+    con.execute(f"UPDATE {TURNS} SET turn = turn + 1, taken_at = now()")
+
+
+def without_constraints(sql: str) -> str:
+    """DDL for a lake: the same statements without PRIMARY KEY and UNIQUE, which DuckLake
+    refuses (newsmon's writes keep the keys themselves, by ``MERGE``)."""
+    out: list[tuple[str, str]] = []  # (code, comment) per line
+    for line in sql.splitlines():
+        code, dash, comment = line.partition("--")
+        if code.strip().startswith("PRIMARY KEY ("):
+            # a table constraint on its own line, last in the table: drop the comma before it
+            previous = next(i for i in range(len(out) - 1, -1, -1) if out[i][0].strip())
+            code_before, comment_before = out[previous]
+            out[previous] = (code_before.rstrip().removesuffix(",") + " ", comment_before)
+            continue
+        out.append((code.replace(" PRIMARY KEY", "").replace(" UNIQUE", ""), dash + comment))
+    return "\n".join(code + comment for code, comment in out)
+
+
+def copy_schema(
+    con: duckdb.DuckDBPyConnection,
+    source: duckdb.DuckDBPyConnection,
+    schema: str,
+    macro_parameters: Mapping[str, Sequence[str]],
+    rewrite: Callable[[str, str], str] = lambda name, definition: definition,
+) -> None:
+    """Recreate ``schema`` of ``source`` (tables with their rows, and macros) in ``con``'s
+    current catalog, with explicit column types (DuckLake refuses a table created from a
+    query with an untyped NULL column). ``macro_parameters`` gives each macro's parameter list
+    as written in CREATE MACRO (duckdb_functions() has the names, not the defaults);
+    ``rewrite(name, definition)`` may adapt a macro's body to the lake."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    columns: dict[str, list[str]] = {}
+    for table, column, data_type in source.execute(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() "
+        "WHERE schema_name = ? ORDER BY table_name, column_index",
+        [schema],
+    ).fetchall():
+        columns.setdefault(table, []).append(f'"{column}" {data_type}')
+    for table, cols in columns.items():
+        con.execute(f"CREATE TABLE {schema}.{table} ({', '.join(cols)})")
+        rows = source.execute(f"SELECT * FROM {schema}.{table}").to_arrow_table()
+        if rows.num_rows:
+            con.register("_copied_rows", rows)
+            try:
+                con.execute(f"INSERT INTO {schema}.{table} SELECT * FROM _copied_rows")
+            finally:
+                con.unregister("_copied_rows")
+    macros = source.execute(
+        "SELECT function_name, macro_definition FROM duckdb_functions() "
+        "WHERE schema_name = ? AND function_type = 'macro'",
+        [schema],
+    ).fetchall()
+    missing = {name for name, _ in macros} - set(macro_parameters)
+    if missing:
+        raise WarehouseError(
+            f"no parameter list for the macro(s) {sorted(missing)} of {schema}: "
+            "the extension changed; update warehouse.search"
+        )
+    for name, definition in macros:
+        params = ", ".join(macro_parameters[name])
+        body = rewrite(name, definition)
+        con.execute(f"CREATE MACRO {schema}.{name}({params}) AS {body}")
+
+
+__all__ = [
+    "CATALOG",
+    "SUFFIX",
+    "TURNS",
+    "copy_schema",
+    "data_path",
+    "ensure_turns",
+    "is_lake",
+    "is_lake_connection",
+    "open_lake",
+    "take_turn",
+    "without_constraints",
+]
