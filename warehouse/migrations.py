@@ -329,6 +329,15 @@ def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
     return {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
 
 
+def _up_to_date(con: duckdb.DuckDBPyConnection) -> bool:
+    """Every migration applied (one cheap query: most connections find nothing to do)."""
+    try:
+        row = con.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    except duckdb.CatalogException:  # a new warehouse
+        return False
+    return bool(row and row[0] == latest_version())
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Apply the pending migrations in order; return the versions applied now.
 
@@ -337,6 +346,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     processes migrating one new lake at once conflict and the later one (run again by the
     caller, see ``store.connect``) finds the work done.
     """
+    if _up_to_date(con):
+        return []
     on_lake = lake.is_lake_connection(con)
     if on_lake:
         lake.ensure_turns(con)
