@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from newsmon import __version__
-from newsmon.errors import ConfigError, NewsmonError
+from newsmon.errors import ConfigError, NewsmonError, WarehouseError
 from newsmon.progress import reporting
 
 if TYPE_CHECKING:
@@ -303,6 +303,47 @@ def _cell(value: Any, limit: int = 60) -> str:
         text = str(_plain(value))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- checkpoint -----------------------------------------------------------------------------
+
+
+@cli.command()
+@_db_option
+@click.option(
+    "--keep-days",
+    type=click.IntRange(min=0),
+    default=7,
+    show_default=True,
+    help="DuckLake: keep the snapshots (time travel) of this many days.",
+)
+@_handle_errors
+def checkpoint(db: Path | None, keep_days: int) -> None:
+    """Compact the warehouse: on a DuckLake, merge its small files and drop old snapshots.
+
+    Safe while ingests run (a commit that conflicts is run again). Schedule it daily or so for
+    a DuckLake warehouse; on a DuckDB file it only folds the write-ahead log into the file.
+    """
+    from warehouse import lake
+    from warehouse.store import connect, retry_conflicts
+
+    db_path = _resolve_db(db)
+    if not db_path.exists():
+        raise WarehouseError(
+            f"no warehouse at {db_path}: create it with `newsmon init --db {db_path}`"
+        )
+    with connect(db_path) as con:
+        if not lake.is_lake(db_path):
+            con.execute("CHECKPOINT")
+            click.echo(f"Checkpointed {db_path}.")
+            return
+        done = retry_conflicts(lake.checkpoint)(con, keep_days)
+    click.echo(
+        f"Checkpointed {db_path}: data files in use {done.files_before} -> {done.files_after}, "
+        f"snapshots {done.snapshots_before} -> {done.snapshots_after} (the last {keep_days} "
+        f"day(s) kept); {done.awaiting_deletion} unused file(s) are deleted by a checkpoint "
+        "once a day old."
+    )
 
 
 # --- status ---------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ file, and several writing processes at once without an article stored twice."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -104,10 +105,10 @@ def add_feed(con: duckdb.DuckDBPyConnection, row: FeedRow) -> None:
         bulk_insert(con, "feeds", [row], key=("feed_id",))
 
 
-def test_two_processes_overlapping_writes_of_one_key_store_it_once(tmp_path: Path) -> None:
-    """Two connections (each its own DuckDB, as two processes have) add the same key in
-    overlapping transactions: the one that commits last conflicts, and run again (as every
-    newsmon write function is) it finds the other's row instead of adding its own."""
+def test_two_connections_overlapping_writes_of_one_key_store_it_once(tmp_path: Path) -> None:
+    """Two newsmon connections to a lake add the same key in overlapping transactions: the one
+    that commits last conflicts, and run again (as every newsmon write function is) it finds the
+    other's row instead of adding its own. (Two processes: the shards test below.)"""
     db = tmp_path / "w.ducklake"
     url = "https://example.org/feed.xml"
     with connect(db) as a, connect(db) as b:
@@ -176,6 +177,41 @@ def test_a_commit_that_keeps_conflicting_gives_up_with_a_warehouse_error(
     with pytest.raises(duckdb.TransactionException):
         retry_conflicts(fails)()
     assert len(calls) == 1  # not a conflict: not run again
+
+
+def add_feeds(con: duckdb.DuckDBPyConnection, rows: list[FeedRow]) -> None:
+    with transaction(con):
+        bulk_insert(con, "feeds", rows, key=("feed_id",))
+
+
+def test_checkpoint_merges_a_lakes_small_files_and_keeps_every_row(tmp_path: Path) -> None:
+    db = tmp_path / "w.ducklake"
+    with connect(db) as con:
+        for n in range(6):  # 6 commits of 20 rows: more than DuckLake inlines, 6 Parquet files
+            rows = [feed_row(f"https://example.org/{n}/{i}.xml", f"f{n}.{i}") for i in range(20)]
+            retry_conflicts(add_feeds)(con, rows)
+        feeds = con.execute("SELECT * FROM feeds ORDER BY feed_id").fetchall()
+
+    out = subprocess.run(
+        [*NEWSMON, "checkpoint", "--db", str(db), "--keep-days", "0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    summary = re.fullmatch(
+        rf"Checkpointed {re.escape(str(db))}: data files in use (\d+) -> (\d+), snapshots "
+        r"(\d+) -> (\d+) \(the last 0 day\(s\) kept\); (\d+) unused file\(s\) are deleted by a "
+        r"checkpoint once a day old\.\n",
+        out.stdout,
+    )
+    assert summary, out.stdout
+    files_before, files_after, snapshots_before, snapshots_after, waiting = map(
+        int, summary.groups()
+    )
+    assert files_after < files_before and waiting >= 6
+    # every snapshot older than 0 days expired: what is left is the checkpoint's own
+    assert snapshots_before > 6 and snapshots_after <= 2
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT * FROM feeds ORDER BY feed_id").fetchall() == feeds
 
 
 def test_lake_ddl_drops_exactly_the_key_constraints() -> None:

@@ -29,6 +29,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -140,6 +141,47 @@ def take_turn(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"UPDATE {TURNS} SET turn = turn + 1, taken_at = now()")
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    files_before: int  # data files the lake's current snapshot reads
+    files_after: int
+    snapshots_before: int
+    snapshots_after: int
+    awaiting_deletion: int  # files no snapshot reads, deleted by a checkpoint a day later
+
+
+_METADATA = f"__ducklake_metadata_{CATALOG}"  # the catalog database, as DuckLake attaches it
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _lake_state(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(data files in use, snapshots), from the catalog's tables (DuckLake specification)."""
+    return (
+        _count(
+            con, f"SELECT count(*) FROM {_METADATA}.ducklake_data_file WHERE end_snapshot IS NULL"
+        ),
+        _count(con, f"SELECT count(*) FROM {_METADATA}.ducklake_snapshot"),
+    )
+
+
+def checkpoint(con: duckdb.DuckDBPyConnection, keep_days: int) -> Checkpoint:
+    """DuckLake's upkeep in one statement (CHECKPOINT): flush inlined rows to Parquet, expire
+    the snapshots older than ``keep_days`` (time travel goes back that far), merge small
+    files, and delete the files no snapshot needs once they are a day old (a query may still
+    be reading them)."""
+    files, snapshots = _lake_state(con)
+    con.execute(f"CALL {CATALOG}.set_option('expire_older_than', '{int(keep_days)} days')")
+    con.execute(f"CALL {CATALOG}.set_option('delete_older_than', '1 day')")
+    con.execute("CHECKPOINT")
+    files_after, snapshots_after = _lake_state(con)
+    waiting = _count(con, f"SELECT count(*) FROM {_METADATA}.ducklake_files_scheduled_for_deletion")
+    return Checkpoint(files, files_after, snapshots, snapshots_after, waiting)
+
+
 def without_constraints(sql: str) -> str:
     """DDL for a lake: the same statements without PRIMARY KEY and UNIQUE, which DuckLake
     refuses (newsmon's writes keep the keys themselves, by ``MERGE``)."""
@@ -206,6 +248,8 @@ __all__ = [
     "CATALOG",
     "SUFFIX",
     "TURNS",
+    "Checkpoint",
+    "checkpoint",
     "copy_schema",
     "data_path",
     "ensure_turns",
