@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 60
 export PREFECT_LOGGING_SETTINGS_PATH ?= $(CURDIR)/config/prefect-logging.yml
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run demo test lint bench bench-dask bench-extract lock clean
+.PHONY: help setup run demo test lint bench bench-dask bench-ducklake bench-extract lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ bench: setup ## end-to-end pipeline benchmark, 40 feeds x 50 items (see benchmar
 
 bench-dask: setup ## the same with NEWSMON_TASK_RUNNER=dask (a local 2-process Dask cluster)
 	$(BIN)/python -m benchmarks.pipeline --runner dask
+
+bench-ducklake: setup ## the same into a DuckLake warehouse (SQLite catalog, Parquet files)
+	$(BIN)/python -m benchmarks.pipeline --warehouse ducklake
 
 bench-extract: setup ## extraction alone over the real corpus pages (benchmarks/extract.py)
 	$(BIN)/python benchmarks/extract.py

@@ -1,7 +1,7 @@
 """End-to-end pipeline benchmark: newsmon against its bound and against the naive script.
 
 Usage: python -m benchmarks.pipeline [--feeds 40] [--items 50] [--latency 0.1] [--naive-feeds 4]
-                                    [--runner local|dask]
+                                    [--runner local|dask] [--warehouse duckdb|ducklake]
 
 1. Generates a corpus (``benchmarks/corpus.py``: feeds x items article pages of 30-150 KB) and
    serves it on 127.0.0.1, one port per feed, ``--latency`` seconds per request, with ETags
@@ -22,6 +22,8 @@ Usage: python -m benchmarks.pipeline [--feeds 40] [--items 50] [--latency 0.1] [
 
 ``--runner dask`` runs the ingests with ``NEWSMON_TASK_RUNNER=dask`` (each batch one task on a
 local Dask cluster of ``NEWSMON_WORKERS`` processes, started by the flow: its start is in e2e).
+``--warehouse ducklake`` loads into a DuckLake warehouse (SQLite catalog, Parquet files) instead
+of a DuckDB file.
 
 The server counts requests by kind and status: the rerun must fetch no article page again.
 Prints a table, then (last line) one JSON object.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -49,6 +52,7 @@ from benchmarks.corpus import CorpusSpec, PageInfo, write_corpus
 from benchmarks.proctree import TreeSampler
 from benchmarks.server import CorpusServer
 from newsmon.prefect_server import QUIET_DEFAULTS
+from warehouse.lake import data_path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 8  # pages per pool job, as newsmon's extract_pages
@@ -227,6 +231,7 @@ def summarise(
     return {
         "articles": articles,
         "runner": args.runner,
+        "warehouse": args.warehouse,
         "feeds": args.feeds,
         "items": args.items,
         "latency_s": args.latency,
@@ -278,6 +283,7 @@ def print_table(r: dict[str, Any]) -> None:
     rows = [
         ("corpus", f"{r['feeds']} feeds x {r['items']} items, {r['html_mb']} MB of HTML"),
         ("task runner", r["runner"]),
+        ("warehouse", r["warehouse"]),
         ("articles", f"{r['articles']} ({r['relevant']} relevant, {r['failed']} failed)"),
         ("e2e (fresh process, Prefect incl.)", f"{r['e2e_s']:.1f} s"),
         ("newsmon", f"{r['articles_per_s']:.1f} articles/s"),
@@ -322,6 +328,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--runner", choices=("local", "dask"), default="local", help="NEWSMON_TASK_RUNNER"
     )
+    parser.add_argument(
+        "--warehouse",
+        choices=("duckdb", "ducklake"),
+        default="duckdb",
+        help="the warehouse's format: a DuckDB file or a DuckLake (warehouse/lake.py)",
+    )
     parser.add_argument("--templates", type=Path, help="take page <head>s from this directory")
     parser.add_argument("--workdir", help="keep the corpus and warehouses here")
     args = parser.parse_args(argv)
@@ -333,8 +345,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         with CorpusServer(work / "corpus", args.latency) as server:
             feeds = write_feeds(work / "feeds.toml", server.feed_urls)
             bounds = [measure_bound(work / "corpus", infos)]
-            db = work / "newsmon.duckdb"
+            db = work / f"newsmon.{args.warehouse}"
             db.unlink(missing_ok=True)
+            shutil.rmtree(data_path(db), ignore_errors=True)  # a kept workdir's old lake
             ingest = run_ingest(db, feeds, server, runs=2, runner=args.runner)
             cold = run_ingest(db, feeds, server, runs=1, runner=args.runner)
             naive_db = work / "naive.duckdb"

@@ -35,8 +35,13 @@ STAGES = {"startup", "prefect", "poll", "fetch", "extract", "filter", "load", "w
 
 @pytest.mark.prefect
 @pytest.mark.usefixtures("prefect_server")
-@pytest.mark.parametrize("runner", ["local", "dask"])  # make bench, make bench-dask
-def test_pipeline_benchmark_at_a_tiny_size_prints_its_json(tmp_path: Path, runner: str) -> None:
+@pytest.mark.parametrize(
+    ("runner", "warehouse"),
+    [("local", "duckdb"), ("dask", "duckdb"), ("local", "ducklake")],
+)  # make bench, make bench-dask, make bench-ducklake
+def test_pipeline_benchmark_at_a_tiny_size_prints_its_json(
+    tmp_path: Path, runner: str, warehouse: str
+) -> None:
     from prefect.settings import PREFECT_API_URL
 
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
@@ -44,7 +49,7 @@ def test_pipeline_benchmark_at_a_tiny_size_prints_its_json(tmp_path: Path, runne
         [
             *(sys.executable, "-m", "benchmarks.pipeline", "--feeds", "2", "--items", "3"),
             *("--latency", "0", "--naive-feeds", "1", "--workdir", str(tmp_path)),
-            *("--runner", runner),
+            *("--runner", runner, "--warehouse", warehouse),
         ],
         cwd=ROOT,
         env=env,
@@ -59,6 +64,8 @@ def test_pipeline_benchmark_at_a_tiny_size_prints_its_json(tmp_path: Path, runne
     assert set(result["stage_s"]) >= STAGES
     assert result["articles"] == 6
     assert result["runner"] == runner
+    assert result["warehouse"] == warehouse
+    assert (tmp_path / f"newsmon.{warehouse}").is_file()
     assert result["failed"] == 0
     assert result["relevant"] <= 6
     # first ingest: each feed and page once; rerun: the feeds answer 304, no page is fetched
