@@ -84,7 +84,11 @@ def _file_option(flag: str, dest: str, what: str, env: str, default: str) -> Cal
 
 
 _db_option = _file_option(
-    "--db", "db", "DuckDB warehouse file", "NEWSMON_DB", "data/newsmon.duckdb"
+    "--db",
+    "db",
+    "Warehouse: a DuckDB file, or a DuckLake (a path ending in .ducklake)",
+    "NEWSMON_DB",
+    "data/newsmon.duckdb",
 )
 _topics_option = _file_option(
     "--topics", "topics_file", "Topics file", "NEWSMON_TOPICS", "config/topics.toml"
