@@ -3,6 +3,7 @@ file, and several writing processes at once without an article stored twice."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -86,6 +87,14 @@ def test_a_lake_has_the_file_warehouse_schema_views_and_search(tmp_path: Path) -
     assert len(results[0]) == len(baseline_records())
     assert any(s is not None for _, s, _ in results[1])
     assert results[2:] == results[:2]  # the same BM25 scores from the lake's copy of the index
+
+    # `newsmon sql` reads a lake as it reads a file: read-only
+    refused = subprocess.run(
+        [*NEWSMON, "sql", "--db", str(paths[1]), "DELETE FROM articles"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "read-only" in refused.stderr
 
 
 def feed_row(url: str, name: str) -> FeedRow:
@@ -253,9 +262,12 @@ class Rendezvous:
 
 
 @pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_server")
 def test_two_shards_ingest_at_once_into_one_lake_and_every_article_lands_once(
-    prefect_api: dict[str, str], http_server: LoopbackHTTPServer, tmp_path: Path
+    http_server: LoopbackHTTPServer, tmp_path: Path
 ) -> None:
+    from prefect.settings import PREFECT_API_URL
+
     feeds_by_shard = shard_feeds(http_server, per_shard=3)
     polls = Rendezvous(timeout=60)  # both runs poll at once: their commits overlap
     pages = Rendezvous(timeout=5)  # both shards fetch the shared page at once, if both do
@@ -288,7 +300,8 @@ def test_two_shards_ingest_at_once_into_one_lake_and_every_article_lands_once(
     feeds = write_feeds_toml(tmp_path / "feeds.toml", names)
     db = tmp_path / "w.ducklake"
     env = {
-        **prefect_api,
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),  # the session's server
         "NEWSMON_ALLOW_PRIVATE_NETWORKS": "true",
         "NEWSMON_HTTP_RETRIES": "0",
         "NEWSMON_WORKERS": "1",
