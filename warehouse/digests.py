@@ -279,13 +279,15 @@ def record_empty(
     now: datetime,
 ) -> None:  # fmt: skip
     """A due digest with nothing to send: recorded so the schedule moves on."""
-    con.execute(
-        """
-        INSERT INTO digests (digest_id, subscription, started_at, finished_at, status, recipients)
-        VALUES (?, ?, ?, ?, 'empty', ?)
-        """,
-        [digest_id, subscription, now, now, list(recipients)],
-    )
+    with transaction(con):
+        con.execute(
+            """
+            INSERT INTO digests
+                (digest_id, subscription, started_at, finished_at, status, recipients)
+            VALUES (?, ?, ?, ?, 'empty', ?)
+            """,
+            [digest_id, subscription, now, now, list(recipients)],
+        )
 
 
 @retry_conflicts
@@ -297,10 +299,12 @@ def finish_digest(
     reason: str | None = None,
     error: str | None = None,
 ) -> None:
-    con.execute(
-        "UPDATE digests SET status = ?, finished_at = ?, reason = ?, error = ? WHERE digest_id = ?",
-        [status, now, reason, error, digest_id],
-    )
+    with transaction(con):
+        con.execute(
+            "UPDATE digests SET status = ?, finished_at = ?, reason = ?, error = ? "
+            "WHERE digest_id = ?",
+            [status, now, reason, error, digest_id],
+        )
 
 
 def last_run(con: duckdb.DuckDBPyConnection, subscription: str) -> datetime | None:

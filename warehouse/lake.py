@@ -79,6 +79,17 @@ _instances: dict[tuple[int, Path, bool], duckdb.DuckDBPyConnection] = {}
 _instances_lock = threading.Lock()
 
 
+def _forget_instances() -> None:
+    """In a forked child: its parent's instances are not usable there, and the lock may have
+    been held by a parent thread at the fork."""
+    global _instances_lock
+    _instances.clear()
+    _instances_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_instances)
+
+
 def open_lake(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A connection to the lake at ``path`` (attached, and in use): a cursor of this process's
     instance for it, so close it when done. Each transaction reads the lake's latest snapshot,

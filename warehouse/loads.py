@@ -143,11 +143,12 @@ def due_targets(
 
 @retry_conflicts
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, feeds_total: int) -> None:
-    con.execute(
-        "INSERT INTO runs (run_id, started_at, feeds_total) SELECT $run, $now, $feeds "
-        "WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run_id = $run)",
-        {"run": run_id, "now": now_utc(), "feeds": feeds_total},
-    )
+    with transaction(con):  # (a transaction, for the write turn on a DuckLake)
+        con.execute(
+            "INSERT INTO runs (run_id, started_at, feeds_total) SELECT $run, $now, $feeds "
+            "WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run_id = $run)",
+            {"run": run_id, "now": now_utc(), "feeds": feeds_total},
+        )
 
 
 @retry_conflicts
@@ -162,23 +163,24 @@ def finish_run(
     articles_failed: int,
     articles_relevant: int,
 ) -> None:
-    con.execute(
-        """
-        UPDATE runs SET finished_at = ?, feeds_ok = ?, feeds_not_modified = ?, feeds_failed = ?,
-               articles_new = ?, articles_failed = ?, articles_relevant = ?
-        WHERE run_id = ?
-        """,
-        [
-            now_utc(),
-            feeds_ok,
-            feeds_not_modified,
-            feeds_failed,
-            articles_new,
-            articles_failed,
-            articles_relevant,
-            run_id,
-        ],
-    )
+    with transaction(con):
+        con.execute(
+            """
+            UPDATE runs SET finished_at = ?, feeds_ok = ?, feeds_not_modified = ?, feeds_failed = ?,
+                   articles_new = ?, articles_failed = ?, articles_relevant = ?
+            WHERE run_id = ?
+            """,
+            [
+                now_utc(),
+                feeds_ok,
+                feeds_not_modified,
+                feeds_failed,
+                articles_new,
+                articles_failed,
+                articles_relevant,
+                run_id,
+            ],
+        )
 
 
 # --- polls --------------------------------------------------------------------------------
@@ -244,38 +246,40 @@ def record_polls(
         for e in p.entries
         for key in (entry_key(p.target.feed_id, e),)
     ]
-    known = {
-        (r[0], r[1])
-        for r in con.execute(
-            f"SELECT feed_id, guid FROM feed_items WHERE {among('feed_id')}",
-            [keys(p.target.feed_id for p in polls)],
-        ).fetchall()
-    }
-    fresh: dict[tuple[str, str], FeedItemRow] = {}
-    for item in items:
-        key = (item.feed_id, item.guid)
-        if key not in known and key not in fresh:
-            fresh[key] = replace(item, seen_order=len(fresh))
-    new_per_feed: dict[str, int] = {}
-    for feed_id, _ in fresh:
-        new_per_feed[feed_id] = new_per_feed.get(feed_id, 0) + 1
-    fetch_rows = [
-        FeedFetchRow(
-            run_id=run_id,
-            feed_id=p.target.feed_id,
-            fetched_at=now,
-            status=p.status,
-            http_status=p.fetch.http_status,
-            reason=p.reason.value if p.reason else None,
-            error=(p.error or "")[:500] or None,
-            duration_ms=round(p.fetch.duration_s * 1000),
-            bozo=p.feed.bozo if p.feed is not None else None,
-            entries_seen=len(p.entries),
-            entries_new=new_per_feed.get(p.target.feed_id, 0),
-        )
-        for p in polls
-    ]
+    # read what is known inside the transaction: on a DuckLake the write turn it takes
+    # conflicts with any commit made since it began, never with one made before
     with transaction(con):
+        known = {
+            (r[0], r[1])
+            for r in con.execute(
+                f"SELECT feed_id, guid FROM feed_items WHERE {among('feed_id')}",
+                [keys(p.target.feed_id for p in polls)],
+            ).fetchall()
+        }
+        fresh: dict[tuple[str, str], FeedItemRow] = {}
+        for item in items:
+            key = (item.feed_id, item.guid)
+            if key not in known and key not in fresh:
+                fresh[key] = replace(item, seen_order=len(fresh))
+        new_per_feed: dict[str, int] = {}
+        for feed_id, _ in fresh:
+            new_per_feed[feed_id] = new_per_feed.get(feed_id, 0) + 1
+        fetch_rows = [
+            FeedFetchRow(
+                run_id=run_id,
+                feed_id=p.target.feed_id,
+                fetched_at=now,
+                status=p.status,
+                http_status=p.fetch.http_status,
+                reason=p.reason.value if p.reason else None,
+                error=(p.error or "")[:500] or None,
+                duration_ms=round(p.fetch.duration_s * 1000),
+                bozo=p.feed.bozo if p.feed is not None else None,
+                entries_seen=len(p.entries),
+                entries_new=new_per_feed.get(p.target.feed_id, 0),
+            )
+            for p in polls
+        ]
         bulk_insert(
             con,
             "feed_fetches",

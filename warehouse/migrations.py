@@ -7,6 +7,7 @@ documents every table.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -360,13 +361,21 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
         try:
             if on_lake:
                 lake.take_turn(con)
+                # another process may have applied it since `done` was read: ask again inside
+                # the transaction, whose turn conflicts with any later commit
+                if con.execute(
+                    "SELECT count(*) FROM schema_migrations WHERE version = ?", [migration.version]
+                ).fetchone() != (0,):
+                    con.execute("ROLLBACK")
+                    continue
             con.execute(lake.without_constraints(migration.sql) if on_lake else migration.sql)
             con.execute(
                 "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                 [migration.version, migration.name, datetime.now(UTC)],
             )
         except duckdb.Error:
-            con.execute("ROLLBACK")
+            with suppress(duckdb.TransactionException):  # DuckLake may have ended it already
+                con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
         applied.append(migration.version)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import duckdb
 
@@ -117,29 +118,42 @@ def rescore(
         if progress:
             progress(len(batch), len(ids))
     summary = _compare(con, len(ids))
-    _swap_in(con, ids)
+    _swap_in(con, ids, now)
     for table in ("rescore_entities", "rescore_matches", "rescore_languages"):
         con.execute(f"DROP TABLE {table}")
     return summary
 
 
 @retry_conflicts
-def _swap_in(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
-    """Replace the rescored articles' entities and matches (only theirs: on a DuckLake
-    warehouse an ingest may have added articles since, scored by its own run)."""
+def _swap_in(con: duckdb.DuckDBPyConnection, ids: Sequence[str], started: datetime) -> None:
+    """Replace the rescored articles' entities and matches: only theirs, and only of those
+    not rewritten since the rescore began (on a DuckLake warehouse an ingest may have added or
+    reloaded articles meanwhile, scored by its own run from the newer text)."""
     with transaction(con):
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE rescore_ids AS
+            SELECT article_id FROM articles
+            WHERE {among("article_id", "$ids")} AND updated_at <= $started
+            """,
+            {"ids": keys(ids), "started": started},
+        )
         for table, staged in (
             ("article_entities", "rescore_entities"),
             ("article_matches", "rescore_matches"),
         ):
-            con.execute(f"DELETE FROM {table} WHERE {among('article_id')}", [keys(ids)])
-            con.execute(f"INSERT INTO {table} SELECT * FROM {staged}")
+            con.execute(f"DELETE FROM {table} WHERE article_id IN (FROM rescore_ids)")
+            con.execute(
+                f"INSERT INTO {table} SELECT * FROM {staged} WHERE article_id IN (FROM rescore_ids)"
+            )
         con.execute(
             """
             UPDATE articles SET detected_language = l.detected_language
-            FROM rescore_languages l WHERE articles.article_id = l.article_id
+            FROM rescore_languages l
+            WHERE articles.article_id = l.article_id AND l.article_id IN (FROM rescore_ids)
             """
         )
+        con.execute("DROP TABLE rescore_ids")
 
 
 def _compare(con: duckdb.DuckDBPyConnection, articles: int) -> RescoreSummary:

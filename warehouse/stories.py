@@ -143,7 +143,6 @@ def _signature_row(
     )
 
 
-@retry_conflicts
 def update_stories(
     con: duckdb.DuckDBPyConnection,
     params: StoryParams | None = None,
@@ -155,13 +154,29 @@ def update_stories(
     ``only``, just those of these articles that need it (a load's own batch)."""
     params = params or StoryParams()
     summary = StoriesSummary()
-    pending = _pending(con, only)
-    for batch in batches(pending, batch_size):
-        now = now_utc()
+    for batch in batches(_pending(con, only), batch_size):
         signatures = {p.article_id: signature(p.title, p.summary, p.text) for p in batch}
-        new = [
-            StoryItem(p.article_id, p.at, signatures[p.article_id]) for p in batch if not p.story_id
-        ]
+        assignments = _cluster_batch(con, batch, signatures, params)
+        summary.signed += len(batch)
+        summary.clustered += len(assignments)
+        summary.new_stories += sum(a.matched is None for a in assignments)
+        summary.joined += sum(a.matched is not None for a in assignments)
+    return summary
+
+
+@retry_conflicts
+def _cluster_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: Sequence[_Pending],
+    signatures: dict[str, Signature],
+    params: StoryParams,
+) -> list[Assignment]:
+    """Cluster one batch against the stored stories and write it, in one transaction: the
+    stories it reads are those it writes against (on a DuckLake, a commit by another writer
+    since the transaction began makes it run again, with their stories)."""
+    now = now_utc()
+    new = [StoryItem(p.article_id, p.at, signatures[p.article_id]) for p in batch if not p.story_id]
+    with transaction(con):
         assignments: dict[str, Assignment] = {}
         if new:
             known = _known(
@@ -190,30 +205,18 @@ def update_stories(
                 matched, similarity = previous[p.article_id]
                 row = replace(row, matched_article_id=matched, similarity=similarity)
             rows.append(row)
+        bulk_insert(con, "story_signatures", rows, key=("article_id",), update=True)
         story_rows = [_StoryRow(a.article_id, a.story_id) for a in assignments.values()]
-        touched = sorted({a.story_id for a in assignments.values()})
-        with transaction(con):
-            bulk_insert(
-                con,
-                "story_signatures",
-                rows,
-                key=("article_id",),
-                update=True,
-            )
-            if story_rows:
-                with batch_view(con, "_batch_story_ids", story_rows) as (view, _):
-                    con.execute(
-                        f"""
-                        UPDATE articles SET story_id = b.story_id
-                        FROM {view} AS b WHERE articles.article_id = b.article_id
-                        """
-                    )
-                refresh_stories(con, touched)
-        summary.signed += len(batch)
-        summary.clustered += len(assignments)
-        summary.new_stories += sum(a.matched is None for a in assignments.values())
-        summary.joined += sum(a.matched is not None for a in assignments.values())
-    return summary
+        if story_rows:
+            with batch_view(con, "_batch_story_ids", story_rows) as (view, _):
+                con.execute(
+                    f"""
+                    UPDATE articles SET story_id = b.story_id
+                    FROM {view} AS b WHERE articles.article_id = b.article_id
+                    """
+                )
+            refresh_stories(con, sorted({a.story_id for a in assignments.values()}))
+    return list(assignments.values())
 
 
 _STORY_ROWS = """
