@@ -159,7 +159,8 @@ def bulk_insert(
     Without ``key`` the rows are appended. With ``key`` (the table's key columns) a row whose
     key is already stored is skipped, or, with ``update``, overwrites every column but the key
     and those in ``keep``: one ``MERGE INTO``, which a DuckLake warehouse (no key constraints)
-    runs as well as a DuckDB file, and as fast as ``INSERT ... ON CONFLICT`` there.
+    runs as well as a DuckDB file, and as fast as ``INSERT ... ON CONFLICT`` there. The rows'
+    keys must be distinct (MERGE refuses a key twice on a file and stores it twice on a lake).
     """
     if not rows:
         return 0
