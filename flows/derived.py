@@ -31,12 +31,13 @@ def refresh_derived(
     with connect(db_path) as con:
         summary = update_stories(con, StoryParams(window=timedelta(days=window_days)))
         if all_stories:
-            retry_conflicts(_refresh_all_stories)(con)
+            _refresh_all_stories(con)
         if not has_index(con):
             refresh_index(con)
     return summary
 
 
+@retry_conflicts
 def _refresh_all_stories(con: duckdb.DuckDBPyConnection) -> None:
     with transaction(con):
         refresh_stories(con)

@@ -114,6 +114,16 @@ def add_feed(con: duckdb.DuckDBPyConnection, row: FeedRow) -> None:
         bulk_insert(con, "feeds", [row], key=("feed_id",))
 
 
+def collide(a: duckdb.DuckDBPyConnection, b: duckdb.DuckDBPyConnection, url: str) -> BaseException:
+    """a and b add the feed ``url`` in overlapping newsmon transactions, b committing first;
+    a's commit fails, and a runs its write again as the write functions do. Returns a's error."""
+    with pytest.raises(duckdb.Error) as info, transaction(a):
+        bulk_insert(a, "feeds", [feed_row(url, "from-a")], key=("feed_id",))
+        add_feed(b, feed_row(url, "from-b"))
+    retry_conflicts(add_feed)(a, feed_row(url, "from-a"))
+    return info.value
+
+
 def test_two_connections_overlapping_writes_of_one_key_store_it_once(tmp_path: Path) -> None:
     """Two newsmon connections to a lake add the same key in overlapping transactions: the one
     that commits last conflicts, and run again (as every newsmon write function is) it finds the
@@ -121,11 +131,8 @@ def test_two_connections_overlapping_writes_of_one_key_store_it_once(tmp_path: P
     db = tmp_path / "w.ducklake"
     url = "https://example.org/feed.xml"
     with connect(db) as a, connect(db) as b:
-        with pytest.raises(duckdb.Error) as info, transaction(a):
-            bulk_insert(a, "feeds", [feed_row(url, "from-a")], key=("feed_id",))
-            add_feed(b, feed_row(url, "from-b"))
-        assert is_conflict(info.value)
-        retry_conflicts(add_feed)(a, feed_row(url, "from-a"))
+        conflict = collide(a, b, url)
+        assert is_conflict(conflict)
         assert a.execute("SELECT name FROM feeds WHERE url = ?", [url]).fetchall() == [("from-b",)]
 
 
@@ -154,11 +161,8 @@ def test_the_write_turn_is_what_stores_a_key_once_whatever_the_catalog(tmp_path:
         2,
     )
 
-    with pytest.raises(duckdb.Error) as info, transaction(a):
-        bulk_insert(a, "feeds", [feed_row(url, "from-a")], key=("feed_id",))
-        add_feed(b, feed_row(url, "from-b"))
-    assert is_conflict(info.value)
-    retry_conflicts(add_feed)(a, feed_row(url, "from-a"))
+    conflict = collide(a, b, url)
+    assert is_conflict(conflict)
     assert con.execute("SELECT name FROM feeds WHERE url = ?", [url]).fetchall() == [("from-b",)]
     con.close()
 
