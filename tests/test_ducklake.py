@@ -308,6 +308,10 @@ def test_two_shards_ingest_at_once_into_one_lake_and_every_article_lands_once(
         "PREFECT_API_URL": str(PREFECT_API_URL.value()),  # the session's server
         "NEWSMON_ALLOW_PRIVATE_NETWORKS": "true",
         "NEWSMON_HTTP_RETRIES": "0",
+        # a feed held at the rendezvous must not time out first (the default read timeout is 10 s,
+        # and one process can start polling well before the other on a busy machine)
+        "NEWSMON_HTTP_TIMEOUT": str(2 * polls.timeout),
+        "NEWSMON_HTTP_DEADLINE": str(2 * polls.timeout),
         "NEWSMON_WORKERS": "1",
     }
     runs = [

@@ -36,6 +36,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTICLES = 6  # 4 in feed "a", 2 in feed "b"
 BATCH = 3
 WAIT_S = 90.0  # generous: other test processes share the two cores
+# A gated request is held until the test opens the gate (always, at the latest in `finally`);
+# the killed processes' HTTP timeouts outlast it, or a held fetch would fail after the default
+# 10 s and the run finish on its own while the test is still busy with an earlier scenario.
+HOLD_S = 600.0
 
 
 @dataclass
@@ -88,7 +92,7 @@ def _serve(s: Scenario) -> dict[str, str]:
         )
 
         def held(h: Any) -> None:
-            s.gate.wait(WAIT_S)
+            s.gate.wait(HOLD_S)
             if body is not None:
                 s.server._send(h, Reply(body=body, content_type="text/html"))
             else:
@@ -108,6 +112,8 @@ def _env(s: Scenario, api_url: str) -> dict[str, str]:
         NEWSMON_WORKERS="1",
         NEWSMON_ALLOW_PRIVATE_NETWORKS="true",
         NEWSMON_HTTP_RETRIES="0",
+        NEWSMON_HTTP_TIMEOUT=str(HOLD_S),
+        NEWSMON_HTTP_DEADLINE=str(HOLD_S),
     )
     if s.pause_at:
         env["NEWSMON_TEST_PAUSE_AT"] = s.pause_at
