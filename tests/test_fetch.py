@@ -255,7 +255,7 @@ def test_local_files(tmp_path: Path) -> None:
 
 def test_per_host_concurrency_bound(http_server: LoopbackHTTPServer) -> None:
     for i in range(6):
-        http_server.add(f"/p{i}", b"x", delay_s=0.25)
+        http_server.add(f"/p{i}", b"x", delay_s=1.0)  # each wave overlaps, even on a busy host
     urls = [http_server.url(f"/p{i}") for i in range(6)]
     res = fetch_batch(urls, local_options(per_host=2, max_concurrency=10))
     assert all(r.ok for r in res)
@@ -264,7 +264,7 @@ def test_per_host_concurrency_bound(http_server: LoopbackHTTPServer) -> None:
 
 def test_total_concurrency_bound(http_server: LoopbackHTTPServer) -> None:
     for i in range(6):
-        http_server.add(f"/p{i}", b"x", delay_s=0.25)
+        http_server.add(f"/p{i}", b"x", delay_s=1.0)  # each wave overlaps, even on a busy host
     urls = [http_server.url(f"/p{i}") for i in range(6)]
     res = fetch_batch(urls, local_options(per_host=10, max_concurrency=3))
     assert all(r.ok for r in res)

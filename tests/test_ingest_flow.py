@@ -128,8 +128,10 @@ def _rss(base: str, items: list[tuple[str, str]]) -> bytes:
 def test_bad_feeds_and_pages_are_recorded_reported_and_retried(
     http_server: LoopbackHTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("NEWSMON_HTTP_TIMEOUT", "0.5")
-    monkeypatch.setenv("NEWSMON_HTTP_DEADLINE", "1.5")
+    # short enough to keep the test quick, long enough that no answer meant to arrive times out
+    # on a busy machine; the slow routes hold far longer (a server stop cuts the delay short)
+    monkeypatch.setenv("NEWSMON_HTTP_TIMEOUT", "1.5")
+    monkeypatch.setenv("NEWSMON_HTTP_DEADLINE", "3")
     monkeypatch.setenv("NEWSMON_HTTP_RETRIES", "1")
     monkeypatch.setenv("NEWSMON_HTTP_MAX_BYTES", "300000")
     monkeypatch.setenv("NEWSMON_WORKERS", "1")
@@ -154,13 +156,13 @@ def test_bad_feeds_and_pages_are_recorded_reported_and_retried(
     http_server.redirect("/moved", "/p/final.html", status=301)
     http_server.add("/p/final.html", page.read_bytes(), content_type="text/html; charset=utf-8")
     http_server.add("/p/500", status=500)
-    http_server.add("/p/slow", b"<html>late</html>", content_type="text/html", delay_s=3)
+    http_server.add("/p/slow", b"<html>late</html>", content_type="text/html", delay_s=30)
     http_server.add("/p/huge", b"<html>" + b"x" * 400_000, content_type="text/html")
     http_server.add("/p/doc.pdf", b"%PDF-1.4 ...", content_type="application/pdf")
     http_server.add("/malformed.xml", b"<rss><channel><title>oops", content_type="text/xml")
     http_server.add("/html-not-feed.xml", b"<html><body>Hi</body></html>", content_type="text/html")
     http_server.add("/down.xml", status=503)
-    http_server.add("/slow.xml", b"<rss/>", content_type="text/xml", delay_s=3)
+    http_server.add("/slow.xml", b"<rss/>", content_type="text/xml", delay_s=30)
     feeds_file = write_feeds_toml(
         tmp_path / "feeds.toml",
         {

@@ -90,12 +90,12 @@ def test_a_second_ingest_does_nothing_while_one_holds_the_warehouse(
     def hold() -> None:
         with exclusive(lock_path(db, "ingest")):
             held.set()
-            release.wait(30)
+            release.wait()  # until the skipped ingest has returned (set in `finally`)
 
     holder = threading.Thread(target=hold)
     holder.start()
-    held.wait(10)
     try:
+        assert held.wait(30)
         skipped = ingest(db=str(db), feeds_file=str(feeds_file))
     finally:
         release.set()

@@ -34,7 +34,7 @@ SMTP_PASSWORD = "smtp-Secret-9f2c7e"  # in NEWSMON_SMTP_PASSWORD during the runs
 
 # The limits the suite runs with (small enough to keep it fast, large enough for real cases).
 ENV = {
-    "NEWSMON_HTTP_TIMEOUT": "3",  # per read: longer than the drip's 2 s between bytes
+    "NEWSMON_HTTP_TIMEOUT": "3",  # per read: far longer than the drip's 0.5 s between bytes
     "NEWSMON_HTTP_DEADLINE": "4",  # per request, all hops and the body included
     "NEWSMON_HTTP_RETRIES": "0",  # transient failures are retried by the second run instead
     "NEWSMON_HTTP_MAX_BYTES": "8000000",
