@@ -72,11 +72,19 @@ class RecordedRequest:
 Handler = Callable[[BaseHTTPRequestHandler], None]
 
 
+_RESERVED: list[socket.socket] = []  # bound, never listening: kept until the process ends
+
+
 def closed_port() -> int:
-    """A port on 127.0.0.1 with (almost certainly) nothing listening: connections are refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A port on 127.0.0.1 where connections are refused, for as long as the test process runs.
+
+    The port stays bound to a socket that never listens (the kernel refuses connections to it),
+    so nothing else on the machine can take it between this call and the test's connect.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    _RESERVED.append(sock)
+    port: int = sock.getsockname()[1]
     return port
 
 

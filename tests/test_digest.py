@@ -21,7 +21,8 @@ from newsmon.cli import cli
 from newsmon.config import DEFAULT_CONFIG_DIR, Secret, Settings
 from newsmon.digest import DigestOutcome, run_digest, subscription_lock
 from newsmon.errors import ConfigError
-from tests.smtpserver import Handler, free_port, smtp_server
+from tests.httpserver import closed_port
+from tests.smtpserver import Handler, smtp_server
 from tests.test_warehouse import record
 from warehouse import loads
 from warehouse.baseline import ensure_baseline
@@ -214,7 +215,7 @@ def test_a_failed_send_marks_nothing_and_the_next_run_delivers(
 
 
 def test_an_unreachable_server_is_a_failure_with_a_reason(warehouse: Path) -> None:
-    outcome = send(warehouse, ("127.0.0.1", free_port()))
+    outcome = send(warehouse, ("127.0.0.1", closed_port()))
     assert outcome.status == "failed"
     assert outcome.reason == "smtp_unreachable"
     assert "cannot reach 127.0.0.1:" in (outcome.error or "")
@@ -352,7 +353,7 @@ def test_cli_digest_runs_the_flow(
     assert "desk: sent, 3 stories (4 articles)" in sent.output
     again = CliRunner().invoke(cli, args, prog_name="newsmon")
     assert "desk: nothing new" in again.output and len(handler.messages) == 1
-    monkeypatch.setenv("NEWSMON_SMTP_PORT", str(free_port()))
+    monkeypatch.setenv("NEWSMON_SMTP_PORT", str(closed_port()))
     with connect(warehouse) as con:
         loads.load_articles(con, records([(8, "X", "NATO boosts Baltic air policing",
                                            "Allied jets deploy to Estonia.")]))  # fmt: skip
