@@ -247,6 +247,23 @@ def test_lake_ddl_drops_exactly_the_key_constraints() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("line", "fix"),
+    [
+        ("    UNIQUE (url, title)", "after the column's type"),
+        ("    CONSTRAINT feeds_pk PRIMARY KEY (id)", "after the column's type"),
+        ("ALTER TABLE t ADD PRIMARY KEY (id);", "after the column's type"),
+        ("    id VARCHAR primary key,", "PRIMARY KEY` or `UNIQUE"),
+        ("    PRIMARY KEY (id),", "must be its last line"),
+    ],
+)
+def test_lake_ddl_refuses_key_constraints_it_cannot_drop(line: str, fix: str) -> None:
+    sql = f"CREATE TABLE t (\n    id VARCHAR NOT NULL,\n{line}\n    url VARCHAR\n);"
+    with pytest.raises(ValueError, match="line 3 of a migration") as info:
+        lake.without_constraints(sql)
+    assert fix in str(info.value) and line.strip() in str(info.value)
+
+
 # --- two ingest processes at once on one lake ------------------------------------------------
 
 ARTICLES_PER_FEED = 4

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import duckdb
 
@@ -195,18 +196,41 @@ def checkpoint(con: duckdb.DuckDBPyConnection, keep_days: int) -> Checkpoint:
 
 def without_constraints(sql: str) -> str:
     """DDL for a lake: the same statements without PRIMARY KEY and UNIQUE, which DuckLake
-    refuses (newsmon's writes keep the keys themselves, by ``MERGE``)."""
+    refuses (newsmon's writes keep the keys themselves, by ``MERGE``).
+
+    The rewrite is by line, for the forms newsmon's migrations use: ``PRIMARY KEY`` or
+    ``UNIQUE`` after a column's type, and a table's ``PRIMARY KEY (...)`` on its own line, last
+    in the table. Any other key constraint (a table-level ``UNIQUE (...)``, a named
+    ``CONSTRAINT``, ``ADD PRIMARY KEY``, a key line followed by more columns) is a ValueError
+    that names the line, rather than DDL that would fail, or differ, on the lake only.
+    """
     out: list[tuple[str, str]] = []  # (code, comment) per line
-    for line in sql.splitlines():
+    for number, line in enumerate(sql.splitlines(), 1):
         code, dash, comment = line.partition("--")
+        words = code.upper().split()
+        joined = " ".join(words)
         if code.strip().startswith("PRIMARY KEY ("):
+            if code.rstrip().endswith(","):
+                _unsupported(number, line, "a table's PRIMARY KEY (...) must be its last line")
             # a table constraint on its own line, last in the table: drop the comma before it
             previous = next(i for i in range(len(out) - 1, -1, -1) if out[i][0].strip())
             code_before, comment_before = out[previous]
             out[previous] = (code_before.rstrip().removesuffix(",") + " ", comment_before)
             continue
-        out.append((code.replace(" PRIMARY KEY", "").replace(" UNIQUE", ""), dash + comment))
+        if "CONSTRAINT" in words or words[:1] == ["UNIQUE"] or "ADD PRIMARY" in joined:
+            _unsupported(number, line, "write the key after the column's type instead")
+        kept = code.replace(" PRIMARY KEY", "").replace(" UNIQUE", "")
+        if {"PRIMARY", "UNIQUE"} & set(kept.upper().split()):
+            _unsupported(number, line, "write it as `<column> <type> PRIMARY KEY` or `UNIQUE`")
+        out.append((kept, dash + comment))
     return "\n".join(code + comment for code, comment in out)
+
+
+def _unsupported(number: int, line: str, fix: str) -> NoReturn:
+    raise ValueError(
+        f"cannot drop the key constraint in line {number} of a migration for DuckLake: "
+        f"{line.strip()!r}: {fix} (warehouse.lake.without_constraints)"
+    )
 
 
 def copy_schema(
