@@ -30,6 +30,11 @@ gzip file, recognised by its magic bytes, is inflated within the limit). A missi
 file is ``file_error``. Local files are never "not modified": ETag/Last-Modified are not used.
 
 Credentials: ``final_url`` never carries ``user:password@``, and ``error`` never shows it.
+
+The client is aiohttp (one session per call, no automatic decompression, redirects or
+``trust_env``: this module does those within its limits; proxies come from the environment, read
+once per call, and ``~/.netrc`` is never read). It costs about a third of httpx's CPU per page
+(docs/performance.md); URLs are still parsed and joined by ``httpx.URL``, a strict parser.
 """
 
 from __future__ import annotations
@@ -51,14 +56,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
-from urllib.request import getproxies, url2pathname
+from urllib.request import getproxies, proxy_bypass, url2pathname
 
+import aiohttp
 import httpx
+from yarl import URL
 
 from extractors.netguard import (
     AddressPolicy,
     BlockedAddressError,
-    guarded_transport,
+    GuardedResolver,
+    ResolveTimeoutError,
     tls_context,
 )
 from extractors.reasons import RETRYABLE, Reason
@@ -92,7 +100,7 @@ class FetchOptions:
     backoff_s: float = 0.5  # first backoff; doubles each retry, with jitter (x0.5..1.0)
     max_redirects: int = 5
     max_retry_after_s: float = 30.0  # honour Retry-After up to this; longer: give up, report it
-    trust_env: bool = True  # httpx: honour HTTP(S)_PROXY / NO_PROXY / SSL_CERT_FILE
+    trust_env: bool = True  # honour HTTP(S)_PROXY / ALL_PROXY / NO_PROXY / SSL_CERT_FILE
     addresses: AddressPolicy = field(default_factory=AddressPolicy)  # default: public only
 
     def __post_init__(self) -> None:
@@ -170,29 +178,40 @@ async def fetch_all(
     reqs = [FetchRequest(r) if isinstance(r, str) else r for r in requests]
     if not reqs:
         return []
-    limits = httpx.Limits(
-        max_connections=opts.max_concurrency,
-        max_keepalive_connections=min(opts.max_concurrency, 20),
+    # Behind a proxy the proxy connects (newsmon cannot check its addresses): check literal
+    # hosts only. Otherwise every connection is guarded. The proxy settings are read here, once:
+    # aiohttp's own trust_env reads them (and ~/.netrc, whose passwords must not go to the
+    # strangers' sites newsmon fetches from) again for every request.
+    proxies = _env_proxies() if opts.trust_env else {}
+    proxied = bool(proxies)
+    connector = aiohttp.TCPConnector(
+        limit=opts.max_concurrency,
+        limit_per_host=0,  # the fetcher's own per-host slots decide
+        ssl=tls_context(opts.trust_env),
+        resolver=None if proxied else GuardedResolver(opts.addresses, opts.timeout_s),
     )
-    # Behind a proxy the proxy connects (newsmon cannot check its addresses): keep httpx's own
-    # proxy handling and check literal hosts only. Otherwise every connection is guarded.
-    proxied = opts.trust_env and _env_proxy()
-    async with httpx.AsyncClient(
-        timeout=httpx.Timeout(opts.timeout_s),
-        limits=limits,
-        follow_redirects=False,
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=opts.timeout_s, sock_read=opts.timeout_s
+        ),
         headers={"User-Agent": opts.user_agent, "Accept-Encoding": "gzip, deflate"},
-        trust_env=opts.trust_env,
-        verify=tls_context(opts.trust_env),
-        transport=None if proxied else guarded_transport(opts.addresses, limits, opts.trust_env),
-    ) as client:
-        fetcher = _Fetcher(client, opts, check_literals=proxied)
+        auto_decompress=False,  # inflated here, within max_bytes
+    ) as session:
+        fetcher = _Fetcher(session, opts, proxies)
         return list(await asyncio.gather(*(fetcher.fetch(r) for r in reqs)))
 
 
-def _env_proxy() -> bool:
+def _env_proxies() -> dict[str, str]:
+    """HTTP(S)_PROXY / ALL_PROXY / NO_PROXY from the environment; empty without a proxy."""
     proxies = getproxies()
-    return any(proxies.get(k) for k in ("http", "https", "all"))
+    return proxies if any(proxies.get(k) for k in ("http", "https", "all")) else {}
+
+
+def _proxy_for(url: httpx.URL, proxies: dict[str, str]) -> str | None:
+    if not proxies or proxy_bypass(url.host):  # NO_PROXY
+        return None
+    return proxies.get(url.scheme) or proxies.get("all") or None
 
 
 # -- internals ------------------------------------------------------------------------------------
@@ -233,11 +252,12 @@ class _File:
 
 class _Fetcher:
     def __init__(
-        self, client: httpx.AsyncClient, options: FetchOptions, check_literals: bool = False
+        self, session: aiohttp.ClientSession, options: FetchOptions, proxies: dict[str, str]
     ) -> None:
-        self._client = client
+        self._session = session
         self._opts = options
-        self._check_literals = check_literals
+        self._proxies = proxies
+        self._check_literals = bool(proxies)
         self._all = asyncio.Semaphore(options.max_concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
@@ -311,6 +331,10 @@ class _Fetcher:
                         why = self._opts.addresses.check_literal_host(current.host)
                         if why is not None:
                             raise _Failure(Reason.BLOCKED_ADDRESS, f"refused: {why}", last_status)
+                    else:  # aiohttp connects to an IP literal without asking the resolver
+                        refused = self._opts.addresses.literal_refusal(current.host)
+                        if refused is not None:
+                            raise _Failure(Reason.BLOCKED_ADDRESS, refused, last_status)
                     async with asyncio.timeout_at(deadline_at):
                         outcome = await self._hop(req, current, headers)
                 if isinstance(outcome, FetchResult):
@@ -326,6 +350,13 @@ class _Fetcher:
             return _failed(
                 req.url, _public(current), f.reason, f.message, f.http_status, f.retry_after_s
             )
+        except BlockedAddressError as exc:
+            return _failed(req.url, _public(current), Reason.BLOCKED_ADDRESS, str(exc))
+        except ResolveTimeoutError as exc:
+            return _failed(req.url, _public(current), Reason.TIMEOUT, str(exc))
+        except aiohttp.ServerTimeoutError as exc:  # a TimeoutError too: before the deadline's
+            reason, message = _classify(exc, self._opts)
+            return _failed(req.url, _public(current), reason, message)
         except TimeoutError:  # asyncio.timeout_at: the total deadline
             return _failed(
                 req.url,
@@ -333,18 +364,23 @@ class _Fetcher:
                 Reason.TIMEOUT,
                 f"deadline of {self._opts.deadline_s:g}s exceeded",
             )
-        except (httpx.HTTPError, httpx.StreamError, OSError, zlib.error) as exc:
+        except (aiohttp.ClientError, OSError, zlib.error) as exc:
             reason, message = _classify(exc, self._opts)
             return _failed(req.url, _public(current), reason, message)
 
     async def _hop(
         self, req: FetchRequest, url: httpx.URL, headers: dict[str, str]
     ) -> FetchResult | _Redirect:
-        async with self._client.stream("GET", url, headers=headers) as resp:
-            code = resp.status_code
-            final = strip_userinfo(str(resp.url))
+        async with self._session.get(
+            URL(str(url), encoded=True),
+            headers=headers,
+            allow_redirects=False,
+            proxy=_proxy_for(url, self._proxies),
+        ) as resp:
+            code = resp.status
+            final = _public(url)
             if 300 <= code < 400 and code != 304:
-                return _redirect_target(resp)
+                return _redirect_target(url, code, resp.headers.get("location"))
             etag = resp.headers.get("etag")
             last_modified = resp.headers.get("last-modified")
             max_age = _max_age(resp.headers.get("cache-control"))
@@ -372,7 +408,7 @@ class _Fetcher:
                     else None
                 )
                 reason = Reason.HTTP_5XX if code >= 500 else Reason.HTTP_4XX
-                phrase = f" {resp.reason_phrase}" if resp.reason_phrase else ""
+                phrase = f" {resp.reason}" if resp.reason else ""
                 raise _Failure(reason, f"HTTP {code}{phrase}", code, retry_after)
             content = await _read_body(resp, self._opts.max_bytes)
             return FetchResult(
@@ -433,13 +469,11 @@ def _target(url: str) -> _Http | _File:
     return _File(Path(text).expanduser())
 
 
-def _redirect_target(resp: httpx.Response) -> _Redirect:
-    code = resp.status_code
-    location = resp.headers.get("location")
+def _redirect_target(url: httpx.URL, code: int, location: str | None) -> _Redirect:
     if not location:
         raise _Failure(Reason.BAD_URL, f"HTTP {code} without a Location", code)
     try:
-        target = resp.url.join(location.strip())
+        target = url.join(location.strip())
     except httpx.InvalidURL as exc:
         raise _Failure(Reason.BAD_URL, f"invalid redirect Location: {exc}", code) from exc
     if target.scheme not in ("http", "https"):
@@ -456,17 +490,17 @@ def _check_http_url(url: httpx.URL, what: str = "URL", http_status: int | None =
         raise _Failure(Reason.BAD_URL, f"{what} with port {url.port} out of range", http_status)
 
 
-async def _read_body(resp: httpx.Response, max_bytes: int) -> bytes:
+async def _read_body(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
     declared = resp.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > max_bytes:
         raise _Failure(
             Reason.TOO_LARGE,
             f"Content-Length {declared} over the {max_bytes}-byte limit",
-            resp.status_code,
+            resp.status,
         )
-    decoder = _Decoder(resp.headers.get("content-encoding", ""), max_bytes, resp.status_code)
+    decoder = _Decoder(resp.headers.get("content-encoding", ""), max_bytes, resp.status)
     parts: list[bytes] = []
-    async for raw in resp.aiter_raw():
+    async for raw in resp.content.iter_any():
         parts.append(decoder.feed(raw))
     parts.append(decoder.flush())
     return b"".join(parts)
@@ -653,7 +687,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
         seen.append(cur)
         if isinstance(cur, BaseExceptionGroup):
             stack.extend(cur.exceptions)
-        # both links: httpcore re-raises with ``from None``, which hides the OS error behind
+        # both links: a library that re-raises with ``from None`` hides the OS error behind
         # __context__ with __suppress_context__ set
         for nxt in (cur.__cause__, cur.__context__):
             if nxt is not None:
@@ -662,18 +696,17 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 
 def _classify(exc: BaseException, opts: FetchOptions) -> tuple[Reason, str]:
-    """Map an httpx / OS exception to a Reason and a one-line message."""
-    if isinstance(exc, httpx.TimeoutException):
-        kind = {
-            httpx.ConnectTimeout: "connect",
-            httpx.ReadTimeout: "read",
-            httpx.WriteTimeout: "write",
-            httpx.PoolTimeout: "pool",
-        }.get(type(exc), "")
+    """Map an aiohttp / OS exception to a Reason and a one-line message."""
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        kind = (
+            "connect"
+            if isinstance(exc, aiohttp.ConnectionTimeoutError)
+            else "read"
+            if isinstance(exc, aiohttp.SocketTimeoutError)
+            else ""
+        )
         return Reason.TIMEOUT, f"{kind} timeout after {opts.timeout_s:g}s".lstrip()
-    if isinstance(exc, httpx.TooManyRedirects):
-        return Reason.TOO_MANY_REDIRECTS, _describe(exc)
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    if isinstance(exc, aiohttp.InvalidURL):
         return Reason.BAD_URL, _describe(exc)
     chain = _causes(exc)
     blocked = next((e for e in chain if isinstance(e, BlockedAddressError)), None)
@@ -686,21 +719,13 @@ def _classify(exc: BaseException, opts: FetchOptions) -> tuple[Reason, str]:
         return Reason.REFUSED, "connection refused"
     if any(isinstance(e, TimeoutError) for e in chain):
         return Reason.TIMEOUT, _describe(exc)
-    if isinstance(exc, httpx.ConnectError):
-        text = str(exc).lower()
-        if "name or service not known" in text or "nodename nor servname" in text:
-            return Reason.DNS, f"cannot resolve {_host(exc)}"
-        if "refused" in text:
-            return Reason.REFUSED, "connection refused"
     return Reason.CONNECTION, _describe(exc)
 
 
 def _host(exc: BaseException) -> str:
-    """The host a failed httpx request was for, or "the host" when it is not known."""
-    try:
-        return str(exc.request.url.host) if isinstance(exc, httpx.RequestError) else "the host"
-    except RuntimeError:  # httpx raises this when the exception carries no request
-        return "the host"
+    """The host a failed connection was for, or "the host" when it is not known."""
+    host = getattr(exc, "host", None)
+    return str(host) if host else "the host"
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,14 +10,15 @@ the machine or the network it runs in. So, by default, newsmon refuses to connec
 - the cloud metadata addresses (``METADATA_ADDRESSES``), which stay refused even when private
   networks are allowed, unless an ``allowed`` entry names them.
 
-The check runs on the *resolved* address, inside the connection itself: ``GuardedBackend`` is
-an httpcore network backend that resolves the host name, drops every address the policy refuses
-and connects to one that is left, by IP. What is checked is what is connected to, so a name that
-resolves to a public address for a check and to 127.0.0.1 a moment later (DNS rebinding) cannot
-get through. TLS still verifies the certificate against the host name (httpcore passes the
-origin's name as SNI / ``server_hostname``). A refused connection raises
-``BlockedAddressError`` (an ``httpcore.ConnectError``), which ``extractors.fetch`` records as
-``Reason.BLOCKED_ADDRESS``.
+The check runs on the *resolved* address, inside the connection itself: ``GuardedResolver`` is
+the aiohttp resolver ``extractors.fetch`` connects through; it resolves the host name, drops
+every address the policy refuses and returns only the others, which are what aiohttp connects
+to. What is checked is what is connected to, so a name that resolves to a public address for a
+check and to 127.0.0.1 a moment later (DNS rebinding) cannot get through. aiohttp connects to
+an IP literal without resolving it, so ``extractors.fetch`` checks those first
+(``AddressPolicy.literal_refusal``), for the first request and every redirect hop alike. TLS
+still verifies the certificate against the host name. A refusal is a ``BlockedAddressError``,
+which ``extractors.fetch`` records as ``Reason.BLOCKED_ADDRESS``.
 
 ``AddressPolicy(allow_private=True)`` (``NEWSMON_ALLOW_PRIVATE_NETWORKS=true``) allows all but
 the metadata addresses; ``allowed`` (``NEWSMON_ALLOWED_HOSTS``) lists host names (``intranet``,
@@ -38,17 +39,16 @@ import socket
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
-import httpcore
 import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 __all__ = [
     "METADATA_ADDRESSES",
     "AddressPolicy",
     "BlockedAddressError",
-    "GuardedBackend",
-    "guarded_transport",
+    "GuardedResolver",
+    "ResolveTimeoutError",
     "parse_allowed",
     "tls_context",
 ]
@@ -64,8 +64,12 @@ METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
 )
 
 
-class BlockedAddressError(httpcore.ConnectError):
-    """The host resolves only to addresses the policy refuses."""
+class BlockedAddressError(Exception):
+    """The host is, or resolves only to, addresses the policy refuses."""
+
+
+class ResolveTimeoutError(Exception):
+    """Resolving a host name took longer than the connect timeout."""
 
 
 def parse_allowed(entries: Iterable[str]) -> tuple[tuple[str, ...], tuple[IPNetwork, ...]]:
@@ -152,6 +156,18 @@ class AddressPolicy:
             return None
         return kind
 
+    def literal_refusal(self, host: str) -> str | None:
+        """For a host that is an IP literal (aiohttp connects to those without resolving):
+        why connecting to it is refused, as :class:`GuardedResolver` words it, or None."""
+        try:
+            ip = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return None
+        if self.host_allowed(host):
+            return None
+        why = self.refusal(ip)
+        return None if why is None else f"refused to connect to {host}: {ip} is {why}"
+
     def check_literal_host(self, host: str) -> str | None:
         """Without a view of the resolved address (behind a proxy): refuse IP literals and
         ``localhost`` names that the policy refuses. Returns why, or None."""
@@ -169,84 +185,63 @@ class AddressPolicy:
         return None if why is None else f"{host} is {why}"
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """An httpcore network backend that connects only to addresses the policy allows."""
+class GuardedResolver(AbstractResolver):
+    """An aiohttp resolver that returns only the addresses the policy allows.
 
-    def __init__(self, policy: AddressPolicy, inner: httpcore.AsyncNetworkBackend | None = None):
+    aiohttp connects to the addresses its resolver returns (and verifies TLS against the host
+    name), so what is checked here is what is connected to. aiohttp does not resolve IP
+    literals: :meth:`AddressPolicy.literal_refusal` checks those before a request is sent.
+    """
+
+    def __init__(self, policy: AddressPolicy, timeout_s: float | None = None) -> None:
         self._policy = policy
-        self._inner = inner or httpcore.AnyIOBackend()
+        self._timeout_s = timeout_s
 
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        if self._policy.host_allowed(host):
-            return await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
-        addresses = await self._resolve(host, port, timeout)
-        allowed: list[str] = []
-        refused: list[str] = []
-        for ip in addresses:
-            why = self._policy.refusal(ip)
-            if why is None:
-                allowed.append(str(ip))
-            else:
-                refused.append(f"{ip} is {why}")
-        if not allowed:
-            detail = "; ".join(dict.fromkeys(refused)) or "no address"
-            raise BlockedAddressError(f"refused to connect to {host}: {detail}")
-        last: Exception | None = None
-        for ip_text in allowed:  # by IP: what was checked is what is connected to
-            try:
-                return await self._inner.connect_tcp(
-                    ip_text, port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def _resolve(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
-        try:
-            literal = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            pass
-        else:
-            return [literal]
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(timeout):
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            async with asyncio.timeout(self._timeout_s):
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
         except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
-        except OSError as exc:  # socket.gaierror: classified as dns by extractors.fetch
-            raise httpcore.ConnectError(str(exc)) from exc
-        seen: dict[IPAddress, None] = {}
-        for _family, _type, _proto, _canon, sockaddr in infos:
+            raise ResolveTimeoutError(f"resolving {host} timed out") from exc
+        check = not self._policy.host_allowed(host)
+        results: list[ResolveResult] = []
+        refused: list[str] = []
+        for fam, _type, proto, _canon, sockaddr in infos:
+            address = str(sockaddr[0])
             try:
-                # IPv6 sockaddr may carry a zone ("fe80::1%eth0"): drop it
-                seen[ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])] = None
+                # IPv6 sockaddr may carry a zone ("fe80::1%eth0"): drop it for the check
+                ip = ipaddress.ip_address(address.split("%", 1)[0])
             except ValueError:
                 continue
-        return list(seen)
+            why = self._policy.refusal(ip) if check else None
+            if why is not None:
+                refused.append(f"{ip} is {why}")
+                continue
+            results.append(
+                ResolveResult(
+                    hostname=host,
+                    host=address,
+                    port=int(sockaddr[1]),
+                    family=fam,
+                    proto=proto,
+                    flags=socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+                )
+            )
+        if not results:
+            detail = "; ".join(dict.fromkeys(refused)) or "no address"
+            raise BlockedAddressError(f"refused to connect to {host}: {detail}")
+        return results
 
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise BlockedAddressError("unix sockets are never connected to")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 def tls_context(trust_env: bool) -> ssl.SSLContext:
-    """httpx's default TLS context, built once per process and CA-bundle setting: loading the
+    """httpx's default TLS context (certifi's CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR with
+    ``trust_env``), built once per process and CA-bundle setting: loading the
     bundle costs about 25 ms, and every batch of fetches used to load it twice."""
     return _tls_context(trust_env, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
 
@@ -254,21 +249,3 @@ def tls_context(trust_env: bool) -> ssl.SSLContext:
 @functools.lru_cache(maxsize=4)
 def _tls_context(trust_env: bool, cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
     return httpx.create_ssl_context(trust_env=trust_env)
-
-
-def guarded_transport(
-    policy: AddressPolicy, limits: httpx.Limits, trust_env: bool
-) -> httpx.AsyncHTTPTransport:
-    """An httpx transport whose connections go through ``GuardedBackend(policy)``."""
-    context = tls_context(trust_env)
-    transport = httpx.AsyncHTTPTransport(verify=context, limits=limits, trust_env=trust_env)
-    # httpx builds its httpcore pool without a way to pass a network backend; build the same
-    # pool with ours (httpx is pinned <0.29 in pyproject.toml).
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedBackend(policy),
-    )
-    return transport

@@ -327,3 +327,29 @@ def test_retry_after_http_date_is_parsed(http_server: LoopbackHTTPServer) -> Non
     r = fetch_one(http_server.url("/busy"))
     assert r.reason is Reason.HTTP_5XX and r.attempts == 1  # longer than max_retry_after_s
     assert r.retry_after_s is not None and 3500 < r.retry_after_s <= 3600
+
+
+def test_a_proxy_from_the_environment_carries_the_requests(
+    http_server: LoopbackHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the test server plays the proxy: it is asked for absolute URLs
+    http_server.add("http://news.invalid/a.html", b"<html>via the proxy</html>")
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", http_server.url("").rstrip("/"))
+    monkeypatch.setenv("http_proxy", http_server.url("").rstrip("/"))
+    public_only = FetchOptions(retries=0, timeout_s=5, deadline_s=10)
+
+    r = fetch_one("http://news.invalid/a.html", public_only)
+    assert r.ok and r.content == b"<html>via the proxy</html>", r.error
+    assert http_server.count("http://news.invalid/a.html") == 1
+    # the proxy resolves names, so only literal addresses can be checked: refused before asking
+    blocked = fetch_one("http://10.0.0.1/x", public_only)
+    assert blocked.reason is Reason.BLOCKED_ADDRESS
+    assert sum(http_server.counts().values()) == 1
+
+    # a host in NO_PROXY is fetched directly (and guarded: news.invalid does not resolve)
+    monkeypatch.setenv("NO_PROXY", "news.invalid")
+    monkeypatch.setenv("no_proxy", "news.invalid")
+    direct = fetch_one("http://news.invalid/a.html", public_only)
+    assert direct.reason is Reason.DNS and sum(http_server.counts().values()) == 1
