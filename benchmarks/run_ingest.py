@@ -31,12 +31,12 @@ def main() -> None:
     from newsmon.prefect_server import TemporaryServer
 
     with TemporaryServer() as prefect_server:  # as `newsmon run` does
-        from flows.batches import start_pool
+        from flows.batches import prepare
         from flows.ingest import ingest
         from newsmon.config import Settings
 
         imported = time.time()
-        start_pool(Settings.from_env().local_workers)
+        prepare(Settings.from_env().local_workers)
         prefect_server.ready()
         _runs(ingest, args, imported)
 

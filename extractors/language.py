@@ -26,6 +26,11 @@ def _identifier() -> Any:
     return LanguageIdentifier.from_modelpath(MODEL_DIR / MODEL_FILE, norm_probs=True)
 
 
+def load_model() -> None:
+    """Load the model now rather than on the first :func:`detect_language` call."""
+    _identifier()
+
+
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of ``text``'s language, or None when the text is too short or unclear."""
     sample = text[:SAMPLE_CHARS]
@@ -35,4 +40,4 @@ def detect_language(text: str) -> str | None:
     return str(lang) if confidence >= MIN_CONFIDENCE else None
 
 
-__all__ = ["detect_language"]
+__all__ = ["detect_language", "load_model"]

@@ -42,6 +42,7 @@ from prefect.utilities.annotations import opaque, quote
 
 from extractors.articles import warm_up
 from extractors.fetch import FetchOptions
+from extractors.language import load_model
 from extractors.pipeline import (
     ArticleCandidate,
     ArticleRecord,
@@ -136,6 +137,15 @@ def start_pool(workers: int) -> None:
     if pool is not None:
         for _ in range(workers):
             pool.submit(warm_up)
+
+
+def prepare(workers: int) -> None:
+    """Get this process ready before its run starts (``newsmon run`` calls this while Prefect's
+    temporary server boots, when a core is otherwise idle): start the extraction workers, and
+    load the language model that filtering loads on first use (0.5 s; on a new warehouse the
+    baseline is filtered first, so the run would otherwise wait for it)."""
+    start_pool(workers)
+    load_model()
 
 
 def shutdown_pool() -> None:
@@ -398,6 +408,7 @@ __all__ = [
     "busy_seconds",
     "dask_runner",
     "extraction_pool",
+    "prepare",
     "process_batch_task",
     "run_batches",
     "run_batches_distributed",

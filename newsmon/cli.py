@@ -179,14 +179,14 @@ def run(
     --shard, only one shard of the feeds (docs/scaling.md).
     """
     with _prefect() as prefect_server:
-        from flows.batches import start_pool
+        from flows.batches import prepare
         from flows.ingest import ingest, load_config, parse_shard
 
         part = parse_shard(shard)  # fail on bad parameters and config before any work
         config = load_config(db, feeds_file, topics_file)
         which = "" if part.whole else f"shard {part} of "
         click.echo(f"Ingesting {which}{len(config.feeds)} feeds into {config.settings.db_path} ...")
-        start_pool(config.settings.local_workers)  # the extraction workers start as Prefect boots
+        prepare(config.settings.local_workers)  # workers and models load as Prefect boots
         prefect_server.ready()
         with reporting("ingest: articles"):
             summary = ingest(
