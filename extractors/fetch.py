@@ -18,7 +18,9 @@ Limits, all in ``FetchOptions``:
 - addresses: connections go only to addresses ``addresses`` (an ``AddressPolicy``) allows, checked
   on the resolved IP at connect time (``extractors.netguard``); by default loopback, private,
   link-local, multicast, reserved and cloud metadata addresses are refused (blocked_address),
-  for the first request and every redirect hop alike;
+  for the first request and every redirect hop alike; a request sent through a proxy
+  (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``, not ``NO_PROXY``) is connected by the proxy, so
+  only an IP-literal or ``localhost`` host can be refused for it;
 - retries: up to ``retries`` more attempts, with exponential backoff and jitter, only for
   transient failures (``reasons.RETRYABLE``: timeouts, DNS, refused, connection errors, 5xx) and
   429; a Retry-After on 429/503 is honoured up to ``max_retry_after_s``, beyond which the request
@@ -32,8 +34,8 @@ file is ``file_error``. Local files are never "not modified": ETag/Last-Modified
 Credentials: ``final_url`` never carries ``user:password@``, and ``error`` never shows it.
 
 The client is aiohttp (one session per call, no automatic decompression, redirects or
-``trust_env``: this module does those within its limits; proxies come from the environment, read
-once per call, and ``~/.netrc`` is never read). It costs about a third of httpx's CPU per page
+``trust_env``: this module does those within its limits; HTTP proxies come from the environment,
+read once per call, and ``~/.netrc`` is never read). It costs about a third of httpx's CPU per page
 (docs/performance.md); URLs are still parsed and joined by ``httpx.URL``, a strict parser.
 """
 
@@ -47,6 +49,7 @@ import random
 import re
 import socket
 import time
+import urllib.request
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -56,7 +59,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
-from urllib.request import getproxies, proxy_bypass, url2pathname
+from urllib.request import getproxies, url2pathname
 
 import aiohttp
 import httpx
@@ -178,17 +181,18 @@ async def fetch_all(
     reqs = [FetchRequest(r) if isinstance(r, str) else r for r in requests]
     if not reqs:
         return []
-    # Behind a proxy the proxy connects (newsmon cannot check its addresses): check literal
-    # hosts only. Otherwise every connection is guarded. The proxy settings are read here, once:
-    # aiohttp's own trust_env reads them (and ~/.netrc, whose passwords must not go to the
-    # strangers' sites newsmon fetches from) again for every request.
+    # A request that goes through a proxy is connected by the proxy (newsmon cannot check the
+    # address: literal hosts only); every other connection is guarded, including those that
+    # NO_PROXY sends direct. The proxy settings are read here, once: aiohttp's own trust_env
+    # reads them (and ~/.netrc, whose passwords must not go to the strangers' sites newsmon
+    # fetches from) again for every request.
     proxies = _env_proxies() if opts.trust_env else {}
-    proxied = bool(proxies)
+    proxy_hosts = {str(httpx.URL(v).host) for k, v in proxies.items() if k != "no" and "://" in v}
     connector = aiohttp.TCPConnector(
         limit=opts.max_concurrency,
         limit_per_host=0,  # the fetcher's own per-host slots decide
         ssl=tls_context(opts.trust_env),
-        resolver=None if proxied else GuardedResolver(opts.addresses, opts.timeout_s),
+        resolver=GuardedResolver(opts.addresses, opts.timeout_s, trusted=proxy_hosts),
     )
     async with aiohttp.ClientSession(
         connector=connector,
@@ -203,15 +207,26 @@ async def fetch_all(
 
 
 def _env_proxies() -> dict[str, str]:
-    """HTTP(S)_PROXY / ALL_PROXY / NO_PROXY from the environment; empty without a proxy."""
-    proxies = getproxies()
-    return proxies if any(proxies.get(k) for k in ("http", "https", "all")) else {}
+    """HTTP(S)_PROXY / ALL_PROXY / NO_PROXY from the environment; empty without a proxy. A
+    proxy given as ``host:port`` is an HTTP proxy, as curl and httpx read it."""
+    proxies = {
+        k: v if k == "no" or "://" in v else f"http://{v}" for k, v in getproxies().items() if v
+    }
+    return proxies if any(k in proxies for k in ("http", "https", "all")) else {}
 
 
 def _proxy_for(url: httpx.URL, proxies: dict[str, str]) -> str | None:
-    if not proxies or proxy_bypass(url.host):  # NO_PROXY
+    """The proxy for ``url``, or None to connect directly (no proxy, or NO_PROXY names it)."""
+    # (NO_PROXY, in the dict read for the batch; typeshed lacks this stdlib function)
+    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    if not proxies or bypass(url.host, proxies):
         return None
-    return proxies.get(url.scheme) or proxies.get("all") or None
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    if proxy and urlsplit(proxy).scheme.lower() not in ("http", "https"):
+        raise _Failure(
+            Reason.CONNECTION, f"unsupported proxy {proxy.split('://')[0]}:// (HTTP only)"
+        )
+    return proxy
 
 
 # -- internals ------------------------------------------------------------------------------------
@@ -257,7 +272,6 @@ class _Fetcher:
         self._session = session
         self._opts = options
         self._proxies = proxies
-        self._check_literals = bool(proxies)
         self._all = asyncio.Semaphore(options.max_concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
@@ -312,9 +326,11 @@ class _Fetcher:
 
     async def _fetch_http(self, req: FetchRequest, url: httpx.URL) -> FetchResult:
         headers: dict[str, str] = {}
-        if req.etag:
+        # a validator a server sent with control characters cannot be sent back (aiohttp refuses
+        # the header): fetch unconditionally rather than fail on every poll
+        if req.etag and _header_safe(req.etag):
             headers["If-None-Match"] = req.etag
-        if req.last_modified:
+        if req.last_modified and _header_safe(req.last_modified):
             headers["If-Modified-Since"] = req.last_modified
         loop = asyncio.get_running_loop()
         deadline_at: float | None = None
@@ -327,7 +343,8 @@ class _Fetcher:
                 async with self._host_slot(current), self._all:
                     if deadline_at is None:  # the deadline starts once the first hop may run
                         deadline_at = loop.time() + self._opts.deadline_s
-                    if self._check_literals:
+                    proxy = _proxy_for(current, self._proxies)
+                    if proxy is not None:  # the proxy resolves: only literals can be checked
                         why = self._opts.addresses.check_literal_host(current.host)
                         if why is not None:
                             raise _Failure(Reason.BLOCKED_ADDRESS, f"refused: {why}", last_status)
@@ -336,7 +353,7 @@ class _Fetcher:
                         if refused is not None:
                             raise _Failure(Reason.BLOCKED_ADDRESS, refused, last_status)
                     async with asyncio.timeout_at(deadline_at):
-                        outcome = await self._hop(req, current, headers)
+                        outcome = await self._hop(req, current, headers, proxy)
                 if isinstance(outcome, FetchResult):
                     return outcome
                 last_status = outcome.http_status
@@ -369,13 +386,13 @@ class _Fetcher:
             return _failed(req.url, _public(current), reason, message)
 
     async def _hop(
-        self, req: FetchRequest, url: httpx.URL, headers: dict[str, str]
+        self, req: FetchRequest, url: httpx.URL, headers: dict[str, str], proxy: str | None
     ) -> FetchResult | _Redirect:
         async with self._session.get(
             URL(str(url), encoded=True),
             headers=headers,
             allow_redirects=False,
-            proxy=_proxy_for(url, self._proxies),
+            proxy=proxy,
         ) as resp:
             code = resp.status
             final = _public(url)
@@ -427,6 +444,10 @@ class _Fetcher:
                 error=None,
                 max_age_s=max_age,
             )
+
+
+def _header_safe(value: str) -> bool:
+    return not any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value)
 
 
 def _public(url: httpx.URL) -> str:

@@ -24,9 +24,11 @@ which ``extractors.fetch`` records as ``Reason.BLOCKED_ADDRESS``.
 the metadata addresses; ``allowed`` (``NEWSMON_ALLOWED_HOSTS``) lists host names (``intranet``,
 ``*.corp.example``), addresses or networks (``10.1.0.0/16``) that are allowed regardless.
 
-Behind an HTTP(S) proxy (``HTTP_PROXY``/``HTTPS_PROXY`` in the environment) the proxy resolves
-and connects, so newsmon cannot see the address: it then refuses only hosts that are IP
-literals or ``localhost`` (``check_literal_host``); the proxy must enforce its own policy.
+A request sent through an HTTP(S) proxy (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` in the
+environment) is resolved and connected by the proxy, so newsmon cannot see the address: it
+then refuses only hosts that are IP literals (also numeric forms such as ``2130706433`` that a
+proxy may read as one) or ``localhost`` (``check_literal_host``); the proxy must enforce its
+own policy. Requests that ``NO_PROXY`` sends direct are guarded like any other.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import asyncio
 import functools
 import ipaddress
 import os
+import re
 import socket
 import ssl
 from collections.abc import Iterable
@@ -62,6 +65,9 @@ METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
     ipaddress.ip_address(a)
     for a in ("169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200")
 )
+
+
+_NUMERIC_HOST = re.compile(r"[0-9a-fx.]+")  # what inet_aton may read as an IPv4 address
 
 
 class BlockedAddressError(Exception):
@@ -175,10 +181,16 @@ class AddressPolicy:
         if self.host_allowed(name):
             return None
         try:
-            ip = ipaddress.ip_address(name)
+            ip: IPAddress = ipaddress.ip_address(name)
         except ValueError:
             if name == "localhost" or name.endswith(".localhost"):
                 ip = ipaddress.ip_address("127.0.0.1")
+            elif _NUMERIC_HOST.fullmatch(name):
+                # a proxy may read "2130706433", "127.1" or "0x7f.1" as an address (inet_aton)
+                try:
+                    ip = ipaddress.IPv4Address(socket.inet_aton(name))
+                except OSError:
+                    return None
             else:
                 return None
         why = self.refusal(ip)
@@ -193,9 +205,15 @@ class GuardedResolver(AbstractResolver):
     literals: :meth:`AddressPolicy.literal_refusal` checks those before a request is sent.
     """
 
-    def __init__(self, policy: AddressPolicy, timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        policy: AddressPolicy,
+        timeout_s: float | None = None,
+        trusted: Iterable[str] = (),
+    ) -> None:
         self._policy = policy
         self._timeout_s = timeout_s
+        self._trusted = {h.lower().rstrip(".") for h in trusted}  # the configured proxies
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -206,7 +224,7 @@ class GuardedResolver(AbstractResolver):
                 infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, family=family)
         except TimeoutError as exc:
             raise ResolveTimeoutError(f"resolving {host} timed out") from exc
-        check = not self._policy.host_allowed(host)
+        check = not (self._policy.host_allowed(host) or host.lower().rstrip(".") in self._trusted)
         results: list[ResolveResult] = []
         refused: list[str] = []
         for fam, _type, proto, _canon, sockaddr in infos:

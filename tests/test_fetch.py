@@ -334,22 +334,34 @@ def test_a_proxy_from_the_environment_carries_the_requests(
 ) -> None:
     # the test server plays the proxy: it is asked for absolute URLs
     http_server.add("http://news.invalid/a.html", b"<html>via the proxy</html>")
+    http_server.add("/internal", b"secret")
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", http_server.url("").rstrip("/"))
-    monkeypatch.setenv("http_proxy", http_server.url("").rstrip("/"))
+    proxy = f"127.0.0.1:{http_server.port}"  # no scheme: an HTTP proxy, as curl reads it
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("http_proxy", proxy)
     public_only = FetchOptions(retries=0, timeout_s=5, deadline_s=10)
 
     r = fetch_one("http://news.invalid/a.html", public_only)
     assert r.ok and r.content == b"<html>via the proxy</html>", r.error
     assert http_server.count("http://news.invalid/a.html") == 1
     # the proxy resolves names, so only literal addresses can be checked: refused before asking
-    blocked = fetch_one("http://10.0.0.1/x", public_only)
-    assert blocked.reason is Reason.BLOCKED_ADDRESS
+    for literal in ("http://10.0.0.1/x", "http://2130706433/x", "http://0x7f.1/x"):
+        assert fetch_one(literal, public_only).reason is Reason.BLOCKED_ADDRESS, literal
     assert sum(http_server.counts().values()) == 1
 
-    # a host in NO_PROXY is fetched directly (and guarded: news.invalid does not resolve)
-    monkeypatch.setenv("NO_PROXY", "news.invalid")
-    monkeypatch.setenv("no_proxy", "news.invalid")
-    direct = fetch_one("http://news.invalid/a.html", public_only)
-    assert direct.reason is Reason.DNS and sum(http_server.counts().values()) == 1
+    # a host in NO_PROXY is connected to directly, so its resolved address is checked
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    monkeypatch.setenv("no_proxy", "localhost")
+    direct = fetch_one(f"http://localhost:{http_server.port}/internal", public_only)
+    assert direct.reason is Reason.BLOCKED_ADDRESS, direct.error
+    assert http_server.count("/internal") == 0 and sum(http_server.counts().values()) == 1
+
+
+def test_a_validator_with_control_characters_is_not_sent_back(
+    http_server: LoopbackHTTPServer,
+) -> None:
+    http_server.add("/feed.xml", b"<rss/>", etag='"v2"')
+    r = fetch_one(FetchRequest(http_server.url("/feed.xml"), etag='"v1"\r\nX-Injected: 1'))
+    assert r.ok and r.etag == '"v2"', r.error
+    assert "x-injected" not in http_server.requests("/feed.xml")[0].headers
