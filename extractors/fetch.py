@@ -187,7 +187,7 @@ async def fetch_all(
     # reads them (and ~/.netrc, whose passwords must not go to the strangers' sites newsmon
     # fetches from) again for every request.
     proxies = _env_proxies() if opts.trust_env else {}
-    proxy_hosts = {str(httpx.URL(v).host) for k, v in proxies.items() if k != "no" and "://" in v}
+    proxy_hosts = {str(httpx.URL(v).host) for k, v in proxies.items() if k != "no"}
     connector = aiohttp.TCPConnector(
         limit=opts.max_concurrency,
         limit_per_host=0,  # the fetcher's own per-host slots decide
@@ -343,15 +343,12 @@ class _Fetcher:
                 async with self._host_slot(current), self._all:
                     if deadline_at is None:  # the deadline starts once the first hop may run
                         deadline_at = loop.time() + self._opts.deadline_s
+                    # a host that names its address is checked here (aiohttp does not resolve
+                    # it, a proxy would); other names by the resolver, or behind a proxy not
+                    refused = self._opts.addresses.literal_refusal(current.host)
+                    if refused is not None:
+                        raise _Failure(Reason.BLOCKED_ADDRESS, refused, last_status)
                     proxy = _proxy_for(current, self._proxies)
-                    if proxy is not None:  # the proxy resolves: only literals can be checked
-                        why = self._opts.addresses.check_literal_host(current.host)
-                        if why is not None:
-                            raise _Failure(Reason.BLOCKED_ADDRESS, f"refused: {why}", last_status)
-                    else:  # aiohttp connects to an IP literal without asking the resolver
-                        refused = self._opts.addresses.literal_refusal(current.host)
-                        if refused is not None:
-                            raise _Failure(Reason.BLOCKED_ADDRESS, refused, last_status)
                     async with asyncio.timeout_at(deadline_at):
                         outcome = await self._hop(req, current, headers, proxy)
                 if isinstance(outcome, FetchResult):

@@ -15,8 +15,9 @@ the aiohttp resolver ``extractors.fetch`` connects through; it resolves the host
 every address the policy refuses and returns only the others, which are what aiohttp connects
 to. What is checked is what is connected to, so a name that resolves to a public address for a
 check and to 127.0.0.1 a moment later (DNS rebinding) cannot get through. aiohttp connects to
-an IP literal without resolving it, so ``extractors.fetch`` checks those first
-(``AddressPolicy.literal_refusal``), for the first request and every redirect hop alike. TLS
+an IP literal without resolving it, so ``extractors.fetch`` checks hosts that name their
+address first (``AddressPolicy.literal_refusal``), for the first request and every redirect
+hop alike. TLS
 still verifies the certificate against the host name. A refusal is a ``BlockedAddressError``,
 which ``extractors.fetch`` records as ``Reason.BLOCKED_ADDRESS``.
 
@@ -27,7 +28,7 @@ the metadata addresses; ``allowed`` (``NEWSMON_ALLOWED_HOSTS``) lists host names
 A request sent through an HTTP(S) proxy (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` in the
 environment) is resolved and connected by the proxy, so newsmon cannot see the address: it
 then refuses only hosts that are IP literals (also numeric forms such as ``2130706433`` that a
-proxy may read as one) or ``localhost`` (``check_literal_host``); the proxy must enforce its
+proxy may read as one) or ``localhost`` (``literal_refusal``); the proxy must enforce its
 own policy. Requests that ``NO_PROXY`` sends direct are guarded like any other.
 """
 
@@ -163,20 +164,11 @@ class AddressPolicy:
         return kind
 
     def literal_refusal(self, host: str) -> str | None:
-        """For a host that is an IP literal (aiohttp connects to those without resolving):
-        why connecting to it is refused, as :class:`GuardedResolver` words it, or None."""
-        try:
-            ip = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            return None
-        if self.host_allowed(host):
-            return None
-        why = self.refusal(ip)
-        return None if why is None else f"refused to connect to {host}: {ip} is {why}"
-
-    def check_literal_host(self, host: str) -> str | None:
-        """Without a view of the resolved address (behind a proxy): refuse IP literals and
-        ``localhost`` names that the policy refuses. Returns why, or None."""
+        """Why connecting to ``host`` is refused when the host itself names the address, or
+        None: an IP literal (aiohttp connects to one without asking the resolver), a numeric
+        form such as ``2130706433`` or ``0x7f.1`` (a proxy may read it as one, as inet_aton
+        does), or a ``localhost`` name (loopback, RFC 6761). Worded as :class:`GuardedResolver`
+        words its refusals. Other names are for the resolver, or, behind a proxy, the proxy."""
         name = host.lower().rstrip(".").strip("[]")
         if self.host_allowed(name):
             return None
@@ -186,7 +178,6 @@ class AddressPolicy:
             if name == "localhost" or name.endswith(".localhost"):
                 ip = ipaddress.ip_address("127.0.0.1")
             elif _NUMERIC_HOST.fullmatch(name):
-                # a proxy may read "2130706433", "127.1" or "0x7f.1" as an address (inet_aton)
                 try:
                     ip = ipaddress.IPv4Address(socket.inet_aton(name))
                 except OSError:
@@ -194,7 +185,7 @@ class AddressPolicy:
             else:
                 return None
         why = self.refusal(ip)
-        return None if why is None else f"{host} is {why}"
+        return None if why is None else f"refused to connect to {host}: {ip} is {why}"
 
 
 class GuardedResolver(AbstractResolver):
