@@ -1,5 +1,8 @@
 """A real Prefect server (``prefect server start`` on 127.0.0.1) for the tests that need
-schedules or work pools, which Prefect's temporary server does not run."""
+schedules or work pools, which Prefect's temporary server does not run.
+
+One server serves the whole session (it takes 10-15 s to start): each test names its own
+deployments and work pool, and reads back only the flow runs of those."""
 
 from __future__ import annotations
 
@@ -28,13 +31,15 @@ def wait_until(what: str, check: object, timeout: float) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def prefect_api(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """A real Prefect server on 127.0.0.1 (its own PREFECT_HOME), stopped after the test."""
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real Prefect server on 127.0.0.1 (its own PREFECT_HOME), stopped after the session:
+    the environment that points a command at it."""
     port = free_port()
     env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
+        # the developer's NEWSMON_* settings stay out, as the tests' autouse fixture keeps them
+        **{k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")},
+        "PREFECT_HOME": str(tmp_path_factory.mktemp("prefect-api")),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
         "PREFECT_LOGGING_SETTINGS_PATH": str(ROOT / "config" / "prefect-logging.yml"),

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NEWSMON = [sys.executable, "-m", "newsmon.cli"]
 PREFECT = [sys.executable, "-m", "prefect"]
 SHARED = "/shared.html"  # an article both shards' feeds link to
+POOL_FILTER = {"name": {"any_": ["newsmon-test"]}}
 
 
 def api(env: dict[str, str], path: str, body: dict[str, Any]) -> Any:
@@ -102,7 +103,8 @@ def test_two_workers_on_a_pool_poll_disjoint_shards_and_load_every_article_once(
 
     def finished() -> list[dict[str, Any]]:
         try:
-            runs = api(env, "/flow_runs/filter", {"limit": 10})
+            # this pool's runs only: the session's server also runs other tests' deployments
+            runs = api(env, "/flow_runs/filter", {"limit": 10, "work_pools": POOL_FILTER})
         except TimeoutError:  # the server is busy with the two runs (SQLite): ask again
             return []
         return [r for r in runs if r["state_type"] in ("COMPLETED", "FAILED", "CRASHED")]
