@@ -64,6 +64,14 @@ _SERVER_ENV = {
     "PREFECT__SERVER_EPHEMERAL": "1",
     "PREFECT__SERVER_FINAL": "1",
 }
+# What newsmon's temporary server leaves out (a value in the environment wins): registering
+# Prefect's block types, which first imports every installed Prefect integration (prefect-dask
+# brings dask and distributed: 0.8-1.5 s of the server's start-up, on the run's critical path).
+# A server that lives for one command, behind flows that use no blocks, does not need them.
+_LEAN_SERVER_DEFAULTS = {
+    "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+    "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",  # it would import them to hash
+}
 _PORT_IN_USE = 3  # uvicorn's exit status when it cannot bind
 
 # On Linux the server goes through this launcher, which asks the kernel to send it SIGTERM when
@@ -114,6 +122,7 @@ class TemporaryServer:
             if not _wants_temporary_server(settings):
                 return self
             self._env = {
+                **_LEAN_SERVER_DEFAULTS,
                 **os.environ,
                 **_SERVER_ENV,
                 **settings.to_environment_variables(exclude_unset=True),
@@ -122,7 +131,7 @@ class TemporaryServer:
             # Start before Prefect is even imported (1.3 s). The server resolves its settings
             # from the same environment, profile and prefect.toml as this process; ready()
             # checks that they do not name an API after all.
-            self._env = {**os.environ, **_SERVER_ENV}
+            self._env = {**_LEAN_SERVER_DEFAULTS, **os.environ, **_SERVER_ENV}
         self._spawn()
         return self
 

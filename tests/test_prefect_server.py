@@ -43,6 +43,10 @@ SCRIPT = textwrap.dedent(
             "server_code_imported": "prefect.server.api.server" in sys.modules,
             "pid": server._process.pid if server._process else None,
         }
+        environ = open(f"/proc/{out['pid']}/environ", "rb").read().split(b"\\0")
+        out["server_env"] = dict(
+            kv.decode().split("=", 1) for kv in environ if kv.startswith(b"PREFECT_SERVER_")
+        )
     print(json.dumps(out))
     """
 )
@@ -66,7 +70,8 @@ def test_a_flow_runs_against_the_early_server_which_stops_with_the_command() -> 
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT],
         cwd=ROOT,
-        env=_env(),
+        # a setting in the environment reaches the server as it is
+        env=_env(PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION="true"),
         capture_output=True,
         text=True,
         timeout=180,
@@ -80,6 +85,10 @@ def test_a_flow_runs_against_the_early_server_which_stops_with_the_command() -> 
     assert got["heartbeat"] is None  # nobody watches a temporary server's heartbeats
     assert got["server_code_imported"] is False
     assert got["pid"] and not _alive(got["pid"])
+    # it registers no block types (nor imports every Prefect integration to do so), unless
+    # the environment says otherwise
+    assert got["server_env"]["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] == "false"
+    assert got["server_env"]["PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION"] == "true"
 
 
 @pytest.mark.usefixtures("prefect_server")
