@@ -2,8 +2,10 @@
 
 Extraction is the bound of the pipeline (CPU, on every core; docs/performance.md), so everything
 else hides behind it: while the process pool extracts batch k, batch k+1's pages are being
-fetched (I/O, in a thread) and batch k-1 is filtered and loaded. Each stage is still one Prefect
-task per batch over a plain function of ``extractors`` or ``warehouse``; the flow chains them as
+fetched (I/O, in a thread) and batch k-1 is filtered and loaded. A batch is three Prefect tasks
+over plain functions of ``extractors`` and ``warehouse`` (fetch; extract and filter; load: each
+task run costs the Prefect server about 50 ms of CPU, so a stage that takes no wait of its own
+shares one); the flow chains them as
 futures and keeps at most ``DEPTH`` batches in flight, so memory is bounded by the batch size,
 not by the number of new articles. What the sequential loop guaranteed still holds: fetches run
 one batch at a time (so the per-host limits hold), and loads commit one whole batch at a time, in
@@ -17,8 +19,9 @@ warehouse keeps a single writer.
 
 Prefect walks a task's parameters looking for futures, into every field of every record (about
 0.5 s per task for 200 articles); batches are passed as ``quote``/``opaque`` so it does not.
-Each stage returns its output :class:`Timed`, and :func:`run_batches` reports the seconds each
-stage was running (stages overlap, so they add up to more than the wall time).
+Each task returns when its stages ran (:class:`Timed`, :class:`Processed`), and
+:func:`run_batches` reports the seconds each stage was running (stages overlap, so they add up
+to more than the wall time).
 """
 
 from __future__ import annotations
@@ -155,7 +158,21 @@ def shutdown_pool() -> None:
         _POOL = None
 
 
-# --- tasks: one per stage per batch ----------------------------------------------------------
+@dataclass(frozen=True)
+class Processed:
+    """A batch's filtered records, and when each stage that made them ran (``time.time()``)."""
+
+    records: list[ArticleRecord]
+    spans: dict[str, tuple[float, float]]
+
+
+def _stages(
+    extracted: Timed[list[ArticleRecord]], filtered: Timed[list[ArticleRecord]]
+) -> tuple[tuple[str, Timed[Any]], ...]:
+    return (("extract", extracted), ("filter", filtered))
+
+
+# --- tasks: fetch, extract and filter, load ---------------------------------------------------
 
 
 @task(name="fetch-pages", cache_policy=NO_CACHE)
@@ -165,24 +182,21 @@ def fetch_pages_task(
     return timed(fetch_pages, candidates, options)
 
 
-@task(name="extract", cache_policy=NO_CACHE)
-def extract_task(
-    fetched: Timed[list[FetchedPage]], workers: int, max_text_chars: int
-) -> Timed[list[ArticleRecord]]:
-    out = timed(extract_fetched, fetched.value, extraction_pool(workers), max_text_chars)
+@task(name="extract-filter", cache_policy=NO_CACHE)
+def extract_filter_task(
+    fetched: Timed[list[FetchedPage]], workers: int, max_text_chars: int, topics: TopicSet
+) -> Processed:
+    """Extract a batch's pages (on the process pool), then filter them: one task, not two, as
+    each task run costs the Prefect server about 50 ms of CPU, taken from extraction."""
+    extracted = timed(extract_fetched, fetched.value, extraction_pool(workers), max_text_chars)
     get_run_logger().info(
         "extracted %d of %d pages",
-        sum(r.extraction_status == "extracted" for r in out.value),
-        len(out.value),
+        sum(r.extraction_status == "extracted" for r in extracted.value),
+        len(extracted.value),
     )
-    return out
-
-
-@task(name="filter", cache_policy=NO_CACHE)
-def filter_task(
-    records: Timed[list[ArticleRecord]], topics: TopicSet
-) -> Timed[list[ArticleRecord]]:
-    return timed(filter_articles, records.value, topics)
+    filtered = timed(filter_articles, extracted.value, topics)
+    spans = {stage: (out.started, out.ended) for stage, out in _stages(extracted, filtered)}
+    return Processed(filtered.value, spans)
 
 
 def _load(db_path: Path, records: Sequence[ArticleRecord], stories: StoryParams) -> int:
@@ -195,19 +209,8 @@ def _load(db_path: Path, records: Sequence[ArticleRecord], stories: StoryParams)
 
 
 @task(name="load", cache_policy=NO_CACHE)
-def load_task(
-    db_path: Path, records: Timed[list[ArticleRecord]], stories: StoryParams
-) -> Timed[int]:
-    return timed(_load, db_path, records.value, stories)
-
-
-@dataclass(frozen=True)
-class Processed:
-    """A batch fetched, extracted and filtered by :func:`process_batch_task`, and when each of
-    the three stages ran."""
-
-    records: list[ArticleRecord]
-    spans: dict[str, tuple[float, float]]
+def load_task(db_path: Path, batch: Processed, stories: StoryParams) -> Timed[int]:
+    return timed(_load, db_path, batch.records, stories)
 
 
 @task(name="process-batch", cache_policy=NO_CACHE)
@@ -222,11 +225,8 @@ def process_batch_task(
     fetched = timed(fetch_pages, candidates, options)
     extracted = timed(extract_fetched, fetched.value, None, max_text_chars)
     filtered = timed(filter_articles, extracted.value, topics)
-    spans = {
-        stage: (out.started, out.ended)
-        for stage, out in (("fetch", fetched), ("extract", extracted), ("filter", filtered))
-    }
-    return Processed(filtered.value, spans)
+    stages = (("fetch", fetched), *_stages(extracted, filtered))
+    return Processed(filtered.value, {stage: (out.started, out.ended) for stage, out in stages})
 
 
 # --- the pipeline ----------------------------------------------------------------------------
@@ -245,33 +245,31 @@ class BatchSettings:
 
 @dataclass(frozen=True)
 class _InFlight:
-    """The four chained futures of one batch."""
+    """The three chained futures of one batch."""
 
     fetched: PrefectFuture[Timed[list[FetchedPage]]]
-    extracted: PrefectFuture[Timed[list[ArticleRecord]]]
-    filtered: PrefectFuture[Timed[list[ArticleRecord]]]
+    processed: PrefectFuture[Processed]
     loaded: PrefectFuture[Timed[int]]
 
 
 def _submit(
     batch: Sequence[ArticleCandidate], cfg: BatchSettings, previous: _InFlight | None
 ) -> _InFlight:
-    """Submit one batch's stages: its fetch after the previous fetch, its load after the
-    previous load; extract and filter as soon as their input is ready."""
+    """Submit one batch's tasks: its fetch after the previous fetch, its load after the
+    previous load; extraction and filtering as soon as the pages are fetched."""
     # (``return_state=False`` is the default: it selects the typed overload for annotations)
     after_fetch: list[Any] = [previous.fetched] if previous else []
     after_load: list[Any] = [previous.loaded] if previous else []
     fetched = fetch_pages_task.submit(
         quote(batch), cfg.options, return_state=False, wait_for=after_fetch
     )
-    extracted = extract_task.submit(
-        opaque(fetched), cfg.workers, cfg.max_text_chars, return_state=False
+    processed = extract_filter_task.submit(
+        opaque(fetched), cfg.workers, cfg.max_text_chars, quote(cfg.topics), return_state=False
     )
-    filtered = filter_task.submit(opaque(extracted), quote(cfg.topics), return_state=False)
     loaded = load_task.submit(
-        cfg.db_path, opaque(filtered), cfg.stories, return_state=False, wait_for=after_load
+        cfg.db_path, opaque(processed), cfg.stories, return_state=False, wait_for=after_load
     )
-    return _InFlight(fetched, extracted, filtered, loaded)
+    return _InFlight(fetched, processed, loaded)
 
 
 def run_batches(
@@ -289,15 +287,13 @@ def run_batches(
 
     def collect(b: _InFlight) -> None:
         loaded = b.loaded.result()
-        filtered = b.filtered.result()
-        for stage, out in (
-            ("fetch", b.fetched.result()),
-            ("extract", b.extracted.result()),
-            ("filter", filtered),
-            ("load", loaded),
-        ):
-            spans.add(stage, out.started, out.ended)
-        on_loaded(filtered.value)
+        processed = b.processed.result()
+        fetched = b.fetched.result()
+        spans.add("fetch", fetched.started, fetched.ended)
+        for stage, (started, ended) in processed.spans.items():
+            spans.add(stage, started, ended)
+        spans.add("load", loaded.started, loaded.ended)
+        on_loaded(processed.records)
 
     previous: _InFlight | None = None
     # the extraction pool idles until the first batch is fetched: make it a quarter-size one
@@ -377,9 +373,9 @@ def run_batches_distributed(
         processed = future.result()
         for stage, (started, ended) in processed.spans.items():
             spans.add(stage, started, ended)
-        filtered = quote(Timed(processed.records, *processed.spans["filter"]))
         # on this process's thread-pool runner, not the cluster; waited for: loads stay in order
-        loaded = load_task.submit(cfg.db_path, filtered, cfg.stories, return_state=False).result()
+        batch = quote(processed)
+        loaded = load_task.submit(cfg.db_path, batch, cfg.stories, return_state=False).result()
         spans.add("load", loaded.started, loaded.ended)
         on_loaded(processed.records)
 

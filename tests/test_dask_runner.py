@@ -92,9 +92,9 @@ def test_dask_runner_loads_the_same_rows_as_the_default_runner(
     on_dask, dask_tasks = run(tmp_path / "dask.duckdb", feeds)
 
     # 13 articles in batches of 3: five batches, each one task on the cluster, loaded here
-    assert local_tasks["extract"] == 5 and "process-batch" not in local_tasks
+    assert local_tasks["extract-filter"] == 5 and "process-batch" not in local_tasks
     assert dask_tasks["process-batch"] == dask_tasks["load"] == 5
-    assert "extract" not in dask_tasks and "fetch-pages" not in dask_tasks
+    assert "extract-filter" not in dask_tasks and "fetch-pages" not in dask_tasks
 
     assert local.articles_new == on_dask.articles_new == 13
     assert on_dask.articles_failed == local.articles_failed == 0
