@@ -26,6 +26,7 @@ to more than the wall time).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections import deque
@@ -144,11 +145,14 @@ def start_pool(workers: int) -> None:
 
 def prepare(workers: int) -> None:
     """Get this process ready before its run starts (``newsmon run`` calls this while Prefect's
-    temporary server boots, when a core is otherwise idle): start the extraction workers, and
-    load the language model that filtering loads on first use (0.5 s; on a new warehouse the
-    baseline is filtered first, so the run would otherwise wait for it)."""
+    temporary server boots, when a core is otherwise idle): start the extraction workers; load
+    the language model that filtering loads on first use (0.5 s; on a new warehouse the
+    baseline is filtered first, so the run would otherwise wait for it); import what Prefect
+    imports at a process's first flow run, the encoder it serializes the flow's parameters
+    with (fastapi's: 0.3-0.5 s between the run's creation and its first step)."""
     start_pool(workers)
     load_model()
+    importlib.import_module("fastapi.encoders")  # a dependency of prefect's, not of ours
 
 
 def shutdown_pool() -> None:
