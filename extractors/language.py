@@ -5,8 +5,8 @@ pages declare ``en``), and feed summaries declare none, so newsmon detects it fr
 stores it in ``articles.detected_language`` (ISO 639-1), next to the declared ``language``.
 
 py3langid is the maintained fork of langid.py that trafilatura itself uses for its language
-filter: a naive Bayes model over byte n-grams, 97 languages, no network, about 0.5 ms for the
-first 1,000 characters. The model loads once per process (about half a second), on first use.
+filter: a naive Bayes model over byte n-grams, 97 languages, no network, about 0.4 ms for the
+first 500 characters. The model loads once per process (about half a second), on first use.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-SAMPLE_CHARS = 1000  # the title and lead decide; more text costs time and changes nothing
+# The title and lead decide. Its cost is a Python loop over the sample's bytes: 500 characters
+# take 0.4 ms against 0.65 for 1,000, and gave the same language for each of the 210 texts of
+# ../shared/corpus (53 extracted pages, 157 labelled items).
+SAMPLE_CHARS = 500
 MIN_LETTERS = 20  # below this a guess is noise ("NATO" alone is "it" at 3%)
 MIN_CONFIDENCE = 0.5
 
