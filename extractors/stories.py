@@ -104,11 +104,30 @@ def _splitmix(x: Hashes) -> Hashes:
     return x ^ (x >> U64(31))
 
 
+class _WordHashes(dict[str, int]):
+    """crc32 of each word, computed on first sight: a text's words are mostly ones seen before,
+    and a lookup costs half of encoding and hashing the word (0.2 against 0.5 ms for 3,600
+    words). Cleared when it reaches ``limit`` words, so a long-running process stays bounded."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, word: str) -> int:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[word] = zlib.crc32(word.encode())
+        return value
+
+
+_WORD_HASHES = _WordHashes(limit=500_000)
+
+
 def shingle_hashes(words: Sequence[str]) -> Hashes:
     """The distinct 64-bit hashes of the word ``SHINGLE_WORDS``-grams of ``words``."""
     if len(words) < SHINGLE_WORDS:
         return np.empty(0, dtype=U64)
-    h = np.fromiter((zlib.crc32(w.encode()) for w in words), dtype=U64, count=len(words))
+    h = np.fromiter(map(_WORD_HASHES.__getitem__, words), dtype=U64, count=len(words))
     n = len(words) - SHINGLE_WORDS + 1
     combined = np.zeros(n, dtype=U64)
     for k in range(SHINGLE_WORDS):

@@ -10,6 +10,7 @@ batches are clustered against the signatures stored by earlier ones.
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from extractors.stories import (
     MinHash,
     StoryItem,
     StoryParams,
+    _WordHashes,
     cluster,
     is_same_story,
     signature,
@@ -199,6 +201,13 @@ def test_signatures_are_stable_and_round_trip_through_bytes() -> None:
     assert sig.body.values[:3].tolist() == [74581891, 170685097, 20249212]
     back = MinHash.from_bytes(sig.body.to_bytes(), sig.body.size)
     assert back.jaccard(sig.body) == 1.0 and back.size == sig.body.size == 86
+
+
+def test_word_hashes_are_remembered_as_crc32_and_the_memory_stays_bounded() -> None:
+    table = _WordHashes(limit=3)
+    words = ["alliance", "défense", "nato", "alliance", "eu", "brigade", "défense"]
+    assert [table[w] for w in words] == [zlib.crc32(w.encode()) for w in words]
+    assert 0 < len(table) <= 3
 
 
 def test_edited_copy_is_the_same_story_and_another_text_is_not() -> None:
