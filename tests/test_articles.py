@@ -28,6 +28,9 @@ from typing import Any
 
 import pytest
 import trafilatura
+from lxml import etree
+from lxml.html import HtmlElement
+from trafilatura.utils import load_html
 
 from extractors.articles import (
     MAX_HTML_CHARS,
@@ -37,6 +40,7 @@ from extractors.articles import (
     decode_html,
     extract_article,
     extract_pages,
+    parse_html,
 )
 from extractors.reasons import Reason
 from tests.paths import CORPUS
@@ -191,13 +195,37 @@ def test_every_page_is_extracted(figures: Figures) -> None:
     assert figures.not_extracted == NOT_EXTRACTED
 
 
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<!DOCTYPE html>\n<html><head><title>T</title></head><body><p>Text</p></body></html>",
+        '<?xml version="1.0" encoding="utf-8"?><html><body><p>declared</p></body></html>',
+        "<html/>\n<body><p>self-closing html</p></body>",
+        "<p>a fragment, no html tag</p>",
+        "<div><p>one</p></div><div><p>two</p></div>",
+        "plain text, no markup at all",
+        "<html><body><form><input name='q'><label>L</label></form></body></html>",
+        "<html><body>\x00\x0b control characters</body></html>",
+    ],
+)
+def test_parse_html_gives_trafilaturas_tree(html: str) -> None:
+    """parse_html is trafilatura's load_html with another element-class lookup: the same tree
+    (or the same None) for every kind of input load_html treats specially."""
+    ours, theirs = parse_html(html), load_html(html)
+    assert (ours is None) == (theirs is None)
+    if ours is not None and theirs is not None:
+        assert etree.tostring(ours) == etree.tostring(theirs)
+        assert all(isinstance(e, HtmlElement) for e in ours.iter(etree.Element))
+
+
 def test_same_text_and_metadata_as_trafilaturas_full_call(
     manifest: list[dict[str, Any]], results: list[ExtractedArticle]
 ) -> None:
     """extract_article finds the metadata itself (page_metadata: trafilatura's extract_metadata
-    without categories, tags and licence, which newsmon does not keep). On every corpus page its
-    text and metadata equal those of trafilatura's own call with metadata, so an upgrade of
-    trafilatura that changes how metadata is found shows up here."""
+    without categories, tags and licence, which newsmon does not keep), on a tree from its own
+    parser (parse_html). On every corpus page its text and metadata equal those of
+    trafilatura's own call with metadata, so an upgrade of trafilatura that changes how
+    metadata is found, or how pages are parsed, shows up here."""
     differences = []
     for row, res in zip(manifest, results, strict=True):
         html = decode_html((PAGES / row["file"]).read_bytes(), "text/html")
