@@ -314,5 +314,6 @@ __all__ = [
     "extract_pages",
     "looks_like_html",
     "page_metadata",
+    "parse_html",
     "warm_up",
 ]
