@@ -18,7 +18,7 @@ from tests.paths import SEEDS
 from warehouse import loads
 from warehouse.baseline import baseline_articles, baseline_records, ensure_baseline
 from warehouse.migrations import MIGRATIONS, latest_version
-from warehouse.store import connect
+from warehouse.store import connect, duckdb_threads
 
 TOPICS = load_topics(DEFAULT_CONFIG_DIR / "topics.toml")
 
@@ -328,3 +328,19 @@ def test_registering_feeds_writes_new_and_changed_entries_and_keeps_the_rest(
         (a.url, "e1", None),
         (b.url, None, 30),
     ]
+
+
+def test_duckdb_threads_applies_to_the_block_and_is_restored_after_it(tmp_path: Path) -> None:
+    def threads(con: duckdb.DuckDBPyConnection) -> int:
+        row = con.execute("SELECT current_setting('threads')").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    with connect(tmp_path / "w.duckdb") as con:
+        con.execute("SET threads = 3")
+        with duckdb_threads(con, 1):
+            assert threads(con) == 1
+        assert threads(con) == 3
+        with pytest.raises(RuntimeError), duckdb_threads(con, 2):
+            raise RuntimeError("a failed load")
+        assert threads(con) == 3

@@ -83,6 +83,20 @@ def _open_file(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyCon
 
 
 @contextmanager
+def duckdb_threads(con: duckdb.DuckDBPyConnection, threads: int) -> Iterator[None]:
+    """Run the block's queries on ``threads`` DuckDB threads, then go back to the setting before
+    (DuckDB's ``threads`` is one setting for the whole database instance)."""
+    row = con.execute("SELECT current_setting('threads')").fetchone()
+    con.execute(f"SET threads = {int(threads)}")
+    try:
+        yield
+    finally:
+        if row is not None:
+            with suppress(duckdb.Error):  # an instance that has gone (a closed connection)
+                con.execute(f"SET threads = {int(row[0])}")
+
+
+@contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """One transaction around the block. On a DuckLake warehouse it takes a write turn
     (warehouse.lake): run the function that opens it under :func:`retry_conflicts`."""
@@ -261,6 +275,7 @@ __all__ = [
     "batch_view",
     "bulk_insert",
     "connect",
+    "duckdb_threads",
     "field_names",
     "is_conflict",
     "keys",
