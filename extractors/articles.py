@@ -61,7 +61,7 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/
 # HtmlElement, chosen in C. lxml.html's parser asks a Python method for each element's class
 # (so that forms and inputs get their own), every time an element object is made, which
 # trafilatura's tree walks do hundreds of thousands of times a page; it never uses those
-# classes. Same text and metadata (tests/test_articles.py), 20-25% less extraction CPU.
+# classes. Same text and metadata (tests/test_articles.py); 2-6% less extraction CPU.
 _HTML_PARSER = HTMLParser(
     collect_ids=False,
     default_doctype=False,

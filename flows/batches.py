@@ -4,12 +4,12 @@ Extraction is the bound of the pipeline (CPU, on every core; docs/performance.md
 else hides behind it: while the process pool extracts batch k, batch k+1's pages are being
 fetched (I/O, in a thread) and batch k-1 is filtered and loaded. A batch is three Prefect tasks
 over plain functions of ``extractors`` and ``warehouse`` (fetch; extract and filter; load: each
-task run costs the Prefect server about 50 ms of CPU, so a stage that takes no wait of its own
-shares one); the flow chains them as
-futures and keeps at most ``DEPTH`` batches in flight, so memory is bounded by the batch size,
-not by the number of new articles. What the sequential loop guaranteed still holds: fetches run
-one batch at a time (so the per-host limits hold), and loads commit one whole batch at a time, in
-order (so a crash leaves whole batches, and the next run picks up the rest).
+task run costs the Prefect server about 50 ms of CPU, so a stage with no wait of its own shares
+a task); the flow chains them as futures and keeps at most ``DEPTH`` batches in flight, so
+memory is bounded by the batch size, not by the number of new articles. What the sequential
+loop guaranteed still holds: fetches run one batch at a time (so the per-host limits hold), and
+loads commit one whole batch at a time, in order (so a crash leaves whole batches, and the next
+run picks up the rest).
 
 With ``NEWSMON_TASK_RUNNER=dask`` (:func:`run_batches_distributed`) a batch is one task on a
 Dask worker (fetch, extract in the worker's own process, filter: Dask workers cannot start
