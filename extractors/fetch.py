@@ -222,10 +222,9 @@ def _proxy_for(url: httpx.URL, proxies: dict[str, str]) -> str | None:
     if not proxies or bypass(url.host, proxies):
         return None
     proxy = proxies.get(url.scheme) or proxies.get("all")
-    if proxy and urlsplit(proxy).scheme.lower() not in ("http", "https"):
-        raise _Failure(
-            Reason.CONNECTION, f"unsupported proxy {proxy.split('://')[0]}:// (HTTP only)"
-        )
+    scheme = urlsplit(proxy).scheme.lower() if proxy else "http"
+    if scheme not in ("http", "https"):
+        raise _Failure(Reason.CONNECTION, f"unsupported proxy {scheme}:// (HTTP only)")
     return proxy
 
 
@@ -727,9 +726,6 @@ def _classify(exc: BaseException, opts: FetchOptions) -> tuple[Reason, str]:
     if isinstance(exc, aiohttp.InvalidURL):
         return Reason.BAD_URL, _describe(exc)
     chain = _causes(exc)
-    blocked = next((e for e in chain if isinstance(e, BlockedAddressError)), None)
-    if blocked is not None:
-        return Reason.BLOCKED_ADDRESS, str(blocked)
     gai = next((e for e in chain if isinstance(e, socket.gaierror)), None)
     if gai is not None:
         return Reason.DNS, f"cannot resolve {_host(exc)} ({gai.strerror or gai})"

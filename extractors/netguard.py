@@ -17,9 +17,9 @@ to. What is checked is what is connected to, so a name that resolves to a public
 check and to 127.0.0.1 a moment later (DNS rebinding) cannot get through. aiohttp connects to
 an IP literal without resolving it, so ``extractors.fetch`` checks hosts that name their
 address first (``AddressPolicy.literal_refusal``), for the first request and every redirect
-hop alike. TLS
-still verifies the certificate against the host name. A refusal is a ``BlockedAddressError``,
-which ``extractors.fetch`` records as ``Reason.BLOCKED_ADDRESS``.
+hop alike. TLS still verifies the certificate against the host name. A refusal is a
+``BlockedAddressError`` (raised as it is: aiohttp wraps only the resolver's ``OSError``), which
+``extractors.fetch`` records as ``Reason.BLOCKED_ADDRESS``.
 
 ``AddressPolicy(allow_private=True)`` (``NEWSMON_ALLOW_PRIVATE_NETWORKS=true``) allows all but
 the metadata addresses; ``allowed`` (``NEWSMON_ALLOWED_HOSTS``) lists host names (``intranet``,
