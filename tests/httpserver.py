@@ -298,4 +298,4 @@ def _not_modified(h: BaseHTTPRequestHandler, r: Reply) -> bool:
     """Only a 200 to a GET or HEAD can become a 304; then the request's conditions decide."""
     if r.status != 200 or h.command not in ("GET", "HEAD"):
         return False
-    return not_modified(h, r.etag, r.last_modified)
+    return not_modified(h.headers.get, r.etag, r.last_modified)
