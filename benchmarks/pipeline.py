@@ -16,6 +16,9 @@ Usage: python -m benchmarks.pipeline [--feeds 40] [--items 50] [--latency 0.1] [
    the same process (``rerun_s``: nothing new, as under a long-running scheduler), while the
    process tree's memory is sampled (``benchmarks/proctree.py``); then a third ingest in a new
    process (``rerun_process_s``: the same rerun as a cron job would pay for it).
+4. naive: ``benchmarks/naive.py`` (feedparser, trafilatura.fetch_url + extract, one INSERT per
+   row) over the first ``--naive-feeds`` feeds only, since it is slow; its rate is extrapolated
+   to the whole corpus (it is sequential, so its rate does not depend on the corpus size).
 
 The bound and the first ingest are each measured twice (``--e2e-runs``), taking turns (bound,
 ingest, bound, ingest: each ingest a fresh process into a fresh warehouse), and the faster of
@@ -23,9 +26,6 @@ each counts, as ``timeit`` reports its best: other load on a shared machine only
 down, and a host whose speed drifts between minutes then weighs on both sides alike. Every first
 ingest is in the JSON (``e2e_runs_s``); memory is the largest of them. (With one, the bound is
 measured before it and again at the end.)
-4. naive: ``benchmarks/naive.py`` (feedparser, trafilatura.fetch_url + extract, one INSERT per
-   row) over the first ``--naive-feeds`` feeds only, since it is slow; its rate is extrapolated
-   to the whole corpus (it is sequential, so its rate does not depend on the corpus size).
 
 ``--runner dask`` runs the ingests with ``NEWSMON_TASK_RUNNER=dask`` (each batch one task on a
 local Dask cluster of ``NEWSMON_WORKERS`` processes, started by the flow: its start is in e2e).
