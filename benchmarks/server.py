@@ -9,9 +9,10 @@ benchmark can check that a second ingest fetched no article page again.
 
 The sites stand in for servers on other machines, but they run on the two cores the benchmark
 measures, so they are made cheap: one asyncio loop in one thread serves every site (HTTP/1.1,
-keep-alive, GET and HEAD), the latency is a timer rather than a sleeping thread, and each
-answer's status line and headers are prepared once. A page costs about 0.1 ms of CPU to serve,
-against about 1 ms with ``http.server`` (a thread per connection, ``email`` header parsing).
+keep-alive, GET and HEAD), the latency is a timer rather than a sleeping thread, and an
+answer's status line and headers are one string built from the resource's fields. A request
+costs about 0.3 ms of CPU, against 0.65 ms with ``http.server`` alone (a thread per connection,
+``email`` header parsing) and twice that during an ingest, its threads contending for the GIL.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.owner.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -130,6 +132,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.owner.connections.discard(self)
 
     def _next(self) -> None:
         if self.waiting or self.transport is None:
@@ -180,6 +183,7 @@ class CorpusServer:
         self._sockets: list[socket.socket] = []
         self._thread: threading.Thread | None = None
         self._routes: dict[tuple[int, str], Resource] = {}
+        self.connections: set[_Connection] = set()  # open client connections (loop thread only)
         self.feed_urls: list[str] = []
         self._load(root)
 
@@ -233,6 +237,9 @@ class CorpusServer:
         finally:
             for server in servers:
                 server.close()
+            for connection in list(self.connections):  # clients still connected at the end
+                if connection.transport is not None:
+                    connection.transport.close()
             self.loop.run_until_complete(asyncio.sleep(0))
             self.loop.close()
 
