@@ -36,7 +36,7 @@ demo: setup ## offline demo: serve the bundled sample on 127.0.0.1, ingest it, q
 	NEWSMON_ALLOW_PRIVATE_NETWORKS=true $(BIN)/newsmon demo
 
 test: setup ## run the test suite
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=10
 
 lint: setup ## ruff and mypy
 	$(BIN)/ruff check .
