@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import duckdb
 import pytest
 
 from newsmon.errors import WarehouseError
+from newsmon.locks import exclusive, lock_path
 from tests.httpserver import LoopbackHTTPServer
 from tests.sample import news_page, rss, shard_feeds, write_feeds_toml
 from warehouse import extensions, lake, store
@@ -122,6 +125,34 @@ def collide(a: duckdb.DuckDBPyConnection, b: duckdb.DuckDBPyConnection, url: str
         add_feed(b, feed_row(url, "from-b"))
     retry_conflicts(add_feed)(a, feed_row(url, "from-a"))
     return info.value
+
+
+def test_a_new_lake_is_set_up_by_one_process_at_a_time(tmp_path: Path) -> None:
+    """Two first runs at once (two shards) both attach a new lake, and DuckLake creates its
+    catalog's tables as it attaches: SQLite refused one of them ("database is locked"). A
+    writer that finds the catalog new takes the lake's create lock first; here the test holds
+    it (as another process would), and the attach waits, then finds the lake and opens it."""
+    db = tmp_path / "w.ducklake"
+    opened: list[object] = []
+    attach = threading.Thread(target=lambda: opened.append(lake.open_lake(db, read_only=False)))
+    with exclusive(lock_path(db, "create")):
+        attach.start()
+        attach.join(1.0)
+        # nothing set up behind the lock's back (the catalog may exist, in WAL mode, but empty)
+        with closing(sqlite3.connect(db)) as catalog:
+            tables = catalog.execute("SELECT name FROM sqlite_master").fetchall()
+        assert tables == [] and opened == []
+    attach.join(60)
+    assert len(opened) == 1
+    con = opened[0]
+    assert isinstance(con, duckdb.DuckDBPyConnection)
+    assert con.execute(
+        "SELECT count(*) FROM duckdb_databases() WHERE type = 'ducklake'"
+    ).fetchone() == (1,)
+    con.close()
+    # an existing lake is attached without the lock: a holder does not block it
+    with exclusive(lock_path(db, "create")), connect(db) as again:
+        assert lake.is_lake_connection(again)
 
 
 def test_two_connections_overlapping_writes_of_one_key_store_it_once(tmp_path: Path) -> None:

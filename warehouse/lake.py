@@ -36,6 +36,7 @@ from typing import NoReturn
 import duckdb
 
 from newsmon.errors import WarehouseError
+from newsmon.locks import exclusive, lock_path
 from warehouse import extensions
 
 SUFFIX = ".ducklake"
@@ -57,8 +58,9 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _wal_catalog(path: Path) -> None:
-    """Put the SQLite catalog in write-ahead-log mode (a setting kept in the file).
+def _wal_catalog(path: Path) -> bool:
+    """Put the SQLite catalog in write-ahead-log mode (a setting kept in the file); return
+    whether DuckLake has set the catalog up yet (False for a new lake).
 
     In SQLite's default rollback-journal mode, a DuckLake commit that loses to another
     process's can fail inside SQLite's COMMIT, which leaves that connection's SQLite transaction
@@ -70,9 +72,16 @@ def _wal_catalog(path: Path) -> None:
         with closing(sqlite3.connect(path, timeout=30)) as catalog:
             if catalog.execute("PRAGMA journal_mode").fetchone() != ("wal",):
                 catalog.execute("PRAGMA journal_mode = WAL")
+            tables = catalog.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?",
+                ["ducklake_metadata"],
+            ).fetchall()
+            return bool(tables)
     except sqlite3.Error as exc:
         raise WarehouseError(f"cannot open the DuckLake catalog {path}: {exc}") from None
 
+
+CREATE_WAIT_S = 60.0  # how long a process waits for another that is creating the same lake
 
 # one DuckDB instance per lake, mode and process, with the lake attached: attaching reads the
 # catalog (about 0.2 s with three extensions to load), and newsmon opens a connection per batch
@@ -106,8 +115,21 @@ def open_lake(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 
 def _attach(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    if not read_only:
-        _wal_catalog(path)
+    if read_only or _wal_catalog(path):
+        return _attach_now(path, read_only)
+    # A new lake: DuckLake creates its catalog's tables as it attaches, and two processes
+    # doing that at once (two shards' first runs) have SQLite refuse one ("database is
+    # locked"). One at a time: the second then attaches the lake the first has set up.
+    with exclusive(lock_path(path, "create"), wait_s=CREATE_WAIT_S) as held:
+        if not held:
+            raise WarehouseError(
+                f"cannot create the DuckLake warehouse {path}: another process has been "
+                f"creating it for {CREATE_WAIT_S:g} s (its lock: {lock_path(path, 'create')})"
+            )
+        return _attach_now(path, read_only)
+
+
+def _attach_now(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     try:
         for name in ("ducklake", "sqlite_scanner", "fts"):
