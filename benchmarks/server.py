@@ -85,6 +85,16 @@ def not_modified(
     return modified <= since
 
 
+def _plain(status: int, body: bytes = b"", *, with_body: bool = True) -> bytes:
+    """An answer that is no resource (an error), with a plain-text ``body`` (its length
+    announced even when ``with_body`` is False, as for a HEAD)."""
+    head = f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
+    if body:
+        head += "Content-Type: text/plain\r\n"
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    return head.encode("latin-1") + (body if with_body else b"")
+
+
 @dataclass(frozen=True)
 class _Request:
     method: str
@@ -165,7 +175,7 @@ class _Connection(asyncio.Protocol):
 
     def _fail(self) -> None:
         assert self.transport is not None
-        self.transport.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        self.transport.write(_plain(400))
         self.transport.close()
 
 
@@ -271,13 +281,10 @@ class CorpusServer:
         resource = self._routes.get((port, request.path))
         if request.method not in ("GET", "HEAD"):
             self._count("other", 501)
-            return b"HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n\r\n"
+            return _plain(501)
         if resource is None:
             self._count("other", 404)
-            return (
-                b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\n"
-                + (b"not found" if request.method == "GET" else b"")
-            )
+            return _plain(404, b"not found", with_body=request.method == "GET")
         if not_modified(request.headers.get, resource.etag, resource.last_modified):
             self._count(resource.kind, 304)
             return resource.head(304, 0)
