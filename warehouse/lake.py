@@ -17,7 +17,8 @@ What differs from a DuckDB file, and how newsmon makes up for it:
   (:func:`take_turn`), so any two overlapping writes conflict, the later one fails to commit
   and is run again (``store.retry_conflicts``) against the new snapshot, where its ``MERGE``
   finds the other's rows. Extraction, the expensive part, stays concurrent; commits are ordered.
-- The SQLite catalog runs in write-ahead-log mode (:func:`_wal_catalog`).
+- The SQLite catalog runs in write-ahead-log mode (:func:`_prepare_catalog`).
+- A new lake is set up by one writer at a time, under ``<lake>.create.lock`` (:func:`_attach`).
 - ``PRAGMA create_fts_index`` cannot create its tables on a lake: warehouse.search builds the
   same layout with :func:`copy_schema`.
 """
@@ -58,8 +59,8 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _wal_catalog(path: Path) -> bool:
-    """Put the SQLite catalog in write-ahead-log mode (a setting kept in the file); return
+def _prepare_catalog(path: Path) -> bool:
+    """Put the SQLite catalog in write-ahead-log mode (a setting kept in the file), and return
     whether DuckLake has set the catalog up yet (False for a new lake).
 
     In SQLite's default rollback-journal mode, a DuckLake commit that loses to another
@@ -115,16 +116,17 @@ def open_lake(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 
 def _attach(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    if read_only or _wal_catalog(path):
+    if read_only or _prepare_catalog(path):
         return _attach_now(path, read_only)
     # A new lake: DuckLake creates its catalog's tables as it attaches, and two processes
     # doing that at once (two shards' first runs) have SQLite refuse one ("database is
     # locked"). One at a time: the second then attaches the lake the first has set up.
-    with exclusive(lock_path(path, "create"), wait_s=CREATE_WAIT_S) as held:
+    lock = lock_path(path, "create")
+    with exclusive(lock, wait_s=CREATE_WAIT_S) as held:
         if not held:
             raise WarehouseError(
                 f"cannot create the DuckLake warehouse {path}: another process has been "
-                f"creating it for {CREATE_WAIT_S:g} s (its lock: {lock_path(path, 'create')})"
+                f"creating it for {CREATE_WAIT_S:g} s (its lock: {lock})"
             )
         return _attach_now(path, read_only)
 
