@@ -9,7 +9,7 @@ file and line number.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,6 +167,31 @@ def evaluate_items(
     )
 
 
+def report_of(rows: Sequence[Mapping[str, Any]]) -> EvalReport:
+    """A report from verdicts already made (``eval --db``): each row has ``id``, ``title``,
+    ``text_kind``, ``label``, ``predicted``, ``score`` and ``explanation`` (a dict or JSON)."""
+    pairs = [(int(r["label"]), int(r["predicted"])) for r in rows]
+    by_kind: dict[str, list[tuple[int, int]]] = {}
+    errors = []
+    for r, pair in zip(rows, pairs, strict=True):
+        by_kind.setdefault(str(r["text_kind"]), []).append(pair)
+        if pair[0] != pair[1]:
+            ex = r["explanation"]
+            ex = json.loads(ex) if isinstance(ex, str) else (ex or {})
+            errors.append(
+                EvalError(
+                    str(r["id"]), str(r["title"]), str(r["text_kind"]), pair[0], pair[1],
+                    float(r["score"]), ex,
+                )
+            )  # fmt: skip
+    overall = _report(pairs)
+    return EvalReport(
+        **overall.summary(),
+        by_kind={k: _report(v) for k, v in sorted(by_kind.items())},
+        errors=errors,
+    )
+
+
 def evaluate_file(path: Path, topics: TopicSet, topic: str = "eu_nato_defence") -> EvalReport:
     """Read ``path`` and evaluate ``topic`` on it."""
     return evaluate_items(read_labelled(path), topics, topic)
@@ -180,4 +205,5 @@ __all__ = [
     "evaluate_file",
     "evaluate_items",
     "read_labelled",
+    "report_of",
 ]

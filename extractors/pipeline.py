@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from extractors.articles import ExtractedArticle, ExtractionStatus, Page, extract_pages
@@ -185,6 +185,8 @@ class ArticleRecord:
     detected_language: str | None = None  # from the text (extractors.language), set by filtering
     entities: tuple[EntityHit, ...] = field(default=(), compare=False)
     matches: tuple[TopicMatch, ...] = field(default=(), compare=False)
+    vector: Any = field(default=None, compare=False)  # the text's embedding, when a model used it
+    vector_key: str | None = field(default=None, compare=False)
 
     @property
     def retryable(self) -> bool:
@@ -295,6 +297,8 @@ def filter_articles(records: Sequence[ArticleRecord], topics: TopicSet) -> list[
             r,
             entities=res.entities,
             matches=res.matches,
+            vector=res.vector,
+            vector_key=res.vector_key,
             detected_language=detect_language(f"{d.title}\n{d.text}"),
         )
         for r, d, res in zip(records, docs, results, strict=True)

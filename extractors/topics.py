@@ -34,7 +34,7 @@ import difflib
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from extractors.query import (
     match_positions,
     parse_query,
 )
+from extractors.relevance import RelevanceModel, evidence_features, load_model
 from extractors.similarity import Profile, load_examples, vector
 from newsmon.errors import ConfigError
 
@@ -91,6 +92,9 @@ class TopicMatch:
 class FilterResult:
     entities: tuple[EntityHit, ...]
     matches: tuple[TopicMatch, ...]
+    # the text's embedding and its key (extractors.embedding), when a topic has a model
+    vector: Any = field(default=None, compare=False)
+    vector_key: str | None = None
 
     def match(self, topic: str) -> TopicMatch:
         """The match for ``topic`` (KeyError if there is no such topic)."""
@@ -139,6 +143,7 @@ class Topic:
     profile: Profile | None = None
     similarity_weight: float = 0.0
     similarity_range: tuple[float, float] = (0.1, 0.3)
+    model: RelevanceModel | None = None  # learned from labelled news: it decides when present
 
     def entity_weight(self, entity: Entity) -> float:
         return self.entity_weights.get(entity.id, self.entity_type_weights.get(entity.type, 0.0))
@@ -295,6 +300,7 @@ _TOPIC_KEYS = (
     "entities",
     "entity_type_weights",
     "queries",
+    "model",
 )
 _ENTITY_KEYS = ("id", "name", "type", "aliases", "context_aliases", "context", "context_window")
 
@@ -371,6 +377,7 @@ def load_topics(path: Path) -> TopicSet:
                 profile=_load_profile(v, t, key),
                 similarity_weight=v.number(t, key, "similarity_weight", 0.0, lo=0.0),
                 similarity_range=_similarity_range(v, t, key),
+                model=_load_model(v, t, key, tname),
             )
         )
     alias_terms = [a for e in entities for a in (*e.aliases, *e.context_aliases)]
@@ -412,6 +419,28 @@ def _load_profile(v: _Validator, t: Mapping[str, Any], key: str) -> Profile | No
     rel = v.string(t, key, "examples")
     examples = load_examples(v.path.parent / rel)
     return Profile.from_texts([f"{e.title}\n{e.text}" for e in examples])
+
+
+def _load_model(v: _Validator, t: Mapping[str, Any], key: str, topic: str) -> RelevanceModel | None:
+    """The topic's relevance model: ``model`` is an artifact path relative to the topics file."""
+    if "model" not in t:
+        return None
+    rel = v.string(t, key, "model")
+    model = load_model(v.path.parent / rel, source=str(v.path), key=f"{key}.model")
+    if model.topic != topic:
+        raise v.fail(
+            f"{key}.model",
+            f"the model at {rel} was trained for topic {model.topic!r}",
+            f"train one for {topic!r} with `newsmon train --topic {topic}`",
+        )
+    return model
+
+
+def model_path(topics_file: Path, topic: str) -> Path | None:
+    """Where a topic's model lives (``model`` in the topics file), or None."""
+    raw = tomllib.loads(Path(topics_file).read_text(encoding="utf-8"))
+    rel = raw.get("topics", {}).get(topic, {}).get("model")
+    return Path(topics_file).parent / rel if isinstance(rel, str) else None
 
 
 def _similarity_range(v: _Validator, t: Mapping[str, Any], key: str) -> tuple[float, float]:
@@ -699,9 +728,67 @@ def filter_document(doc: Document, topics: TopicSet) -> FilterResult:
     return FilterResult(tuple(hits), matches)
 
 
-def filter_documents(docs: Sequence[Document], topics: TopicSet) -> list[FilterResult]:
-    """:func:`filter_document` over a batch, in order."""
-    return [filter_document(d, topics) for d in docs]
+def filter_documents(
+    docs: Sequence[Document],
+    topics: TopicSet,
+    vectors: Mapping[int, tuple[str, Any]] | None = None,
+    *,
+    use_models: bool = True,
+) -> list[FilterResult]:
+    """:func:`filter_document` over a batch, in order; then each topic that has a model scores
+    the batch with it (the model's probability becomes the score, its threshold the verdict).
+
+    ``vectors`` maps a document's index to an embedding already computed for it, as
+    ``(text_key, vector)``; it is used when its key matches the document's text, and the others
+    are embedded now (a rescore passes the stored ones).
+    """
+    results = [filter_document(d, topics) for d in docs]
+    models = [t for t in topics.topics if t.model is not None] if use_models else []
+    if not models or not docs:
+        return results
+    from extractors.embedding import embed, embed_text, text_key
+
+    texts = [embed_text(d.title, d.text) for d in docs]
+    keys = [text_key(t) for t in texts]
+    given = vectors or {}
+    have = {i: given[i][1] for i in range(len(docs)) if i in given and given[i][0] == keys[i]}
+    for i, key in enumerate(keys):
+        for t in models:
+            if i not in have and t.model is not None and key in t.model.known:
+                have[i] = t.model.known[key]
+    todo = [i for i in range(len(docs)) if i not in have]
+    fresh = embed([texts[i] for i in todo])
+    have.update(zip(todo, fresh, strict=True))
+    import numpy as np
+
+    matrix = np.stack([np.asarray(have[i], dtype=np.float32) for i in range(len(docs))])
+    for topic in models:
+        results = _apply_model(topic, results, matrix)
+    return [replace(r, vector=matrix[i], vector_key=keys[i]) for i, r in enumerate(results)]
+
+
+def _apply_model(topic: Topic, results: list[FilterResult], matrix: Any) -> list[FilterResult]:
+    model = topic.model
+    assert model is not None
+    evidence = [evidence_features(r.match(topic.name).explanation) for r in results]
+    x = model.features(evidence, matrix)
+    probs = model.probability(x)
+    why = model.explain(x, x[:, len(model.evidence_names) :])
+    out = []
+    for r, p, w in zip(results, probs, why, strict=True):
+        rule = r.match(topic.name)
+        score = round(float(p), 4)
+        explanation = {
+            **rule.explanation,
+            "rule_score": rule.score,
+            "threshold": model.threshold,
+            "model": {"version": model.version, **w},
+        }
+        match = TopicMatch(topic.name, score, score >= model.threshold, explanation)
+        out.append(
+            replace(r, matches=tuple(match if m.topic == topic.name else m for m in r.matches))
+        )
+    return out
 
 
 def describe(match: TopicMatch) -> str:
@@ -725,6 +812,10 @@ def describe(match: TopicMatch) -> str:
         what = f"{label} [{e['type']}]" if e["kind"] == "entity" else e["name"]
         terms = f" ({', '.join(e['terms'][:4])})" if e.get("terms") else ""
         parts.append(f"{what}{terms} in {', '.join(where) or 'text'} {c:+.2f}")
+    if ex.get("model"):
+        from extractors.relevance import describe_model
+
+        return f"{parts[0]}: {describe_model(ex)}"
     for group in ex.get("required_missing", []):
         parts.append(f"none of {', '.join(group)} in the title or lead: score scaled down")
     return "; ".join(parts)
@@ -744,4 +835,5 @@ __all__ = [
     "filter_document",
     "filter_documents",
     "load_topics",
+    "model_path",
 ]

@@ -11,108 +11,37 @@ Exit status (every command):
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from newsmon import __version__
-from newsmon.errors import ConfigError, NewsmonError, WarehouseError
+from newsmon.cli_options import (
+    F,
+    UserError,
+    _alerts_option,
+    _db_option,
+    _feeds_option,
+    _format_option,
+    _handle_errors,
+    _prefect,
+    _resolve_db,
+    _topics_option,
+)
+from newsmon.errors import ConfigError, WarehouseError
 from newsmon.progress import reporting
 
 if TYPE_CHECKING:
     from flows.serve import ServeConfig
-    from newsmon.prefect_server import TemporaryServer
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@contextmanager
-def _prefect() -> Iterator[TemporaryServer]:
-    """Prefect for a command that runs flows: quiet, offline defaults, and (when no Prefect
-    API is configured) its temporary server started now, to boot while the command imports
-    and checks its configuration (newsmon/prefect_server.py). Call ``.ready()`` just before
-    the first flow."""
-    from newsmon.prefect_server import TemporaryServer, apply_quiet_defaults
-
-    apply_quiet_defaults()
-    with TemporaryServer() as server:
-        yield server
-
-
-class UserError(click.ClickException):
-    """A NewsmonError shown as one sentence, with the exit status the docstring promises."""
-
-    def __init__(self, error: NewsmonError) -> None:
-        super().__init__(str(error))
-        self.exit_code = 2 if isinstance(error, ConfigError) else 1  # type: ignore[misc]
-
-
-def _handle_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except NewsmonError as exc:
-            raise UserError(exc) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _file_option(flag: str, dest: str, what: str, env: str, default: str) -> Callable[[F], F]:
-    """A ``--flag PATH`` option whose default comes from settings (so it is not shown here)."""
-
-    def decorate(fn: F) -> F:
-        return click.option(
-            flag,
-            dest,
-            type=click.Path(dir_okay=False, path_type=Path),
-            default=None,
-            help=f"{what} [default: ${env}, then {default}].",
-        )(fn)
-
-    return decorate
-
-
-_db_option = _file_option(
-    "--db",
-    "db",
-    "Warehouse: a DuckDB file, or a DuckLake (a path ending in .ducklake)",
-    "NEWSMON_DB",
-    "data/newsmon.duckdb",
-)
-_topics_option = _file_option(
-    "--topics", "topics_file", "Topics file", "NEWSMON_TOPICS", "config/topics.toml"
-)
-_feeds_option = _file_option(
-    "--feeds", "feeds_file", "Feeds file", "NEWSMON_FEEDS", "config/feeds.toml"
-)
-_format_option = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
-_alerts_option = _file_option(
-    "--alerts", "alerts_file", "Subscriptions file", "NEWSMON_ALERTS", "config/alerts.toml"
-)
-
-
-def _resolve_db(db: Path | None) -> Path:
-    from newsmon.config import Settings
-
-    return db if db is not None else Settings.from_env().db_path
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -847,58 +776,6 @@ def format_rescore(summary: Any) -> str:
     return "\n".join(lines)
 
 
-# --- eval -----------------------------------------------------------------------------------
-
-
-@cli.command(name="eval")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@_topics_option
-@click.option("--topic", default="eu_nato_defence", show_default=True, help="Topic to score.")
-@click.option("--errors", is_flag=True, help="List false positives and false negatives.")
-@_handle_errors
-def eval_(file: Path, topics_file: Path | None, topic: str, errors: bool) -> None:
-    """Score labelled items (JSONL: title, text, label) and print precision and recall.
-
-    The last line is a JSON object: precision, recall, f1, tp, fp, fn, tn.
-    """
-    from extractors.evaluate import evaluate_file
-    from extractors.topics import load_topics
-    from newsmon.config import Settings
-
-    topics = load_topics(topics_file or Settings.from_env().topics_path)
-    report = evaluate_file(file, topics, topic)
-    click.echo(format_eval(report, errors))
-    click.echo(json.dumps(report.summary()))
-
-
-def format_eval(report: Any, errors: bool) -> str:
-    head = ("items", "precision", "recall", "f1", "tp", "fp", "fn", "tn")
-    lines = [
-        f"{head[0]:<16}{head[1]:>10}{head[2]:>8}{head[3]:>7}" + "".join(f"{h:>5}" for h in head[4:])
-    ]
-
-    def row(name: str, r: Any) -> str:
-        return (
-            f"{name:<16}{r.precision:>10.3f}{r.recall:>8.3f}{r.f1:>7.3f}"
-            f"{r.tp:>5}{r.fp:>5}{r.fn:>5}{r.tn:>5}"
-        )
-
-    lines.append(row("all", report))
-    for kind, sub in sorted(getattr(report, "by_kind", {}).items()):
-        lines.append(row(kind, sub))
-    if errors:
-        from extractors.topics import TopicMatch, describe
-
-        for err in report.errors:
-            lines.append("")
-            lines.append(
-                f"{err.kind:<15} {err.score:5.2f}  {err.id}  [{err.text_kind}] {err.title}"
-            )
-            match = TopicMatch("", err.score, bool(err.predicted), err.explanation)
-            lines.append("  " + describe(match))
-    return "\n".join(lines)
-
-
 # --- search ---------------------------------------------------------------------------------
 
 
@@ -1004,6 +881,16 @@ def demo(db: Path) -> None:
 
         prefect_server.ready()
         run_demo(db, echo=click.echo)
+
+
+def _register_learning() -> None:
+    from newsmon.cli_learn import eval_, label, train
+
+    for command in (train, label, eval_):
+        cli.add_command(command)
+
+
+_register_learning()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

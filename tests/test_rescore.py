@@ -15,7 +15,7 @@ from newsmon.config import DEFAULT_CONFIG_DIR
 from tests.test_warehouse import record
 from warehouse import loads
 from warehouse.baseline import ensure_baseline
-from warehouse.rescore import rescore
+from warehouse.rescore import Vectors, rescore, score_batch
 from warehouse.store import connect
 
 TOPICS_FILE = DEFAULT_CONFIG_DIR / "topics.toml"
@@ -30,9 +30,11 @@ ARTICLES = [
 
 
 def strict_topics(tmp_path: Path) -> Path:
-    """The shipped topics with a threshold nothing reaches (examples path made absolute)."""
+    """The shipped topics without the model and with a threshold nothing reaches (examples path
+    made absolute)."""
     text = TOPICS_FILE.read_text(encoding="utf-8")
     text = text.replace("threshold = 0.5\n", "threshold = 0.99\n", 1)
+    text = text.replace('model = "models/eu_nato_defence.npz"\n', "", 1)
     text = text.replace(
         'examples = "../warehouse/baseline"',
         f'examples = "{(DEFAULT_CONFIG_DIR.parent / "warehouse" / "baseline").as_posix()}"',
@@ -90,14 +92,12 @@ def test_a_failing_rescore_changes_nothing(warehouse: Path, tmp_path: Path) -> N
     before = verdicts(warehouse)
     calls = 0
 
-    def flaky(docs: Sequence[Document], topics: TopicSet) -> list[FilterResult]:
+    def flaky(docs: Sequence[Document], topics: TopicSet, vectors: Vectors) -> list[FilterResult]:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise RuntimeError("scorer crashed mid-way")
-        from extractors.topics import filter_documents
-
-        return filter_documents(docs, topics)
+        return score_batch(docs, topics, vectors)
 
     with connect(warehouse) as con, pytest.raises(RuntimeError, match="mid-way"):
         rescore(con, load_topics(strict_topics(tmp_path)), batch_size=2, scorer=flaky)

@@ -156,7 +156,17 @@ def why_matched(explanation: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     data = json.loads(explanation) if isinstance(explanation, str) else explanation or {}
     entities: list[str] = []
     terms: list[str] = []
-    for e in data.get("evidence", []):
+    # a model's verdict: the evidence it weighed positively, strongest first; else the rules'
+    learned = (data.get("model") or {}).get("contributions")
+    evidence = data.get("evidence", [])
+    if learned is not None:
+        by_name = {f"{e.get('kind')}:{e.get('name')}": e for e in evidence}
+        evidence = [
+            {**by_name[name], "contribution": value}
+            for name, value in learned.items()
+            if name in by_name
+        ]
+    for e in evidence:
         if float(e.get("contribution", 0)) <= 0:
             continue
         if e.get("kind") == "entity":

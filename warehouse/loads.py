@@ -6,13 +6,14 @@ are stable hashes of URLs, so re-loading a batch after a crash replaces rather t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
+from extractors.embedding import ENCODER
 from extractors.pipeline import (
     ArticleCandidate,
     ArticleRecord,
@@ -30,6 +31,7 @@ from extractors.schedule import (
     is_due,
     next_poll,
 )
+from extractors.topics import FilterResult, TopicMatch
 from extractors.urls import strip_userinfo
 from newsmon.config import FeedConfig
 from newsmon.crashpoints import pause_point
@@ -488,6 +490,41 @@ class MatchRow:
     relevant: bool
     explanation: dict[str, object]
     matched_at: datetime
+    model_version: str | None = None
+
+    @classmethod
+    def of(cls, article_id: str, m: TopicMatch, at: datetime) -> MatchRow:
+        model = m.explanation.get("model") or {}
+        return cls(
+            article_id, m.topic, m.score, m.relevant, m.explanation, at, model.get("version")
+        )
+
+
+@dataclass(frozen=True)
+class EmbeddingRow:
+    article_id: str
+    encoder: str
+    text_key: str
+    vector: bytes
+    embedded_at: datetime
+
+
+def embedding_rows(
+    pairs: Iterable[tuple[str, FilterResult | ArticleRecord]], at: datetime
+) -> list[EmbeddingRow]:
+    """Rows for ``article_embeddings`` from whatever carries a computed vector."""
+    import numpy as np
+
+    return [
+        EmbeddingRow(aid, ENCODER, r.vector_key, np.asarray(r.vector, dtype="<f4").tobytes(), at)
+        for aid, r in pairs
+        if r.vector is not None and r.vector_key
+    ]
+
+
+def store_embeddings(con: duckdb.DuckDBPyConnection, rows: Sequence[EmbeddingRow]) -> None:
+    """Upsert embeddings (the caller holds the transaction)."""
+    bulk_insert(con, "article_embeddings", rows, key=("article_id",), update=True)
 
 
 @retry_conflicts
@@ -501,17 +538,18 @@ def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecor
         return 0
     now = now_utc()
     unique = list({r.article_id: r for r in records}.values())
-    columns = [c for c in field_names(ArticleRecord) if c not in ("entities", "matches")]
+    columns = [
+        c
+        for c in field_names(ArticleRecord)
+        if c not in ("entities", "matches", "vector", "vector_key")
+    ]
     entities = [
         EntityRow(r.article_id, e.entity_id, e.name, e.type, e.count, e.first_pos, e.in_title)
         for r in unique
         for e in r.entities
     ]
-    matches = [
-        MatchRow(r.article_id, m.topic, m.score, m.relevant, m.explanation, now)
-        for r in unique
-        for m in r.matches
-    ]
+    matches = [MatchRow.of(r.article_id, m, now) for r in unique for m in r.matches]
+    embeddings = embedding_rows(((r.article_id, r) for r in unique), now)
     ids = [r.article_id for r in unique]
     with transaction(con):
         bulk_insert(
@@ -528,6 +566,7 @@ def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecor
             con.execute(f"DELETE FROM {table} WHERE {among('article_id')}", [keys(ids)])
         bulk_insert(con, "article_entities", entities)
         bulk_insert(con, "article_matches", matches)
+        store_embeddings(con, embeddings)
         mark_duplicates(con, ids)
         index_articles(con, ids)  # the search index changes with the articles it indexes
         if not unique[0].is_baseline:
@@ -558,6 +597,7 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
 
 
 __all__ = [
+    "EmbeddingRow",
     "EntityRow",
     "FeedFetchRow",
     "FeedItemRow",
@@ -565,6 +605,7 @@ __all__ = [
     "FeedStateRow",
     "MatchRow",
     "due_targets",
+    "embedding_rows",
     "feed_id_for",
     "finish_run",
     "load_articles",
@@ -574,4 +615,5 @@ __all__ = [
     "register_feeds",
     "retry_candidates",
     "start_run",
+    "store_embeddings",
 ]

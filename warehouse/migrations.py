@@ -308,6 +308,32 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE feeds ADD COLUMN schedule_reason VARCHAR;   -- rate, ttl, backoff, ...
         """,
     ),
+    Migration(
+        6,
+        "relevance models: article embeddings, analysts' labels, the model behind each match",
+        """
+        -- the text's embedding (extractors.embedding), computed once: rescoring and training
+        -- read it instead of embedding the text again; text_key names the text it came from
+        CREATE TABLE article_embeddings (
+            article_id  VARCHAR PRIMARY KEY,
+            encoder     VARCHAR NOT NULL,
+            text_key    VARCHAR NOT NULL,
+            vector      BLOB NOT NULL,       -- float32 x 384, little-endian
+            embedded_at TIMESTAMPTZ NOT NULL
+        );
+        -- an analyst's verdict on an article for a topic; the latest per article, topic and
+        -- analyst counts (earlier ones are kept as history)
+        CREATE TABLE labels (
+            article_id  VARCHAR NOT NULL,
+            topic       VARCHAR NOT NULL,
+            relevant    BOOLEAN NOT NULL,
+            note        VARCHAR,
+            labelled_by VARCHAR NOT NULL,
+            labelled_at TIMESTAMPTZ NOT NULL
+        );
+        ALTER TABLE article_matches ADD COLUMN model_version VARCHAR;  -- NULL: keyword filter
+        """,
+    ),
 )
 
 

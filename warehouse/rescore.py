@@ -9,20 +9,23 @@ changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import duckdb
 
+from extractors.embedding import ENCODER
 from extractors.language import detect_language
 from extractors.pipeline import batches
 from extractors.topics import Document, FilterResult, TopicSet, filter_documents
-from warehouse.loads import EntityRow, MatchRow
+from warehouse.loads import EntityRow, MatchRow, embedding_rows
 from warehouse.store import among, bulk_insert, keys, now_utc, retry_conflicts, transaction
 
 Progress = Callable[[int, int], None]  # (articles just scored, articles in all)
-Scorer = Callable[[Sequence[Document], TopicSet], list[FilterResult]]
+Vectors = Mapping[int, tuple[str, Any]]  # document index -> (text_key, stored embedding)
+Scorer = Callable[[Sequence[Document], TopicSet, Vectors], list[FilterResult]]
 
 
 @dataclass
@@ -52,6 +55,8 @@ class _Stored:
     article_id: str
     document: Document
     has_language: bool
+    text_key: str | None = None
+    vector: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -63,12 +68,30 @@ class _Language:
 def _documents(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[_Stored]:
     rows = con.execute(
         f"""
-        SELECT article_id, title, text, summary, detected_language IS NOT NULL FROM articles
-        WHERE {among("article_id")} ORDER BY article_id
+        SELECT a.article_id, a.title, a.text, a.summary, a.detected_language IS NOT NULL,
+               e.text_key, e.vector
+        FROM articles a LEFT JOIN article_embeddings e
+            ON e.article_id = a.article_id AND e.encoder = $encoder
+        WHERE {among("a.article_id", "$ids")} ORDER BY a.article_id
         """,
-        [keys(ids)],
+        {"ids": keys(ids), "encoder": ENCODER},
     ).fetchall()
-    return [_Stored(r[0], Document.of(r[1], r[2], r[3]), r[4]) for r in rows]
+    return [_Stored(r[0], Document.of(r[1], r[2], r[3]), r[4], r[5], r[6]) for r in rows]
+
+
+def _vectors(stored: Sequence[_Stored]) -> dict[int, tuple[str, Any]]:
+    import numpy as np
+
+    return {
+        i: (s.text_key, np.frombuffer(s.vector, dtype="<f4"))
+        for i, s in enumerate(stored)
+        if s.text_key and s.vector
+    }
+
+
+def score_batch(docs: Sequence[Document], topics: TopicSet, vectors: Vectors) -> list[FilterResult]:
+    """The default scorer: the topic filters and models, reusing the stored embeddings."""
+    return filter_documents(docs, topics, vectors)
 
 
 def rescore(
@@ -77,7 +100,7 @@ def rescore(
     *,
     batch_size: int = 500,
     progress: Progress | None = None,
-    scorer: Scorer = filter_documents,
+    scorer: Scorer = score_batch,
 ) -> RescoreSummary:
     """Score every stored article again with ``topics`` and replace entities and matches.
 
@@ -91,21 +114,24 @@ def rescore(
         "CREATE OR REPLACE TEMP TABLE rescore_languages "
         "(article_id VARCHAR, detected_language VARCHAR)"
     )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE rescore_embeddings AS FROM article_embeddings LIMIT 0"
+    )
     ids = _article_ids(con)
     for batch in batches(ids, batch_size):
         stored = _documents(con, batch)
-        results = scorer([s.document for s in stored], topics)
+        results = scorer([s.document for s in stored], topics, _vectors(stored))
         pairs = list(zip(stored, results, strict=True))
         entities = [
             EntityRow(s.article_id, e.entity_id, e.name, e.type, e.count, e.first_pos, e.in_title)
             for s, res in pairs
             for e in res.entities
         ]
-        matches = [
-            MatchRow(s.article_id, m.topic, m.score, m.relevant, m.explanation, now)
-            for s, res in pairs
-            for m in res.matches
-        ]
+        matches = [MatchRow.of(s.article_id, m, now) for s, res in pairs for m in res.matches]
+        # only the embeddings computed now (a text that changed, or stored before models)
+        embeddings = embedding_rows(
+            ((s.article_id, res) for s, res in pairs if res.vector_key != s.text_key), now
+        )
         # articles stored before languages were detected get theirs now
         languages = [
             _Language(s.article_id, detect_language(f"{s.document.title}\n{s.document.text}"))
@@ -115,11 +141,12 @@ def rescore(
         bulk_insert(con, "rescore_entities", entities)
         bulk_insert(con, "rescore_matches", matches)
         bulk_insert(con, "rescore_languages", languages)
+        bulk_insert(con, "rescore_embeddings", embeddings)
         if progress:
             progress(len(batch), len(ids))
     summary = _compare(con, len(ids))
     _swap_in(con, ids, now)
-    for table in ("rescore_entities", "rescore_matches", "rescore_languages"):
+    for table in ("rescore_entities", "rescore_matches", "rescore_languages", "rescore_embeddings"):
         con.execute(f"DROP TABLE {table}")
     return summary
 
@@ -146,6 +173,14 @@ def _swap_in(con: duckdb.DuckDBPyConnection, ids: Sequence[str], started: dateti
             con.execute(
                 f"INSERT INTO {table} SELECT * FROM {staged} WHERE article_id IN (FROM rescore_ids)"
             )
+        con.execute(
+            "DELETE FROM article_embeddings WHERE article_id IN "
+            "(SELECT article_id FROM rescore_embeddings WHERE article_id IN (FROM rescore_ids))"
+        )
+        con.execute(
+            "INSERT INTO article_embeddings SELECT * FROM rescore_embeddings "
+            "WHERE article_id IN (FROM rescore_ids)"
+        )
         con.execute(
             """
             UPDATE articles SET detected_language = l.detected_language
@@ -191,4 +226,4 @@ def _compare(con: duckdb.DuckDBPyConnection, articles: int) -> RescoreSummary:
     )
 
 
-__all__ = ["RescoreSummary", "TopicChange", "rescore"]
+__all__ = ["RescoreSummary", "Scorer", "TopicChange", "Vectors", "rescore", "score_batch"]

@@ -1,0 +1,98 @@
+"""What every ``newsmon`` command shares: the error boundary, the common options, the
+Prefect set-up. Command modules import from here; nothing here imports a command."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from newsmon.errors import ConfigError, NewsmonError
+
+if TYPE_CHECKING:
+    from newsmon.prefect_server import TemporaryServer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@contextmanager
+def _prefect() -> Iterator[TemporaryServer]:
+    """Prefect for a command that runs flows: quiet, offline defaults, and (when no Prefect
+    API is configured) its temporary server started now, to boot while the command imports
+    and checks its configuration (newsmon/prefect_server.py). Call ``.ready()`` just before
+    the first flow."""
+    from newsmon.prefect_server import TemporaryServer, apply_quiet_defaults
+
+    apply_quiet_defaults()
+    with TemporaryServer() as server:
+        yield server
+
+
+class UserError(click.ClickException):
+    """A NewsmonError shown as one sentence, with the exit status the docstring promises."""
+
+    def __init__(self, error: NewsmonError) -> None:
+        super().__init__(str(error))
+        self.exit_code = 2 if isinstance(error, ConfigError) else 1  # type: ignore[misc]
+
+
+def _handle_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NewsmonError as exc:
+            raise UserError(exc) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _file_option(flag: str, dest: str, what: str, env: str, default: str) -> Callable[[F], F]:
+    """A ``--flag PATH`` option whose default comes from settings (so it is not shown here)."""
+
+    def decorate(fn: F) -> F:
+        return click.option(
+            flag,
+            dest,
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help=f"{what} [default: ${env}, then {default}].",
+        )(fn)
+
+    return decorate
+
+
+_db_option = _file_option(
+    "--db",
+    "db",
+    "Warehouse: a DuckDB file, or a DuckLake (a path ending in .ducklake)",
+    "NEWSMON_DB",
+    "data/newsmon.duckdb",
+)
+_topics_option = _file_option(
+    "--topics", "topics_file", "Topics file", "NEWSMON_TOPICS", "config/topics.toml"
+)
+_feeds_option = _file_option(
+    "--feeds", "feeds_file", "Feeds file", "NEWSMON_FEEDS", "config/feeds.toml"
+)
+_format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+_alerts_option = _file_option(
+    "--alerts", "alerts_file", "Subscriptions file", "NEWSMON_ALERTS", "config/alerts.toml"
+)
+
+
+def _resolve_db(db: Path | None) -> Path:
+    from newsmon.config import Settings
+
+    return db if db is not None else Settings.from_env().db_path

@@ -1,0 +1,137 @@
+"""Teaching a topic: ``newsmon train`` and ``newsmon label``, wired from the stages
+(:mod:`extractors.training`) and the warehouse (:mod:`warehouse.labels`)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from extractors.relevance import RelevanceModel, load_training
+from extractors.topics import TopicSet, load_topics, model_path
+from extractors.training import (
+    CVReport,
+    TrainingItem,
+    fit,
+    items_from_model,
+    items_from_rows,
+    language_basis,
+    probe_texts,
+    read_items,
+    vector_cache,
+)
+from newsmon.errors import ConfigError
+
+LABEL_WEIGHT = 3.0  # an analyst's verdict counts as much as three shipped items (docs/topics.md)
+
+
+@dataclass(frozen=True)
+class Trained:
+    model: RelevanceModel
+    report: CVReport
+    path: Path
+    shipped: int
+    analyst: int
+    configured: bool  # the topics file names this path as the topic's model
+
+
+def check_topic(topics: TopicSet, topic: str, source: str | Path) -> None:
+    """An unknown topic is a ConfigError with a "did you mean"."""
+    if topic in topics.names:
+        return
+    close = difflib.get_close_matches(topic, topics.names, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(topics.names)}"
+    raise ConfigError(source, f"topics.{topic}", "no such topic", hint)
+
+
+def train(
+    topics_file: Path,
+    topic: str,
+    *,
+    data: Sequence[Path] = (),
+    db: Path | None = None,
+    output: Path | None = None,
+    new_basis: bool = False,
+    label_weight: float = LABEL_WEIGHT,
+    log: Callable[[str], None] = lambda _: None,
+) -> Trained:
+    """Fit ``topic``'s model from the labelled files in ``data`` (else the training set stored
+    with its current model) plus the analysts' labels in ``db``, and write it to ``output``
+    (default: the topic's ``model`` path in the topics file)."""
+    topics = load_topics(topics_file)
+    check_topic(topics, topic, topics_file)
+    current_path = model_path(topics_file, topic)
+    current = topics.topic(topic).model
+    stored = load_training(current_path) if current is not None and current_path else None
+    target = output or current_path or Path(topics_file).parent / "models" / f"{topic}.npz"
+
+    if data:
+        rows = [row for path in data for row in read_items(path)]
+        log(f"{len(rows)} labelled items from {len(data)} file(s)")
+        items = items_from_rows(rows, topics, topic, vector_cache(stored))
+    elif current is not None and stored is not None:
+        items = items_from_model(current, stored)
+        log(f"{len(items)} labelled items stored with the model {current.version}")
+    else:
+        raise ConfigError(
+            topics_file,
+            f"topics.{topic}.model",
+            "no model with a stored training set to start from",
+            "pass the labelled data with --data FILE (JSONL: title, text, label)",
+        )
+    analyst: list[TrainingItem] = []
+    if db is not None:
+        analyst = _analyst_items(db, topics, topic, label_weight)
+        log(f"{len(analyst)} analysts' labels from {db}")
+    if current is not None and not new_basis:
+        basis = current.language_basis
+    else:
+        log("language directions from the parallel probe (embedding it, about 40 s)")
+        basis = language_basis(probe_texts())
+    model, report, training = fit([*items, *analyst], topic, basis, log=log)
+    model.save(target, training)
+    configured = current_path is not None and Path(target).resolve() == current_path.resolve()
+    return Trained(model, report, Path(target), len(items), len(analyst), configured)
+
+
+def _analyst_items(db: Path, topics: TopicSet, topic: str, weight: float) -> list[TrainingItem]:
+    from warehouse.labels import labelled_articles
+    from warehouse.store import connect
+
+    with connect(db, read_only=True) as con:
+        rows = labelled_articles(con, topic)
+    cache = {
+        r["text_key"]: np.frombuffer(r["vector"], dtype="<f4")
+        for r in rows
+        if r["text_key"] and r["vector"]
+    }
+    return items_from_rows(rows, topics, topic, cache, source="analyst", weight=weight)
+
+
+def figures_table(report: CVReport) -> str:
+    """The cross-validated figures as a table: overall, not borderline, by language, kind."""
+    lines = [f"{'items':<22}{'n':>6}{'relevant':>10}{'precision':>11}{'recall':>8}{'f1':>7}"]
+
+    def row(name: str, f: Any) -> str:
+        return (
+            f"{name:<22}{f.n:>6}{f.positives:>10}{f.precision:>11.3f}{f.recall:>8.3f}{f.f1:>7.3f}"
+        )
+
+    lines.append(row("all", report.overall))
+    lines.append(row("not borderline", report.not_borderline))
+    for title, group in (
+        ("language", report.by_language),
+        ("kind", report.by_kind),
+        ("source", report.by_source),
+    ):
+        for name, f in group.items():
+            if title != "language" or f.positives or f.n >= 10:  # the JSON line has them all
+                lines.append(row(f"{title} {name}", f))
+    return "\n".join(lines)
+
+
+__all__ = ["LABEL_WEIGHT", "Trained", "check_topic", "figures_table", "train"]
