@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 60
 export PREFECT_LOGGING_SETTINGS_PATH ?= $(CURDIR)/config/prefect-logging.yml
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run demo test lint bench bench-dask bench-ducklake bench-extract lock clean
+.PHONY: help setup run demo test lint bench bench-dask bench-ducklake bench-extract model lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -54,6 +54,12 @@ bench-ducklake: setup ## the same into a DuckLake warehouse (SQLite catalog, Par
 
 bench-extract: setup ## extraction alone over the real corpus pages (benchmarks/extract.py)
 	$(BIN)/python benchmarks/extract.py
+
+CORPUS ?= ../shared/corpus/labelled
+model: setup ## retrain the shipped relevance model from the shared labelled corpus (docs/topics.md)
+	$(BIN)/newsmon train --no-labels --new-language-basis \
+		--data $(CORPUS)/items.jsonl --data $(CORPUS)/feeds2.jsonl \
+		--data $(CORPUS)/fulltext_negatives.jsonl
 
 lock: setup ## regenerate constraints.txt from the current .venv (keep the header by hand)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^newsmon' > constraints.new && echo "wrote constraints.new: merge it into constraints.txt"

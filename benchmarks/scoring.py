@@ -1,13 +1,23 @@
 """Topic scoring throughput on one core: documents per second, and how the cost grows.
 
-Usage: python benchmarks/scoring.py [--docs N] [--words W]
+Usage: python benchmarks/scoring.py [--docs N] [--words W] [--model-docs M] [--rescore R]
 
-Scores N generated articles of about W words (default 10,000 x 800) with the shipped
-``config/topics.toml`` in this one process, then checks the two claims of docs/topics.md:
+Scores N generated articles of about W words (default 10,000 x 800) with the keyword and entity
+filter of the shipped ``config/topics.toml`` in this one process, then checks the two claims of
+docs/topics.md:
 
 * cost grows linearly with text length (per-document time at 200 to 6,400 words, per word);
 * cost does not grow with the number of terms per topic, beyond building the automaton (the
   same documents scored with 100, 1,000 and 10,000 extra terms in a query).
+
+Then the relevance model (docs/topics.md, "The relevance model"), on one core
+(``OMP_NUM_THREADS=1``, set before the encoder loads):
+
+* the cost per article with the model: embedding the title and lead (M articles, default 300),
+  then the model itself given the embedding;
+* a rescore of R stored articles (default 10,000) in a real DuckDB warehouse, their embeddings
+  stored (unit vectors drawn at random: what is measured is reading, scoring and writing, which
+  do not depend on the vectors' values; ingest computes the real ones).
 
 Times are CPU seconds of this process (``time.process_time``), so other load on the machine
 distorts them less. Prints a table, then one JSON line.
@@ -17,10 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # the encoder's threads: one core, as the rest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,8 +58,87 @@ def documents(n: int, words: int, seed: int = 7) -> list[Document]:
 
 def cpu_seconds(docs: list[Document], topics: TopicSet) -> float:
     start = time.process_time()
-    filter_documents(docs, topics)
+    filter_documents(docs, topics, use_models=False)
     return time.process_time() - start
+
+
+def model_costs(docs: list[Document], topics: TopicSet) -> dict[str, float]:
+    """Milliseconds per article: the encoder, then the model given the embedding."""
+    from extractors.embedding import embed, embed_text, load_encoder, text_key
+
+    load_encoder()
+    texts = [embed_text(d.title, d.text) for d in docs]
+    start = time.perf_counter()
+    vectors = embed(texts)
+    embed_s = time.perf_counter() - start
+    given = {i: (text_key(t), v) for i, (t, v) in enumerate(zip(texts, vectors, strict=True))}
+    start = time.perf_counter()
+    filter_documents(docs, topics, given)
+    with_model = time.perf_counter() - start
+    start = time.perf_counter()
+    filter_documents(docs, topics, use_models=False)
+    rules = time.perf_counter() - start
+    n = len(docs)
+    return {
+        "embed_ms": round(embed_s / n * 1e3, 2),
+        "rules_ms": round(rules / n * 1e3, 3),
+        "model_given_embedding_ms": round(max(with_model - rules, 0.0) / n * 1e3, 3),
+        "total_ms": round((embed_s + with_model) / n * 1e3, 2),
+    }
+
+
+def rescore_seconds(n: int, topics: TopicSet) -> dict[str, float]:
+    """A rescore of ``n`` stored articles with stored embeddings, in a real warehouse."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from extractors.embedding import ENCODER, embed_text, text_key
+    from extractors.pipeline import ArticleRecord
+    from warehouse.loads import EmbeddingRow, load_articles, store_embeddings
+    from warehouse.rescore import rescore
+    from warehouse.store import connect, transaction
+
+    docs = documents(n, 300, seed=11)
+    now = datetime.now(UTC)
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "rescore.duckdb"
+        base = ArticleRecord(
+            article_id="", canonical_url="", url="", final_url=None, feed_id=None, guid=None,
+            title=None, author=None, published_at=now, fetched_at=now, language="en",
+            site_name=None, description=None, summary=None, text=None,
+            extraction_status="extracted", extraction_reason=None, extraction_error=None,
+            fetch_attempts=1, http_status=200, content_hash=None,
+        )  # fmt: skip
+        records = [
+            dataclasses.replace(
+                base, article_id=f"a{i}", canonical_url=f"https://x.example/{i}",
+                url=f"https://x.example/{i}", title=d.title, text=d.text, content_hash=f"h{i}",
+            )
+            for i, d in enumerate(docs)
+        ]  # fmt: skip
+        vectors = rng.normal(size=(n, 384)).astype("<f4")
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        rows = [
+            EmbeddingRow(
+                r.article_id, ENCODER, text_key(embed_text(d.title, d.text)), v.tobytes(), now
+            )
+            for r, d, v in zip(records, docs, vectors, strict=True)
+        ]
+        with connect(db) as con:
+            for i in range(0, n, 2000):
+                load_articles(con, records[i : i + 2000])
+            with transaction(con):
+                store_embeddings(con, rows)
+            start = time.perf_counter()
+            cpu = time.process_time()
+            summary = rescore(con, topics)
+            wall = time.perf_counter() - start
+            cpu = time.process_time() - cpu
+        assert summary.articles == n
+    return {"articles": n, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
 
 
 def with_extra_terms(n: int, tmp: Path) -> tuple[TopicSet, float]:
@@ -68,6 +161,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--docs", type=int, default=10_000)
     parser.add_argument("--words", type=int, default=800)
+    parser.add_argument("--model-docs", type=int, default=300)
+    parser.add_argument("--rescore", type=int, default=10_000)
     args = parser.parse_args()
 
     topics = load_topics(TOPICS)
@@ -111,9 +206,19 @@ def main() -> None:
             by_terms[n] = {"build_s": round(build, 3), "ms_per_doc": round(secs * 1e3, 3)}
             print(f"{n:>11} {build:>9.3f} {secs * 1e3:>8.3f}")
 
+    print("\nrelevance model, one core, ms per article")
+    model = model_costs(documents(args.model_docs, args.words, seed=3), topics)
+    for k, v in model.items():
+        print(f"  {k:<26}{v:>8}")
+    print(f"\nrescore of {args.rescore} stored articles (embeddings stored)")
+    rescored = rescore_seconds(args.rescore, topics)
+    print(f"  {rescored['wall_s']} s ({rescored['cpu_s']} s CPU)")
+
     print(
         json.dumps(
             {
+                "model_ms_per_article": model,
+                "rescore": rescored,
                 "docs": args.docs,
                 "words_per_doc": round(mean_words),
                 "cpu_s": round(total, 3),

@@ -7,12 +7,15 @@ Features, for one article and one topic:
   lead and body mentions as :func:`extractors.topics._evidence` counts them, before the hand-set
   weight), the similarity to the baseline examples, whether the required groups are met, and
   the hand-tuned raw score itself. Their weights are learned; the hand-set ones no longer decide.
-* **text**: the article's e5 embedding (:mod:`extractors.embedding`) with the directions that
-  only say *which language* it is written in removed (:attr:`RelevanceModel.language_basis`,
-  learned from the same news items in 16 languages, ``extractors/data/language_probe.jsonl``).
-  The labelled news is English and Polish; without this a model learns "German or Spanish text
-  is never relevant" from the German and Spanish negatives, and reads French news worse than
-  English.
+* **text**: how much the article reads like the relevant labelled examples rather than the
+  others: the mean cosine similarity of its e5 embedding (:mod:`extractors.embedding`) to its
+  ten closest relevant examples minus that to its ten closest non-relevant ones. Before the
+  comparison, the directions that only say *which language* a text is written in are removed
+  (:attr:`RelevanceModel.language_basis`, learned from the same news items in 16 languages,
+  ``extractors/data/language_probe.jsonl``): the labelled news is English and Polish, and a
+  German article should be near the German-language examples' *subjects*, not their language.
+  One such column, not the embedding's 384: on 905 items the 384 weights added variance and no
+  ranking (docs/topics.md has the comparison), and the closest examples explain the verdict.
 
 The score is ``sigmoid(a * (w . z + b) + c)``: ``z`` the standardised features, ``w`` and ``b``
 the regression, ``a`` and ``c`` a Platt calibration fitted on cross-validated predictions, so the
@@ -38,9 +41,10 @@ import numpy.typing as npt
 
 from newsmon.errors import ConfigError
 
-FORMAT = 1
-TEXT_FEATURE = "text"  # the name the embedding's summed contribution is shown under
+FORMAT = 2
+TEXT_FEATURE = "text"  # the name the closest examples' column is shown under
 NEAREST = 3
+K = 10  # neighbours of each label that the text feature averages over
 
 Array = npt.NDArray[np.float32]
 
@@ -52,6 +56,7 @@ class Example:
     id: str
     title: str
     label: int
+    weight: float = 1.0  # an analyst's label counts as several (see extractors.training)
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,12 +91,24 @@ class RelevanceModel:
         norms = np.linalg.norm(v, axis=1, keepdims=True)
         return np.asarray(v / np.maximum(norms, 1e-6), dtype=np.float32)
 
-    def features(self, evidence: Sequence[Mapping[str, float]], vectors: Array) -> Array:
-        """The feature matrix: evidence columns in :attr:`evidence_names` order, then text."""
+    @property
+    def example_labels(self) -> npt.NDArray[np.int8]:
+        return np.array([e.label for e in self.examples], dtype=np.int8)
+
+    @property
+    def example_counts(self) -> npt.NDArray[np.int64]:
+        return np.array([max(1, round(e.weight)) for e in self.examples], dtype=np.int64)
+
+    def features(self, evidence: Sequence[Mapping[str, float]], neutral: Array) -> Array:
+        """The feature matrix: evidence columns in :attr:`evidence_names` order, then the text
+        column (``neutral``: embeddings already passed through :meth:`neutralise`)."""
         ev = np.array(
             [[e.get(n, 0.0) for n in self.evidence_names] for e in evidence], dtype=np.float32
         ).reshape(len(evidence), len(self.evidence_names))
-        return np.hstack([ev, self.neutralise(vectors)])
+        text = knn_margin(
+            neutral, self.example_vectors, self.example_labels, counts=self.example_counts
+        )
+        return np.hstack([ev, text[:, None]]).astype(np.float32)
 
     # -- scoring -------------------------------------------------------------------------------
 
@@ -103,21 +120,28 @@ class RelevanceModel:
         a, c = self.calibration
         return np.asarray(1.0 / (1.0 + np.exp(-(a * self.log_odds(x) + c))), dtype=np.float64)
 
+    def score(
+        self, evidence: Sequence[Mapping[str, float]], vectors: Array
+    ) -> tuple[npt.NDArray[np.float64], list[dict[str, Any]]]:
+        """Probabilities and explanations for raw embeddings and their evidence."""
+        neutral = self.neutralise(vectors)
+        x = self.features(evidence, neutral)
+        return self.probability(x), self.explain(x, neutral)
+
     def explain(self, x: Array, neutral: Array) -> list[dict[str, Any]]:
         """Per article: contributions to the calibrated log-odds and the closest examples."""
         a, _ = self.calibration
         z = (x - self.mean) / self.scale
         parts = z * self.coef * a
-        n_ev = len(self.evidence_names)
-        sims = neutral @ self.example_vectors.astype(np.float32).T if len(self.examples) else None
+        names = (*self.evidence_names, TEXT_FEATURE)
+        sims = neutral @ self.example_vectors.T if len(self.examples) else None
         out = []
         for i in range(len(x)):
             contrib = {
                 name: round(float(parts[i, j]), 3)
-                for j, name in enumerate(self.evidence_names)
-                if abs(parts[i, j]) >= 0.05
+                for j, name in enumerate(names)
+                if abs(parts[i, j]) >= 0.05 or name == TEXT_FEATURE
             }
-            contrib[TEXT_FEATURE] = round(float(parts[i, n_ev:].sum()), 3)
             ranked = sorted(contrib.items(), key=lambda kv: -abs(kv[1]))
             nearest: list[dict[str, Any]] = []
             if sims is not None:
@@ -149,7 +173,7 @@ class RelevanceModel:
             "intercept": self.intercept,
             "calibration": list(self.calibration),
             "evidence_names": list(self.evidence_names),
-            "examples": [[e.id, e.title, e.label] for e in self.examples],
+            "examples": [[e.id, e.title, e.label, e.weight] for e in self.examples],
             "metrics": dict(self.metrics),
             "train_meta": list(training["meta"]) if training else [],
         }
@@ -204,9 +228,9 @@ def load_model(path: Path, *, source: str = "", key: str = "model") -> Relevance
     if header.get("format") != FORMAT:
         raise bad(f"model format {header.get('format')!r}, this newsmon reads {FORMAT}")
     names = tuple(header["evidence_names"])
-    width = len(names) + arrays["language_basis"].shape[1] if arrays["language_basis"].size else 0
-    if arrays["coef"].shape[0] != arrays["mean"].shape[0] or (
-        width and width != len(arrays["coef"])
+    if not (
+        len(arrays["coef"]) == len(arrays["mean"]) == len(arrays["scale"]) == len(names) + 1
+        and len(examples_v) == len(header["examples"])
     ):
         raise bad("inconsistent array shapes")
     return RelevanceModel(
@@ -221,11 +245,45 @@ def load_model(path: Path, *, source: str = "", key: str = "model") -> Relevance
         calibration=(float(header["calibration"][0]), float(header["calibration"][1])),
         language_basis=arrays["language_basis"].astype(np.float32),
         example_vectors=examples_v,
-        examples=tuple(Example(str(i), str(t), int(lab)) for i, t, lab in header["examples"]),
+        examples=tuple(
+            Example(str(e[0]), str(e[1]), int(e[2]), float(e[3]) if len(e) > 3 else 1.0)
+            for e in header["examples"]
+        ),
         metrics=header.get("metrics", {}),
         encoder=str(header.get("encoder", "")),
         known=known,
     )
+
+
+def knn_margin(
+    query: Array,
+    reference: Array,
+    labels: npt.NDArray[Any],
+    *,
+    counts: npt.NDArray[Any] | None = None,
+    exclude_self: bool = False,
+) -> npt.NDArray[np.float32]:
+    """Mean cosine of each query row to its :data:`K` most similar relevant reference rows
+    minus that to its K most similar non-relevant ones (rows L2-normalised). ``counts``: how
+    many neighbours each reference row stands for (an analyst's label counts several times).
+    With ``exclude_self`` the query is the reference itself and a row is not its own neighbour.
+    """
+    sims = np.asarray(query, dtype=np.float32) @ np.asarray(reference, dtype=np.float32).T
+    if exclude_self:
+        np.fill_diagonal(sims, -np.inf)
+    labels = np.asarray(labels)
+    if counts is not None and len(counts) and int(np.max(counts)) > 1:
+        sims = np.repeat(sims, counts, axis=1)
+        labels = np.repeat(labels, counts)
+    out = np.zeros(len(sims), dtype=np.float32)
+    for label, sign in ((1, 1.0), (0, -1.0)):
+        cols = sims[:, labels == label]
+        k = min(K, cols.shape[1] - (1 if exclude_self else 0))
+        if k <= 0:
+            continue
+        top = -np.partition(-cols, k - 1, axis=1)[:, :k]
+        out += sign * np.where(np.isfinite(top), top, 0.0).mean(axis=1)
+    return out
 
 
 def load_training(path: Path) -> dict[str, Any] | None:
@@ -261,7 +319,7 @@ def describe_model(explanation: Mapping[str, Any], limit: int = 5) -> str:
     model = explanation.get("model") or {}
     parts = []
     for name, value in list(model.get("contributions", {}).items())[:limit]:
-        shown = "text (multilingual embedding)" if name == TEXT_FEATURE else name
+        shown = "text (closest labelled examples)" if name == TEXT_FEATURE else name
         parts.append(f"{shown} {float(value):+.2f}")
     nearest = model.get("nearest") or []
     if nearest:
@@ -277,6 +335,7 @@ __all__ = [
     "RelevanceModel",
     "describe_model",
     "evidence_features",
+    "knn_margin",
     "load_model",
     "load_training",
 ]

@@ -771,9 +771,7 @@ def _apply_model(topic: Topic, results: list[FilterResult], matrix: Any) -> list
     model = topic.model
     assert model is not None
     evidence = [evidence_features(r.match(topic.name).explanation) for r in results]
-    x = model.features(evidence, matrix)
-    probs = model.probability(x)
-    why = model.explain(x, x[:, len(model.evidence_names) :])
+    probs, why = model.score(evidence, matrix)
     out = []
     for r, p, w in zip(results, probs, why, strict=True):
         rule = r.match(topic.name)

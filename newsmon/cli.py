@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from flows.serve import ServeConfig
 
 
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="newsmon")
 def cli() -> None:

@@ -87,7 +87,8 @@ def train(
     )
     r = trained.report
     click.echo(
-        f"\n{r.folds}-fold cross-validation, threshold {r.threshold:.2f} (best F1), C {r.c}:"
+        f"\n{r.folds}-fold cross-validation; threshold {r.threshold:.2f} (the best F1 on the items "
+        f"not borderline), C {r.c}:"
     )
     click.echo(figures_table(r))
     size = trained.path.stat().st_size / 1e6

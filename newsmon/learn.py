@@ -114,11 +114,16 @@ def _analyst_items(db: Path, topics: TopicSet, topic: str, weight: float) -> lis
 
 def figures_table(report: CVReport) -> str:
     """The cross-validated figures as a table: overall, not borderline, by language, kind."""
-    lines = [f"{'items':<22}{'n':>6}{'relevant':>10}{'precision':>11}{'recall':>8}{'f1':>7}"]
+    lines = [
+        f"{'items':<22}{'n':>6}{'relevant':>10}{'precision':>11}{'recall':>8}{'f1':>7}{'fp':>6}"
+    ]
 
     def row(name: str, f: Any) -> str:
+        if not f.positives:  # nothing to find: only the false alarms say anything
+            return f"{name:<22}{f.n:>6}{0:>10}{'-':>11}{'-':>8}{'-':>7}{f.false_positives:>6}"
         return (
-            f"{name:<22}{f.n:>6}{f.positives:>10}{f.precision:>11.3f}{f.recall:>8.3f}{f.f1:>7.3f}"
+            f"{name:<22}{f.n:>6}{f.positives:>10}{f.precision:>11.3f}{f.recall:>8.3f}"
+            f"{f.f1:>7.3f}{f.false_positives:>6}"
         )
 
     lines.append(row("all", report.overall))

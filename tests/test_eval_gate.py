@@ -1,8 +1,10 @@
-"""Quality gate: precision/recall of the shipped topic on the labelled dev set may not regress.
+"""Quality gate: the shipped topic's relevance model may not regress.
 
-Achieved when pinned: precision 0.9167, recall 0.8684 (tp 33, fp 3, fn 5, tn 116); feed summaries
-0.880 / 0.846, full texts 1.000 / 0.917.
-Raise the pins when the filter improves; never lower them silently.
+The model is trained on every shared labelled item (items.jsonl included), so the figures that
+say how it does on news it has not seen are the cross-validated ones: the gate refits the model
+on the training set stored in the artifact, with the same folds, and checks them (about 2 s; no
+text is embedded again). The items.jsonl and dev-set gates below are kept as regression checks.
+Raise the pins when the model improves; never lower them silently.
 """
 
 from __future__ import annotations
@@ -21,6 +23,33 @@ LABELLED = CORPUS / "labelled" / "items.jsonl"
 MIN_PRECISION = 0.91
 MIN_RECALL = 0.86
 MIN_BY_KIND = {"feed_summary": (0.87, 0.84), "full_text": (0.99, 0.91)}
+
+# cross-validated (5 folds, seed 0) on the 905 shared labelled items, as `newsmon train` prints
+# them. Achieved when pinned: F1 0.830 (precision 0.826, recall 0.833), 0.929 on the items not
+# borderline, English 0.824, Polish 0.834 (docs/topics.md has the full table).
+CV_MIN = {"cv_f1": 0.825, "cv_f1_not_borderline": 0.92, "en": 0.82, "pl": 0.83}
+
+
+def test_cross_validated_figures_of_the_shipped_model() -> None:
+    from extractors.relevance import load_model, load_training
+    from extractors.training import fit, items_from_model
+
+    path = ROOT / "config" / "models" / "eu_nato_defence.npz"
+    model = load_model(path)
+    items = items_from_model(model, load_training(path) or {})
+    assert len(items) == 905 and sum(i.label for i in items) == 234
+    _, report, _ = fit(items, "eu_nato_defence", model.language_basis)
+    s = report.summary()
+    figures = {
+        "cv_f1": s["cv_f1"],
+        "cv_f1_not_borderline": s["cv_f1_not_borderline"],
+        "en": s["by_language"]["en"]["f1"],
+        "pl": s["by_language"]["pl"]["f1"],
+    }
+    assert all(figures[k] >= v for k, v in CV_MIN.items()), figures
+    # the artifact's own figures are the ones this refit reproduces
+    assert model.metrics["cv_f1"] == s["cv_f1"], (model.metrics["cv_f1"], s["cv_f1"])
+    assert model.threshold == report.threshold
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +139,26 @@ def test_gate_on_our_multilingual_dev_set(topics: TopicSet) -> None:
     assert report.precision >= 0.93 and report.recall >= 0.93, report.summary()
 
 
+DEV_MORE = ROOT / "tests" / "data" / "topics_dev_more.jsonl"
+
+
+def test_gate_on_our_seven_language_dev_set(topics: TopicSet) -> None:
+    """84 items we wrote in Italian, Spanish, Dutch, Polish, French, German and Portuguese (6
+    relevant, 6 hard negatives each), never trained on. Achieved when pinned: precision 1.0,
+    recall 0.929 (tp 39, fp 0, fn 3, tn 42)."""
+    report = evaluate_file(DEV_MORE, topics)
+    assert report.tp + report.fn == 42
+    assert report.precision >= 0.97 and report.recall >= 0.9, report.summary()
+
+
 def test_dev_set_languages_are_detected() -> None:
     import json
 
     from extractors.language import detect_language
 
-    for line in DEV.read_text(encoding="utf-8").splitlines():
+    for line in [
+        *DEV.read_text(encoding="utf-8").splitlines(),
+        *DEV_MORE.read_text(encoding="utf-8").splitlines(),
+    ]:
         item = json.loads(line)
         assert detect_language(f"{item['title']}\n{item['text']}") == item["lang"], item["id"]

@@ -275,7 +275,9 @@ def test_after_a_rescore_the_best_copy_follows_the_scores(
         assert best[0][1] == len(copies) >= 4
         # a rescore gave another copy the top score: its row is recomputed on refresh
         other = next(r.article_id for r in copies if r.article_id != best[0][0])
-        con.execute("INSERT INTO article_matches VALUES (?, 't', 0.9, true, NULL, now())", [other])
+        con.execute(
+            "INSERT INTO article_matches VALUES (?, 't', 0.9, true, NULL, now(), NULL)", [other]
+        )
     again = refresh_derived(db, 7, all_stories=True)
     with connect(db, read_only=True) as con:
         after = con.execute("SELECT best_article_id FROM stories").fetchall()

@@ -61,6 +61,8 @@ def test_migrations_run_once_in_order_and_are_recorded(tmp_path: Path) -> None:
     with connect(db, read_only=True) as con:
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert tables == {
+        "article_embeddings",
+        "labels",
         "schema_migrations",
         "feeds",
         "runs",
