@@ -87,7 +87,7 @@ class RelevanceModel:
         """Embeddings without their language directions, L2-normalised again."""
         v = np.asarray(vectors, dtype=np.float32)
         if len(self.language_basis):
-            v = v - (v @ self.language_basis.T) @ self.language_basis
+            v = np.asarray(v - (v @ self.language_basis.T) @ self.language_basis, np.float32)
         norms = np.linalg.norm(v, axis=1, keepdims=True)
         return np.asarray(v / np.maximum(norms, 1e-6), dtype=np.float32)
 

@@ -15,7 +15,9 @@
   relative to the topics file) with ``similarity_weight`` and ``similarity_range``; and
   ``required``: groups of query names or entity ids. Each group needs one member counted in the
   title or the lead (``required_in_lead``), else the score is multiplied by
-  ``missing_required_factor``.
+  ``missing_required_factor``; ``model``: a trained relevance model (:mod:`extractors.relevance`)
+  that decides instead of the threshold; ``include`` / ``exclude``: a user's hard rules, queries
+  that make an article relevant / not relevant whatever its score (``exclude`` wins).
 
 Scoring. Each query that holds and each weighted entity mentioned is one piece of evidence of
 weight ``w``, contributing ``w * title_weight`` when it holds on the title alone, plus
@@ -144,6 +146,8 @@ class Topic:
     similarity_weight: float = 0.0
     similarity_range: tuple[float, float] = (0.1, 0.3)
     model: RelevanceModel | None = None  # learned from labelled news: it decides when present
+    include: bool = False  # a hard include query ("include" key): relevant whenever it holds
+    exclude: bool = False  # a hard exclude query: never relevant when it holds (wins)
 
     def entity_weight(self, entity: Entity) -> float:
         return self.entity_weights.get(entity.id, self.entity_type_weights.get(entity.type, 0.0))
@@ -301,6 +305,8 @@ _TOPIC_KEYS = (
     "entity_type_weights",
     "queries",
     "model",
+    "include",
+    "exclude",
 )
 _ENTITY_KEYS = ("id", "name", "type", "aliases", "context_aliases", "context", "context_window")
 
@@ -344,6 +350,13 @@ def load_topics(path: Path) -> TopicSet:
             parse_query(text, source=str(path), key=f"{qkey}.query")  # errors name the TOML key
             queries[f"{tname}.{qname}"] = text
             tqueries.append(TopicQuery(qname, v.number(q, qkey, "weight", 1.0)))
+        hard = {}
+        for which in ("include", "exclude"):
+            if which in t:
+                text = v.string(t, key, which)
+                parse_query(text, source=str(path), key=f"{key}.{which}")
+                queries[f"{tname}#{which}"] = text
+                hard[which] = True
         ew_raw = v.table(t.get("entities", {}), f"{key}.entities")
         entity_weights: dict[str, float] = {}
         for eid in ew_raw:
@@ -378,6 +391,8 @@ def load_topics(path: Path) -> TopicSet:
                 similarity_weight=v.number(t, key, "similarity_weight", 0.0, lo=0.0),
                 similarity_range=_similarity_range(v, t, key),
                 model=_load_model(v, t, key, tname),
+                include=hard.get("include", False),
+                exclude=hard.get("exclude", False),
             )
         )
     alias_terms = [a for e in entities for a in (*e.aliases, *e.context_aliases)]
@@ -702,6 +717,7 @@ def _score_topic(
         score *= topic.missing_required_factor
     score = round(score, 4)
     evidence.sort(key=lambda e: -abs(float(e["contribution"])))
+    forced = _forced(topic, topics, scan)
     explanation: dict[str, Any] = {
         "raw": round(raw, 4),
         "half_score": topic.half_score,
@@ -711,7 +727,21 @@ def _score_topic(
         "body_words": scan.n_words - scan.title_words,
         "evidence": evidence,
     }
-    return TopicMatch(topic.name, score, score >= topic.threshold, explanation)
+    if forced:
+        explanation["forced"] = forced
+    return TopicMatch(topic.name, score, _verdict(score, topic.threshold, forced), explanation)
+
+
+def _forced(topic: Topic, topics: TopicSet, scan: ScanResult) -> str | None:
+    """``exclude`` or ``include`` when the topic's hard query of that name holds."""
+    for which, on in (("exclude", topic.exclude), ("include", topic.include)):
+        if on and evaluate(topics.matcher.queries[f"{topic.name}#{which}"], scan):
+            return which
+    return None
+
+
+def _verdict(score: float, threshold: float, forced: str | None) -> bool:
+    return forced == "include" if forced else score >= threshold
 
 
 def filter_document(doc: Document, topics: TopicSet) -> FilterResult:
@@ -782,7 +812,8 @@ def _apply_model(topic: Topic, results: list[FilterResult], matrix: Any) -> list
             "threshold": model.threshold,
             "model": {"version": model.version, **w},
         }
-        match = TopicMatch(topic.name, score, score >= model.threshold, explanation)
+        relevant = _verdict(score, model.threshold, rule.explanation.get("forced"))
+        match = TopicMatch(topic.name, score, relevant, explanation)
         out.append(
             replace(r, matches=tuple(match if m.topic == topic.name else m for m in r.matches))
         )
@@ -810,6 +841,8 @@ def describe(match: TopicMatch) -> str:
         what = f"{label} [{e['type']}]" if e["kind"] == "entity" else e["name"]
         terms = f" ({', '.join(e['terms'][:4])})" if e.get("terms") else ""
         parts.append(f"{what}{terms} in {', '.join(where) or 'text'} {c:+.2f}")
+    if ex.get("forced"):
+        parts[0] += f" ({ex['forced']}d by the topic's {ex['forced']} query)"
     if ex.get("model"):
         from extractors.relevance import describe_model
 

@@ -218,3 +218,27 @@ def test_stored_embeddings_are_the_encoders(warehouse: Path) -> None:
         ).fetchone()
     stored = np.frombuffer(blob, dtype="<f4")
     assert np.allclose(stored, embed([embed_text(title, text)])[0], atol=1e-5)
+
+
+def test_hard_include_and_exclude_queries_overrule_the_model(tmp_path: Path) -> None:
+    text = topics_with_model(tmp_path, MODEL).read_text(encoding="utf-8")
+    text = text.replace(
+        "[topics.eu_nato_defence.entities]",
+        "include = '\"Baltic Sentry\"'\nexclude = 'Greenland NEAR/5 tariff*'\n\n"
+        "[topics.eu_nato_defence.entities]",
+    )
+    path = tmp_path / "hard.toml"
+    path.write_text(text, encoding="utf-8")
+    topics = load_topics(path)
+    docs = [
+        Document("NATO jets shadow Russian bombers over the Baltic", "Allies scrambled fighters."),
+        Document("NATO jets over Greenland as tariff row grows", "Allies scrambled fighters."),
+        Document("Baltic Sentry: the ferry timetable", "Ships leave every hour."),
+    ]
+    plain, excluded, included = (r.match(TOPIC) for r in filter_documents(docs, topics))
+    assert plain.relevant and "forced" not in plain.explanation
+    assert not excluded.relevant and excluded.explanation["forced"] == "exclude"
+    assert included.relevant and included.explanation["forced"] == "include"
+    from extractors.topics import describe
+
+    assert "(excluded by the topic's exclude query)" in describe(excluded)
