@@ -149,7 +149,7 @@ def with_extra_terms(n: int, tmp: Path) -> tuple[TopicSet, float]:
         text += f"\n[topics.eu_nato_defence.queries.padding]\nweight = 0.1\nquery = '''{terms}'''\n"
     text = text.replace(
         'examples = "../warehouse/baseline"', f'examples = "{ROOT}/warehouse/baseline"'
-    )
+    ).replace('model = "models/', f'model = "{ROOT}/config/models/')
     path = tmp / f"topics-{n}.toml"
     path.write_text(text, encoding="utf-8")
     start = time.process_time()

@@ -131,14 +131,17 @@ def read_labelled(path: Path) -> list[LabelledItem]:
 
 
 def evaluate_items(
-    items: Sequence[LabelledItem], topics: TopicSet, topic: str = "eu_nato_defence"
+    items: Sequence[LabelledItem],
+    topics: TopicSet,
+    topic: str = "eu_nato_defence",
+    vectors: Mapping[int, tuple[str, Any]] | None = None,
 ) -> EvalReport:
     """Precision/recall of ``topic`` on already-parsed items."""
     if topic not in topics.names:
         raise ConfigError(
             "<topics>", topic, "no such topic", f"use one of {', '.join(topics.names)}"
         )
-    results = filter_documents([Document(i.title, i.text) for i in items], topics)
+    results = filter_documents([Document(i.title, i.text) for i in items], topics, vectors)
     pairs: list[tuple[int, int]] = []
     by_kind_pairs: dict[str, list[tuple[int, int]]] = {}
     errors: list[EvalError] = []
@@ -167,29 +170,27 @@ def evaluate_items(
     )
 
 
-def report_of(rows: Sequence[Mapping[str, Any]]) -> EvalReport:
-    """A report from verdicts already made (``eval --db``): each row has ``id``, ``title``,
-    ``text_kind``, ``label``, ``predicted``, ``score`` and ``explanation`` (a dict or JSON)."""
-    pairs = [(int(r["label"]), int(r["predicted"])) for r in rows]
-    by_kind: dict[str, list[tuple[int, int]]] = {}
-    errors = []
-    for r, pair in zip(rows, pairs, strict=True):
-        by_kind.setdefault(str(r["text_kind"]), []).append(pair)
-        if pair[0] != pair[1]:
-            ex = r["explanation"]
-            ex = json.loads(ex) if isinstance(ex, str) else (ex or {})
-            errors.append(
-                EvalError(
-                    str(r["id"]), str(r["title"]), str(r["text_kind"]), pair[0], pair[1],
-                    float(r["score"]), ex,
-                )
-            )  # fmt: skip
-    overall = _report(pairs)
-    return EvalReport(
-        **overall.summary(),
-        by_kind={k: _report(v) for k, v in sorted(by_kind.items())},
-        errors=errors,
-    )
+def evaluate_labelled(
+    rows: Sequence[Mapping[str, Any]], topics: TopicSet, topic: str = "eu_nato_defence"
+) -> EvalReport:
+    """Like :func:`evaluate_items` for stored articles an analyst labelled (rows of
+    :func:`warehouse.labels.labelled_articles`: id, title, text, summary, label, text_kind and
+    the stored embedding as ``text_key`` and ``vector`` bytes, reused when the text matches)."""
+    import numpy as np
+
+    items = [
+        LabelledItem(
+            str(r["article_id"]), str(r["title"]), str(r.get("text") or r.get("summary") or ""),
+            int(r["label"]), str(r["text_kind"]),
+        )
+        for r in rows
+    ]  # fmt: skip
+    vectors = {
+        i: (r["text_key"], np.frombuffer(r["vector"], dtype="<f4"))
+        for i, r in enumerate(rows)
+        if r.get("text_key") and r.get("vector")
+    }
+    return evaluate_items(items, topics, topic, vectors)
 
 
 def evaluate_file(path: Path, topics: TopicSet, topic: str = "eu_nato_defence") -> EvalReport:
@@ -204,6 +205,6 @@ __all__ = [
     "LabelledItem",
     "evaluate_file",
     "evaluate_items",
+    "evaluate_labelled",
     "read_labelled",
-    "report_of",
 ]

@@ -31,6 +31,8 @@ towards relevant), the text's contribution as one line, and the closest labelled
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +82,11 @@ class RelevanceModel:
     # raw embeddings of the training texts by text key: a text the model was trained on (the
     # labelled corpus, when `newsmon eval` reads it again) is not embedded a second time
     known: Mapping[str, Array] = field(default_factory=dict, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to Dask workers, with every batch) without :attr:`known`, a cache for
+        re-reading the training texts that a worker has no use for (1.4 MB)."""
+        return {**self.__dict__, "known": {}}
 
     # -- features ------------------------------------------------------------------------------
 
@@ -221,38 +228,41 @@ def load_model(path: Path, *, source: str = "", key: str = "model") -> Relevance
                 str(m["key"]): np.asarray(v, dtype=np.float32)
                 for m, v in zip(header.get("train_meta", []), raw, strict=False)
             }
+        if header.get("format") != FORMAT:
+            raise bad(f"model format {header.get('format')!r}, this newsmon reads {FORMAT}")
+        names = tuple(header["evidence_names"])
+        if not (
+            len(arrays["coef"]) == len(arrays["mean"]) == len(arrays["scale"]) == len(names) + 1
+            and len(examples_v) == len(header["examples"])
+        ):
+            raise bad("inconsistent array shapes")
+        return RelevanceModel(
+            topic=str(header["topic"]),
+            version=str(header["version"]),
+            threshold=float(header["threshold"]),
+            evidence_names=names,
+            mean=arrays["mean"].astype(np.float32),
+            scale=arrays["scale"].astype(np.float32),
+            coef=arrays["coef"].astype(np.float32),
+            intercept=float(header["intercept"]),
+            calibration=(float(header["calibration"][0]), float(header["calibration"][1])),
+            language_basis=arrays["language_basis"].astype(np.float32),
+            example_vectors=examples_v,
+            examples=tuple(
+                Example(str(e[0]), str(e[1]), int(e[2]), float(e[3]) if len(e) > 3 else 1.0)
+                for e in header["examples"]
+            ),
+            metrics=header.get("metrics", {}),
+            encoder=str(header.get("encoder", "")),
+            known=known,
+        )
     except FileNotFoundError as e:
         raise bad("no such model file") from e
-    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
-        raise bad(f"not a newsmon model file: {e}") from e
-    if header.get("format") != FORMAT:
-        raise bad(f"model format {header.get('format')!r}, this newsmon reads {FORMAT}")
-    names = tuple(header["evidence_names"])
-    if not (
-        len(arrays["coef"]) == len(arrays["mean"]) == len(arrays["scale"]) == len(names) + 1
-        and len(examples_v) == len(header["examples"])
-    ):
-        raise bad("inconsistent array shapes")
-    return RelevanceModel(
-        topic=str(header["topic"]),
-        version=str(header["version"]),
-        threshold=float(header["threshold"]),
-        evidence_names=names,
-        mean=arrays["mean"].astype(np.float32),
-        scale=arrays["scale"].astype(np.float32),
-        coef=arrays["coef"].astype(np.float32),
-        intercept=float(header["intercept"]),
-        calibration=(float(header["calibration"][0]), float(header["calibration"][1])),
-        language_basis=arrays["language_basis"].astype(np.float32),
-        example_vectors=examples_v,
-        examples=tuple(
-            Example(str(e[0]), str(e[1]), int(e[2]), float(e[3]) if len(e) > 3 else 1.0)
-            for e in header["examples"]
-        ),
-        metrics=header.get("metrics", {}),
-        encoder=str(header.get("encoder", "")),
-        known=known,
-    )
+    except ConfigError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, zipfile.BadZipFile,
+            zlib.error) as e:  # fmt: skip
+        raise bad(f"not a newsmon model file ({type(e).__name__})") from e
 
 
 def knn_margin(

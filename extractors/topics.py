@@ -311,8 +311,9 @@ _TOPIC_KEYS = (
 _ENTITY_KEYS = ("id", "name", "type", "aliases", "context_aliases", "context", "context_window")
 
 
-def load_topics(path: Path) -> TopicSet:
-    """Read, validate and compile a topics file. Raises :class:`ConfigError`."""
+def load_topics(path: Path, *, models: bool = True) -> TopicSet:
+    """Read, validate and compile a topics file. Raises :class:`ConfigError`. With
+    ``models=False`` the topics' ``model`` files are not read (``newsmon train`` replaces them)."""
     path = Path(path)
     v = _Validator(path)
     try:
@@ -390,7 +391,7 @@ def load_topics(path: Path) -> TopicSet:
                 profile=_load_profile(v, t, key),
                 similarity_weight=v.number(t, key, "similarity_weight", 0.0, lo=0.0),
                 similarity_range=_similarity_range(v, t, key),
-                model=_load_model(v, t, key, tname),
+                model=_load_model(v, t, key, tname) if models else None,
                 include=hard.get("include", False),
                 exclude=hard.get("exclude", False),
             )
@@ -449,6 +450,17 @@ def _load_model(v: _Validator, t: Mapping[str, Any], key: str, topic: str) -> Re
             f"train one for {topic!r} with `newsmon train --topic {topic}`",
         )
     return model
+
+
+def declared_topics(topics_file: Path) -> tuple[str, ...]:
+    """The topic names a topics file declares, without compiling it (a quick check for
+    commands that only take a topic name; a bad file is a ConfigError as in load_topics)."""
+    try:
+        raw = tomllib.loads(Path(topics_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return load_topics(topics_file).names  # raises the full, specific error
+    topics = raw.get("topics")
+    return tuple(topics) if isinstance(topics, dict) else load_topics(topics_file).names
 
 
 def model_path(topics_file: Path, topic: str) -> Path | None:
@@ -862,6 +874,7 @@ __all__ = [
     "TopicMatch",
     "TopicQuery",
     "TopicSet",
+    "declared_topics",
     "describe",
     "filter_document",
     "filter_documents",

@@ -813,6 +813,13 @@ def search(
     from warehouse.search import search as run_search
     from warehouse.store import connect
 
+    if topic is not None:  # a typo would otherwise find nothing, silently
+        from extractors.topics import declared_topics
+        from newsmon.config import Settings
+        from newsmon.learn import check_topic
+
+        topics_path = Settings.from_env().topics_path
+        check_topic(declared_topics(topics_path), topic, topics_path)
     options = SearchOptions(
         since=since.date() if since else None, topic=topic, limit=limit, all_copies=all_copies
     )

@@ -74,8 +74,10 @@ def train(
     from newsmon.learn import figures_table
     from newsmon.learn import train as run_train
 
-    path = _resolve_db(db)
-    use_db = None if no_labels or not path.exists() else path
+    # the default warehouse may not exist yet (nothing labelled); one named with --db must
+    use_db = None if no_labels else _existing_db(db) if db else _resolve_db(None)
+    if use_db is not None and not use_db.exists():
+        use_db = None
     trained = run_train(
         _topics_path(topics_file),
         topic,
@@ -102,6 +104,7 @@ def train(
 
 @click.command()
 @_db_option
+@_topics_option
 @_topic_option
 @click.argument("article")
 @click.argument("verdict", type=click.Choice(["relevant", "not-relevant"]))
@@ -111,19 +114,24 @@ def train(
 )
 @_handle_errors
 def label(
-    db: Path | None, topic: str, article: str, verdict: str, note: str | None, by: str | None
+    db: Path | None,
+    topics_file: Path | None,
+    topic: str,
+    article: str,
+    verdict: str,
+    note: str | None,
+    by: str | None,
 ) -> None:
     """Record an analyst's verdict on a stored ARTICLE (its id, or a unique prefix of 6+
     characters) for a topic. `newsmon train` learns from these; `newsmon eval --db` measures
     the current model against them."""
-    from extractors.topics import load_topics
-    from newsmon.config import Settings
+    from extractors.topics import declared_topics
     from newsmon.learn import check_topic
     from warehouse.labels import Label, UnknownArticleError, add_label, resolve_article
     from warehouse.store import connect
 
-    settings = Settings.from_env()
-    check_topic(load_topics(settings.topics_path), topic, settings.topics_path)
+    topics_path = _topics_path(topics_file)
+    check_topic(declared_topics(topics_path), topic, topics_path)
     path = _existing_db(db)
     who = by or os.environ.get("NEWSMON_ANALYST") or _user()
     with connect(path) as con:
@@ -156,7 +164,7 @@ def _user() -> str:
     "db",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Measure the stored verdicts against the analysts' labels in this warehouse instead.",
+    help="Measure against the analysts' labels in this warehouse instead of a FILE.",
 )
 @click.option("--errors", is_flag=True, help="List false positives and false negatives.")
 @_handle_errors
@@ -164,11 +172,12 @@ def eval_(
     file: Path | None, topics_file: Path | None, topic: str, db: Path | None, errors: bool
 ) -> None:
     """Score labelled items (JSONL: title, text, label) and print precision and recall; or,
-    with --db, compare the warehouse's stored verdicts with the analysts' labels.
+    with --db, score the articles analysts labelled (`newsmon label`) with the current topics
+    and model, against their labels (stored embeddings are reused).
 
     The last line is a JSON object: precision, recall, f1, tp, fp, fn, tn.
     """
-    from extractors.evaluate import evaluate_file, report_of
+    from extractors.evaluate import evaluate_file, evaluate_labelled
     from extractors.topics import load_topics
     from newsmon.learn import check_topic
 
@@ -176,15 +185,17 @@ def eval_(
     topics = load_topics(path)
     check_topic(topics, topic, path)
     if db is not None:
-        from warehouse.labels import labels_with_matches
+        from warehouse.labels import labelled_articles
         from warehouse.store import connect
 
         with connect(_existing_db(db), read_only=True) as con:
-            rows = labels_with_matches(con, topic)
-        report = report_of(rows)
-        versions = sorted({str(r["model_version"]) for r in rows if r["model_version"]})
-        by = ", ".join(versions) or "the keyword filter"
-        click.echo(f"{len(rows)} labelled articles; stored verdicts by {by}")
+            rows = labelled_articles(con, topic)
+        report = evaluate_labelled(rows, topics, topic)
+        model = topics.topic(topic).model
+        by = f"model {model.version}" if model else "the keyword filter"
+        click.echo(f"{len(rows)} labelled articles, scored now by {by}")
+        if model is not None and any(e.id.startswith("label:") for e in model.examples):
+            click.echo("(the model was trained on these labels: figures in sample)")
     elif file is None:
         raise click.UsageError("give a labelled FILE, or --db for the analysts' labels")
     else:

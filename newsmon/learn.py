@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from extractors.relevance import RelevanceModel, load_training
+from extractors.relevance import RelevanceModel, load_model, load_training
 from extractors.topics import TopicSet, load_topics, model_path
 from extractors.training import (
     CVReport,
@@ -39,12 +39,13 @@ class Trained:
     configured: bool  # the topics file names this path as the topic's model
 
 
-def check_topic(topics: TopicSet, topic: str, source: str | Path) -> None:
+def check_topic(topics: TopicSet | Sequence[str], topic: str, source: str | Path) -> None:
     """An unknown topic is a ConfigError with a "did you mean"."""
-    if topic in topics.names:
+    names = tuple(topics.names if isinstance(topics, TopicSet) else topics)
+    if topic in names:
         return
-    close = difflib.get_close_matches(topic, topics.names, n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(topics.names)}"
+    close = difflib.get_close_matches(topic, names, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(names)}"
     raise ConfigError(source, f"topics.{topic}", "no such topic", hint)
 
 
@@ -62,12 +63,12 @@ def train(
     """Fit ``topic``'s model from the labelled files in ``data`` (else the training set stored
     with its current model) plus the analysts' labels in ``db``, and write it to ``output``
     (default: the topic's ``model`` path in the topics file)."""
-    topics = load_topics(topics_file)
+    topics = load_topics(topics_file, models=False)  # a broken model is what train replaces
     check_topic(topics, topic, topics_file)
     current_path = model_path(topics_file, topic)
-    current = topics.topic(topic).model
-    stored = load_training(current_path) if current is not None and current_path else None
-    target = output or current_path or Path(topics_file).parent / "models" / f"{topic}.npz"
+    current, stored = _current(topics_file, topic, current_path, log) if not data else (None, None)
+    target = Path(output or current_path or Path(topics_file).parent / "models" / f"{topic}.npz")
+    _check_writable(target)
 
     if data:
         rows = [row for path in data for row in read_items(path)]
@@ -87,15 +88,49 @@ def train(
     if db is not None:
         analyst = _analyst_items(db, topics, topic, label_weight)
         log(f"{len(analyst)} analysts' labels from {db}")
+    if current is None and not new_basis and current_path is not None:
+        current, _ = _current(topics_file, topic, current_path, log)
     if current is not None and not new_basis:
         basis = current.language_basis
     else:
         log("language directions from the parallel probe (embedding it, about 40 s)")
         basis = language_basis(probe_texts())
     model, report, training = fit([*items, *analyst], topic, basis, log=log)
-    model.save(target, training)
+    try:
+        model.save(target, training)
+    except OSError as e:
+        raise ConfigError(
+            target, "", f"cannot write the model ({e.strerror})", "pass --output PATH"
+        ) from e
     configured = current_path is not None and Path(target).resolve() == current_path.resolve()
     return Trained(model, report, Path(target), len(items), len(analyst), configured)
+
+
+def _current(
+    topics_file: Path, topic: str, path: Path | None, log: Callable[[str], None]
+) -> tuple[RelevanceModel | None, dict[str, Any] | None]:
+    """The topic's current model and its stored training set, if it has a readable one."""
+    if path is None:
+        return None, None
+    try:
+        model = load_model(path, source=str(topics_file), key=f"topics.{topic}.model")
+        return model, load_training(path)
+    except ConfigError as e:
+        log(f"the current model cannot be read: {e.problem}")
+        return None, None
+
+
+def _check_writable(target: Path) -> None:
+    """Fail before the fit, not after it, when the model cannot be written."""
+    probe = target.with_name(target.name + ".probe")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(
+            target, "", f"cannot write the model here ({e.strerror})", "pass --output PATH"
+        ) from e
 
 
 def _analyst_items(db: Path, topics: TopicSet, topic: str, weight: float) -> list[TrainingItem]:

@@ -181,6 +181,8 @@ def test_label_train_rescore_changes_similar_articles(
     mine = load_model(model)
     assert mine.version == summary["model_version"] != shipped
 
+    with connect(warehouse, read_only=True) as con:
+        embedded = con.execute("SELECT article_id, embedded_at FROM article_embeddings").fetchall()
     code, out = run("rescore", "--db", str(warehouse), "--topics", str(topics))
     assert code == 0, out
     after = verdicts(warehouse)
@@ -192,8 +194,9 @@ def test_label_train_rescore_changes_similar_articles(
     for title, _ in OTHER:
         assert after[title][0] is False, title
     with connect(warehouse, read_only=True) as con:
-        # the rescore read the stored embeddings: none was computed again
-        assert con.execute("SELECT count(*) FROM article_embeddings").fetchone() == (11,)
+        # the rescore read the stored embeddings: none was computed (and stored) again
+        again = con.execute("SELECT article_id, embedded_at FROM article_embeddings").fetchall()
+    assert len(embedded) == 11 and sorted(again) == sorted(embedded)
 
 
 def test_label_refuses_an_unknown_article_or_topic(warehouse: Path) -> None:
@@ -242,3 +245,28 @@ def test_hard_include_and_exclude_queries_overrule_the_model(tmp_path: Path) -> 
     from extractors.topics import describe
 
     assert "(excluded by the topic's exclude query)" in describe(excluded)
+
+
+def test_an_unknown_topic_is_an_error_with_a_suggestion(warehouse: Path) -> None:
+    for args in (
+        ["search", "--db", str(warehouse), "--topic", "eu_nato_defense", "NATO"],
+        ["eval", "--db", str(warehouse), "--topic", "eu_nato_defense"],
+        ["train", "--topic", "eu_nato_defense", "--no-labels", "--output", "x.npz"],
+    ):
+        code, out = run(*args)
+        assert code == 2, (args, out)
+        assert out.strip().endswith("no such topic. Fix: did you mean 'eu_nato_defence'?"), out
+
+
+def test_train_and_eval_on_a_warehouse_without_labels(tmp_path: Path) -> None:
+    import duckdb
+
+    old = tmp_path / "old.duckdb"  # a warehouse from before the labels table
+    duckdb.connect(str(old)).close()
+    code, out = run("eval", "--db", str(old))
+    assert code == 0 and out.startswith("0 labelled articles"), out
+    model = tmp_path / "m.npz"
+    code, out = run("train", "--db", str(old), "--output", str(model))
+    assert code == 0 and "0 analysts' labels" in out and model.exists(), out
+    code, out = run("train", "--db", str(tmp_path / "typo.duckdb"), "--output", str(model))
+    assert code == 2 and "no such warehouse" in out, out

@@ -2,8 +2,7 @@
 
 A label is appended, never updated: the latest verdict per article, topic and analyst counts,
 and the earlier ones stay as history. Training reads the labelled articles with their stored
-text and embedding (:func:`labelled_articles`); ``newsmon eval --db`` compares them with the
-stored matches.
+text and embedding (:func:`labelled_articles`), and so does ``newsmon eval --db``.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 import duckdb
 
 from extractors.embedding import ENCODER
-from warehouse.store import now_utc, transaction
+from warehouse.store import now_utc, retry_conflicts, transaction
 
 _LATEST = """
     SELECT * FROM labels
@@ -54,6 +53,7 @@ def resolve_article(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[str, str 
     return rows[0][0], rows[0][1]
 
 
+@retry_conflicts
 def add_label(con: duckdb.DuckDBPyConnection, label: Label) -> None:
     """Record one verdict (the article must exist: see :func:`resolve_article`)."""
     with transaction(con):
@@ -70,9 +70,17 @@ def add_label(con: duckdb.DuckDBPyConnection, label: Label) -> None:
         )
 
 
+def _has_labels(con: duckdb.DuckDBPyConnection) -> bool:
+    """A warehouse from before migration 6, opened read-only, has no labels table yet."""
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'labels'").fetchone()
+    return bool(row and row[0])
+
+
 def labelled_articles(con: duckdb.DuckDBPyConnection, topic: str) -> list[dict[str, Any]]:
     """The labelled articles of ``topic``, one per article (analysts who disagree: the latest
     verdict), with their text, language and stored embedding."""
+    if not _has_labels(con):
+        return []
     rows = con.execute(
         f"""
         WITH latest AS ({_LATEST}),
@@ -107,61 +115,10 @@ def labelled_articles(con: duckdb.DuckDBPyConnection, topic: str) -> list[dict[s
     ]
 
 
-def labels_with_matches(con: duckdb.DuckDBPyConnection, topic: str) -> list[dict[str, Any]]:
-    """Each labelled article of ``topic`` with the stored verdict, for ``eval --db``."""
-    rows = con.execute(
-        f"""
-        WITH latest AS ({_LATEST}),
-        one AS (
-            FROM latest
-            QUALIFY row_number() OVER (PARTITION BY article_id ORDER BY labelled_at DESC) = 1
-        )
-        SELECT o.article_id, a.title, o.relevant, m.relevant, m.score, m.explanation,
-               m.model_version,
-               CASE WHEN a.text IS NULL THEN 'feed_summary' ELSE 'full_text' END
-        FROM one o
-        JOIN articles a USING (article_id)
-        LEFT JOIN article_matches m ON m.article_id = o.article_id AND m.topic = o.topic
-        ORDER BY o.article_id
-        """,
-        {"topic": topic},
-    ).fetchall()
-    return [
-        {
-            "id": r[0],
-            "title": r[1] or "",
-            "label": int(r[2]),
-            "predicted": int(bool(r[3])),
-            "score": float(r[4] or 0.0),
-            "explanation": r[5],
-            "model_version": r[6],
-            "text_kind": r[7],
-        }
-        for r in rows
-    ]
-
-
-def label_counts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
-    """Per topic: (labelled relevant, labelled not relevant), latest verdicts only."""
-    rows = con.execute(
-        """
-        WITH latest AS (
-            FROM labels QUALIFY row_number() OVER (
-                PARTITION BY article_id, topic ORDER BY labelled_at DESC) = 1
-        )
-        SELECT topic, count(*) FILTER (WHERE relevant), count(*) FILTER (WHERE NOT relevant)
-        FROM latest GROUP BY topic ORDER BY topic
-        """
-    ).fetchall()
-    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
-
-
 __all__ = [
     "Label",
     "UnknownArticleError",
     "add_label",
-    "label_counts",
     "labelled_articles",
-    "labels_with_matches",
     "resolve_article",
 ]
