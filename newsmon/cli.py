@@ -174,16 +174,18 @@ def format_summary(summary: Any) -> str:
 @click.argument("query")
 @_handle_errors
 def sql(db: Path | None, fmt: str, query: str) -> None:
-    """Run a read-only SQL QUERY against the warehouse."""
+    """Run a read-only SQL QUERY against the warehouse, and nothing else: no file, network,
+    ATTACH or LOAD from SQL (`newsmon export` writes files)."""
     import duckdb
 
     from newsmon.errors import QueryError
-    from warehouse.search import load_fts
-    from warehouse.store import connect, run_query
+    from warehouse.store import connect_sealed, run_query
 
-    with connect(_resolve_db(db), read_only=True) as con:
-        if "match_bm25" in query.lower():  # BM25 in ad-hoc SQL: load fts from the package
-            load_fts(con)
+    if not query.strip():
+        raise QueryError('empty query: give one SQL statement, e.g. newsmon sql "SELECT ..."')
+    # nothing but the warehouse: no COPY TO, file readers, ATTACH or LOAD (newsmon export
+    # writes files); fts is loaded for BM25 before access is closed
+    with connect_sealed(_resolve_db(db)) as con:
         try:
             table = run_query(con, query)
         except duckdb.Error as exc:

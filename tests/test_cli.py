@@ -126,6 +126,44 @@ def test_sql_failing_query_is_one_line_exit_1(db: Path) -> None:
     assert result.stderr == 'Error: query failed: Parser Error: syntax error at or near "SELEC"\n'
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "COPY (SELECT * FROM articles) TO '{out}'",
+        "SELECT * FROM read_text('{secret}')",
+        "ATTACH '{out}.duckdb' AS other",
+        "INSTALL httpfs",
+        "LOAD '{out}'",
+        "SET enable_external_access = true",
+    ],
+)
+def test_sql_reaches_nothing_but_the_warehouse(db: Path, tmp_path: Path, query: str) -> None:
+    secret = tmp_path / "token.txt"
+    secret.write_text("s3cr3t", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = invoke("sql", "--db", db, query.format(out=out, secret=secret))
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("Error: query failed: "), result.stderr
+    assert "s3cr3t" not in result.output and not out.exists()
+    assert not Path(f"{out}.duckdb").exists()
+
+
+def test_sql_empty_query_is_one_line(db: Path) -> None:
+    for query in ("", "   "):
+        result = invoke("sql", "--db", db, query)
+        assert result.exit_code == 1
+        assert result.stderr.startswith("Error: empty query: give one SQL statement"), result
+
+
+def test_sql_bm25_still_works(db: Path) -> None:
+    result = invoke(
+        "sql", "--db", db,
+        "SELECT count(*) FROM (SELECT fts_main_articles.match_bm25(article_id, 'nato') AS s "
+        "FROM articles) WHERE s IS NOT NULL",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+
+
 def test_sql_missing_warehouse_says_to_run_init(tmp_path: Path) -> None:
     path = tmp_path / "nope.duckdb"
     result = invoke("sql", "--db", path, QUERY)

@@ -115,6 +115,12 @@ def open_lake(path: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def attach_fresh(path: Path) -> duckdb.DuckDBPyConnection:
+    """A new read-only DuckDB instance with the lake attached, shared with nobody (for a
+    connection whose settings are then locked down: ``store.connect_sealed``)."""
+    return _attach_now(path, read_only=True)
+
+
 def _attach(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     if read_only or _prepare_catalog(path):
         return _attach_now(path, read_only)
@@ -308,6 +314,7 @@ __all__ = [
     "SUFFIX",
     "TURNS",
     "Checkpoint",
+    "attach_fresh",
     "checkpoint",
     "copy_schema",
     "data_path",

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from newsmon.errors import WarehouseError, WarehouseLockedError
-from warehouse import lake
+from warehouse import extensions, lake
 from warehouse.migrations import migrate
 
 P = ParamSpec("P")
@@ -57,6 +57,36 @@ def connect(
     try:
         if not read_only:
             retry_conflicts(migrate)(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def connect_sealed(
+    path: Path | str, *, wait_s: float = LOCK_RETRY_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection for ad-hoc SQL that reaches nothing but the warehouse.
+
+    Its own DuckDB instance, the fts extension loaded from its package, then DuckDB's external
+    access turned off, which cannot be turned on again while the instance lives: no COPY TO, no
+    file or URL readers, no ATTACH, INSTALL or LOAD. A DuckLake warehouse keeps access to its
+    own catalog and data files only (``allowed_paths`` / ``allowed_directories``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise WarehouseError(f"no warehouse at {path}: create it with `newsmon init --db {path}`")
+    if lake.is_lake(path):
+        con = lake.attach_fresh(path.resolve())
+        con.execute(f"USE {lake.CATALOG}")
+        data = str(lake.data_path(path.resolve())) + "/"
+        con.execute("SET allowed_directories = [?]", [data])
+        con.execute("SET allowed_paths = [?]", [str(path.resolve())])
+    else:
+        con = _open_file(path, True, wait_s)
+        extensions.load(con, "fts")
+    try:
+        con.execute("SET enable_external_access = false")
         yield con
     finally:
         con.close()
