@@ -35,6 +35,7 @@ from newsmon.cli_options import (
     _prefect,
     _resolve_db,
     _topics_option,
+    printable,
 )
 from newsmon.errors import ConfigError, WarehouseError
 from newsmon.progress import reporting
@@ -162,7 +163,7 @@ def format_summary(summary: Any) -> str:
         out.write("Failing for a day or more (newsmon feeds check URL):\n")
         for name in summary.failing_for_a_day:
             out.write(f"  {name}\n")
-    return out.getvalue().rstrip("\n")
+    return printable(out.getvalue().rstrip("\n"))
 
 
 # --- sql ------------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "ta
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows([[_plain(v) for v in r] for r in rows])
-        return buf.getvalue().rstrip("\n")
+        return printable(buf.getvalue().rstrip("\n"))
     cells = [[_cell(v) for v in r] for r in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     line = "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
@@ -235,7 +236,7 @@ def _cell(value: Any, limit: int = 60) -> str:
         text = value.strftime("%Y-%m-%d %H:%M")
     else:
         text = str(_plain(value))
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

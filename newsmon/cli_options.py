@@ -92,6 +92,16 @@ _alerts_option = _file_option(
 )
 
 
+# C0 controls but tab and newline, DEL, and the C1 controls (0x80-0x9f: 0x9b is a one-byte CSI):
+# text from feeds and pages that a terminal would obey (retitle, clear, move the cursor)
+_CONTROLS = {c: "\ufffd" for c in (*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """``text`` with every terminal control character shown as U+FFFD."""
+    return text.translate(_CONTROLS)
+
+
 def _resolve_db(db: Path | None) -> Path:
     from newsmon.config import Settings
 

@@ -24,6 +24,7 @@ from newsmon.errors import WarehouseLockedError
 from tests.httpserver import LoopbackHTTPServer, closed_port
 from tests.paths import CORPUS
 from tests.sample import expected, serve_sample, write_feeds_toml
+from tests.test_warehouse import record
 from warehouse.store import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -461,3 +462,24 @@ def test_every_command_has_help_showing_its_docstring(name: str) -> None:
     assert result.exit_code == 0
     assert result.stdout.startswith(f"Usage: newsmon {name} [OPTIONS]")
     assert " ".join(first.split()) in " ".join(result.stdout.split())
+
+
+def test_terminal_controls_from_feeds_are_never_printed(tmp_path: Path) -> None:
+    """A title carrying ESC/OSC sequences, BEL and a C1 CSI would retitle or clear the analyst's
+    terminal; sql (table and csv) and search show them as U+FFFD."""
+    from warehouse.loads import load_articles
+    from warehouse.search import refresh_index
+    from warehouse.store import connect
+
+    hostile = "NATO \x1b]0;pwned\x07 drills \x1b[2J\x9b31m over"
+    db = tmp_path / "w.duckdb"
+    with connect(db) as con:
+        load_articles(con, [record(1, "Body text about NATO.", title=hostile)])
+        refresh_index(con)
+    for fmt in ("table", "csv"):
+        result = invoke("sql", "--db", db, "--format", fmt, "SELECT title FROM articles")
+        assert result.exit_code == 0, result.output
+        assert not any(c in result.stdout for c in "\x1b\x07\x9b"), repr(result.stdout)
+        assert "NATO \ufffd]0;pwned\ufffd drills" in result.stdout
+    result = invoke("search", "--db", db, "drills")
+    assert result.exit_code == 0 and "\x1b" not in result.stdout, (result.stdout, result.stderr)
