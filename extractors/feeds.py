@@ -180,8 +180,19 @@ _SKIPPED_BLOCK = re.compile(
 _TAG = re.compile(r"<[^>]*>?")
 
 
+def valid_text(text: str) -> str:
+    """``text`` as valid Unicode: a lone UTF-16 surrogate (legal in JSON, ``"\\ud800"``) cannot
+    be encoded as UTF-8, and would fail every later step that stores or hashes it; it becomes
+    U+FFFD (a well-formed surrogate pair becomes its character)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
 def collapse_ws(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(valid_text(text).split())
 
 
 def html_to_text(html: str) -> str:
@@ -285,11 +296,11 @@ def _build_entries(raws: list[_RawEntry], base: str | None, now: datetime) -> _B
         # plain text whatever the declared type: see the module docstring
         title = _cap(_text(raw.title[: MAX_TITLE_CHARS * 4], raw.title_is_html), MAX_TITLE_CHARS)
         summary = _cap(_text(raw.summary, raw.summary_is_html), MAX_SUMMARY_CHARS)
-        link, rejected = _resolve_link(raw.link, base)
+        link, rejected = _resolve_link(valid_text(raw.link), base)
         if not (title or summary or raw.link.strip() or raw.id.strip()):
             empty += 1
             continue
-        guid = raw.id.strip() or link or ""
+        guid = valid_text(raw.id.strip()) or link or ""
         if not guid:
             guid = "sha256:" + content_hash(title + "\n" + summary)[:32]
         elif len(guid) > MAX_GUID_CHARS:

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from extractors.articles import ExtractedArticle, ExtractionStatus, Page, extract_pages
-from extractors.feeds import MAX_ITEMS, ParsedEntry, ParsedFeed, parse_feed
+from extractors.feeds import MAX_ITEMS, ParsedEntry, ParsedFeed, parse_feed, valid_text
 from extractors.fetch import FetchOptions, FetchRequest, FetchResult, FetchStatus, fetch_batch
 from extractors.language import detect_language
 from extractors.reasons import RETRYABLE, Reason
@@ -220,6 +220,14 @@ def _record(
     ex = extracted or ExtractedArticle(status=ExtractionStatus.FAILED)
     if max_text_chars is not None and ex.text is not None and len(ex.text) > max_text_chars:
         ex = replace(ex, text=ex.text[:max_text_chars])  # NEWSMON_MAX_TEXT_CHARS
+    ex = replace(
+        ex,
+        **{
+            f: valid_text(v)
+            for f in ("title", "text", "author", "site_name", "description")
+            if isinstance(v := getattr(ex, f), str)
+        },
+    )
     title = cand.title or ex.title
     body = ex.text or cand.summary or title or ""
     return ArticleRecord(
