@@ -330,7 +330,7 @@ def test_eval_errors_lists_false_positives_and_negatives() -> None:
             why = lines[i + 1]
             verdict = "  relevant: score " if line.startswith("false_p") else "  not relevant: "
             assert why.startswith(verdict), why
-            assert "text (multilingual embedding) " in why and "closest example" in why, why
+            assert "text (closest labelled examples) " in why and "closest example" in why, why
 
 
 @pytest.mark.parametrize(

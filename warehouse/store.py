@@ -305,6 +305,7 @@ __all__ = [
     "batch_view",
     "bulk_insert",
     "connect",
+    "connect_sealed",
     "duckdb_threads",
     "field_names",
     "is_conflict",
