@@ -45,9 +45,11 @@ import asyncio
 import email.utils
 import logging
 import mimetypes
+import os
 import random
 import re
 import socket
+import stat
 import time
 import urllib.request
 import zlib
@@ -617,7 +619,14 @@ def _read_file(url: str, path: Path, max_bytes: int) -> FetchResult:
     """Read a local file (blocking; run in a thread), inflating it if it is gzip."""
     name = path.name
     try:
-        with path.open("rb") as fh:
+        # a regular file only: a FIFO would block the run until someone writes to it, a device
+        # never ends, a directory is not a feed. O_NONBLOCK so that opening a FIFO cannot hang.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise _Failure(Reason.FILE_ERROR, f"cannot read {path}: not a regular file")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as fh:
             data = fh.read(max_bytes + 1)
             if data[:2] == _GZIP_MAGIC:
                 data = _gunzip_file(fh, data, path, max_bytes)

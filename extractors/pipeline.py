@@ -196,6 +196,22 @@ class ArticleRecord:
         return Document.of(self.title, self.text, self.summary)
 
 
+def _valid(ex: ExtractedArticle) -> ExtractedArticle:
+    """The page's strings as valid Unicode (see :func:`extractors.feeds.valid_text`)."""
+
+    def fix(v: str | None) -> str | None:
+        return valid_text(v) if v is not None else None
+
+    return replace(
+        ex,
+        title=fix(ex.title),
+        text=fix(ex.text),
+        author=fix(ex.author),
+        site_name=fix(ex.site_name),
+        description=fix(ex.description),
+    )
+
+
 def _record(
     cand: ArticleCandidate,
     fetch: FetchResult | None,
@@ -220,14 +236,7 @@ def _record(
     ex = extracted or ExtractedArticle(status=ExtractionStatus.FAILED)
     if max_text_chars is not None and ex.text is not None and len(ex.text) > max_text_chars:
         ex = replace(ex, text=ex.text[:max_text_chars])  # NEWSMON_MAX_TEXT_CHARS
-    ex = replace(
-        ex,
-        **{
-            f: valid_text(v)
-            for f in ("title", "text", "author", "site_name", "description")
-            if isinstance(v := getattr(ex, f), str)
-        },
-    )
+    ex = _valid(ex)
     title = cand.title or ex.title
     body = ex.text or cand.summary or title or ""
     return ArticleRecord(

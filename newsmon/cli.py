@@ -526,10 +526,20 @@ def feeds_add(
     interval: int | None,
 ) -> None:
     """Check the feed at URL once and add it to the feeds file."""
+    from extractors.urls import is_http_url
     from newsmon.config import FeedConfig
     from newsmon.feedlist import add_feeds
 
     path = _feeds_path(feeds_file)
+    if not is_http_url(url):
+        raise UserError(
+            ConfigError(
+                url,
+                "",
+                "not added: only http(s) feeds can be added",
+                f"list a local file in {path} yourself if you mean it",
+            )
+        )
     poll = _check(url)
     if poll.status == "failed":
         raise UserError(
@@ -574,11 +584,19 @@ def feeds_remove(feeds_file: Path | None, name_or_url: str) -> None:
 @_handle_errors
 def feeds_import(feeds_file: Path | None, opml: Path, check: bool) -> None:
     """Add the feeds of an OPML file (a feed reader's export) to the feeds file."""
+    from extractors.urls import is_http_url
     from newsmon.feedlist import add_feeds, parse_opml
 
     path = _feeds_path(feeds_file)
     found = parse_opml(opml)
-    broken: list[tuple[Any, str]] = []
+    # a stranger's reading list may name local files (a token, a FIFO): http(s) feeds only; a
+    # local feed is something the operator writes into the feeds file themselves
+    broken: list[tuple[Any, str]] = [
+        (f, "not an http(s) URL (local files only from the feeds file itself)")
+        for f in found
+        if not is_http_url(f.url)
+    ]
+    found = [f for f in found if is_http_url(f.url)]
     if check:
         with reporting("import: feeds checked"):
             polls = _check_many([f.url for f in found])
@@ -592,7 +610,7 @@ def feeds_import(feeds_file: Path | None, opml: Path, check: bool) -> None:
     result = add_feeds(path, found)
     click.echo(
         f"{len(found) + len(broken)} feeds in {opml}: {len(result.added)} added, "
-        f"{len(result.skipped)} already listed, {len(broken)} not answering as feeds."
+        f"{len(result.skipped)} already listed, {len(broken)} refused or not answering as feeds."
     )
     for f, why in [*result.skipped, *broken]:
         click.echo(f"  skipped {f.name!r}: {why}")

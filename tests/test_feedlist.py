@@ -173,9 +173,60 @@ def test_feeds_check_add_export_import_remove(
     # checked by default: the two feeds on hosts that do not resolve here are left out
     with_check = run_cli("feeds", "import", "--feeds", str(checked), str(opml))
     assert with_check.exit_code == 0, with_check.output
-    assert "1 added, 0 already listed, 2 not answering as feeds" in with_check.output
+    assert "1 added, 0 already listed, 2 refused or not answering as feeds" in with_check.output
     assert "import: feeds checked: 3/3" in with_check.stderr
     assert [f.name for f in load_feeds(checked)] == ["Seed", "Baltic Defence Wire"]
 
     removed = run_cli("feeds", "remove", "--feeds", str(feeds_file), "Baltic Defence Wire")
     assert removed.exit_code == 0 and "Removed 'Baltic Defence Wire'" in removed.output
+
+
+def test_a_strangers_opml_cannot_name_local_files(tmp_path: Path) -> None:
+    """An OPML reading list from someone else naming a local file (a private token) or a FIFO:
+    import refuses every entry that is not an http(s) URL; feeds add does the same."""
+    import os
+
+    secret = tmp_path / "token.txt"
+    secret.write_text("s3cr3t", encoding="utf-8")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    opml = tmp_path / "shared.opml"
+    opml.write_text(
+        '<opml version="2.0"><body>'
+        f'<outline text="Token" xmlUrl="{secret}"/>'
+        f'<outline text="Pipe" xmlUrl="file://{fifo}"/>'
+        '<outline text="Real" xmlUrl="https://real.example/rss"/>'
+        "</body></opml>",
+        encoding="utf-8",
+    )
+    feeds_file = tmp_path / "feeds.toml"
+    feeds_file.write_text('[[feeds]]\nname = "Seed"\nurl = "https://seed.example/rss"\n', "utf-8")
+    result = run_cli("feeds", "import", "--no-check", "--feeds", str(feeds_file), str(opml))
+    assert result.exit_code == 0, result.output
+    assert "1 added, 0 already listed, 2 refused" in result.output
+    assert "skipped 'Token': not an http(s) URL" in result.output
+    assert [f.url for f in load_feeds(feeds_file)] == [
+        "https://seed.example/rss",
+        "https://real.example/rss",
+    ]
+    added = run_cli("feeds", "add", "--feeds", str(feeds_file), str(secret))
+    assert added.exit_code == 2 and "only http(s) feeds can be added" in added.output
+
+
+def test_a_fifo_in_the_operators_feeds_file_fails_at_once(tmp_path: Path) -> None:
+    """Even from the operator's own file, a local feed must be a regular file: a FIFO used to
+    block the run until someone wrote to it."""
+    import os
+
+    from extractors.fetch import FetchOptions, FetchRequest, fetch_batch
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    [result] = fetch_batch([FetchRequest(str(fifo))], FetchOptions())  # used to block here
+    assert (result.status.value, result.reason.value if result.reason else None) == (
+        "failed",
+        "file_error",
+    )
+    assert "not a regular file" in (result.error or "")
+    [folder] = fetch_batch([FetchRequest(str(tmp_path))], FetchOptions())
+    assert "not a regular file" in (folder.error or "")
