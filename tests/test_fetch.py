@@ -365,3 +365,21 @@ def test_a_validator_with_control_characters_is_not_sent_back(
     r = fetch_one(FetchRequest(http_server.url("/feed.xml"), etag='"v1"\r\nX-Injected: 1'))
     assert r.ok and r.etag == '"v2"', r.error
     assert "x-injected" not in http_server.requests("/feed.xml")[0].headers
+
+
+def test_a_dead_host_costs_one_failure_per_run_not_one_per_page() -> None:
+    """Connection refused (like a host that does not resolve) opens the host's circuit: its
+    other pages fail at once, retryable, without a request, in this batch and the next one
+    made with the same options (one run); another host is not affected."""
+    port = closed_port()
+    options = local_options(retries=2, backoff_s=0.01, per_host=1)
+    urls = [f"http://127.0.0.1:{port}/a/{i}.html" for i in range(6)]
+    first = fetch_batch(urls, options)
+    assert all(r.status is FetchStatus.FAILED and r.reason is Reason.REFUSED for r in first)
+    assert sorted(r.attempts for r in first) == [0, 0, 0, 0, 0, 1]
+    skipped = [r for r in first if r.attempts == 0]
+    assert all(r.error and r.error.startswith("not tried: the host failed") for r in skipped)
+    again = fetch_batch([f"http://127.0.0.1:{port}/b.html"], options)  # the next batch
+    assert again[0].attempts == 0 and again[0].reason is Reason.REFUSED
+    other = fetch_batch([f"http://localhost:{port}/c.html"], options)  # another host
+    assert other[0].attempts == 1
