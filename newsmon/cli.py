@@ -110,9 +110,11 @@ def run(
     with _prefect() as prefect_server:
         from flows.batches import prepare
         from flows.ingest import ingest, load_config, parse_shard
+        from newsmon.locks import check_lockable
 
         part = parse_shard(shard)  # fail on bad parameters and config before any work
         config = load_config(db, feeds_file, topics_file)
+        check_lockable(config.settings.db_path, part.lock_name)
         which = "" if part.whole else f"shard {part} of "
         click.echo(f"Ingesting {which}{len(config.feeds)} feeds into {config.settings.db_path} ...")
         prepare(config.settings.local_workers)  # workers and models load as Prefect boots
@@ -713,11 +715,15 @@ def digest(
         db_path = db or settings.db_path
         alerts_path = alerts_file or settings.alerts_path
         topics_path = topics_file or settings.topics_path
-        select_subscriptions(alerts_path, topics_path, subscription)  # bad config: stop here
+        subs = select_subscriptions(alerts_path, topics_path, subscription)  # bad config: stop
         if not db_path.exists():
             raise UserError(
                 ConfigError(db_path, "", "no such warehouse", "run `newsmon init --db PATH` first")
             )
+        from newsmon.locks import check_lockable
+
+        for sub in subs:  # each digest holds a lock beside the warehouse
+            check_lockable(db_path, f"digest-{sub.name}")
         prefect_server.ready()
         outcomes = digest_flow(
             db=str(db_path),

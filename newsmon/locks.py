@@ -10,17 +10,20 @@ from __future__ import annotations
 import fcntl
 import time
 from collections.abc import Iterator
+from typing import IO
 from contextlib import contextmanager
 from pathlib import Path
+
+from newsmon.errors import WarehouseError
 
 
 @contextmanager
 def exclusive(path: Path, *, wait_s: float = 0.0, poll_s: float = 0.2) -> Iterator[bool]:
     """Hold the lock file ``path`` while the block runs; yield False if it could not be taken
     within ``wait_s`` seconds (the block then runs without it and must not write)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = _open_lock(path)
     deadline = time.monotonic() + wait_s
-    with path.open("a") as fh:
+    with fh:
         while True:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -36,9 +39,26 @@ def exclusive(path: Path, *, wait_s: float = 0.0, poll_s: float = 0.2) -> Iterat
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _open_lock(path: Path) -> IO[str]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("a")
+    except OSError as exc:  # a read-only folder or file system, a path that cannot exist
+        raise WarehouseError(
+            f"cannot create the lock file {path} ({exc.strerror or exc}): newsmon writes "
+            "next to the warehouse; give --db a path in a writable folder"
+        ) from None
+
+
+def check_lockable(db_path: Path, name: str) -> None:
+    """Fail now, in one line, when the lock ``name`` next to ``db_path`` cannot be created (a
+    command checks this before starting a flow, whose engine would log a traceback)."""
+    _open_lock(lock_path(db_path, name)).close()
+
+
 def lock_path(db_path: Path, name: str) -> Path:
     """The lock file for ``name`` next to the warehouse ``db_path``."""
     return Path(f"{db_path}.{name}.lock")
 
 
-__all__ = ["exclusive", "lock_path"]
+__all__ = ["check_lockable", "exclusive", "lock_path"]

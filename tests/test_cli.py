@@ -483,3 +483,17 @@ def test_terminal_controls_from_feeds_are_never_printed(tmp_path: Path) -> None:
         assert "NATO \ufffd]0;pwned\ufffd drills" in result.stdout
     result = invoke("search", "--db", db, "drills")
     assert result.exit_code == 0 and "\x1b" not in result.stdout, (result.stdout, result.stderr)
+
+
+def test_run_where_nothing_can_be_written_is_one_line(tmp_path: Path) -> None:
+    """A warehouse path in a folder newsmon cannot write (here /proc, read-only even for
+    root): one line naming the lock file and the fix, before any flow starts; no traceback."""
+    feeds = tmp_path / "feeds.toml"
+    feeds.write_text('[[feeds]]\nname = "One"\nurl = "https://one.example/rss"\n', "utf-8")
+    result = invoke("run", "--db", "/proc/newsmon-test.duckdb", "--feeds", feeds)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(
+        "Error: cannot create the lock file /proc/newsmon-test.duckdb.ingest.lock"
+    ), result.stderr
+    assert "give --db a path in a writable folder" in result.stderr
+    assert "Traceback" not in result.output
