@@ -10,9 +10,9 @@ from __future__ import annotations
 import fcntl
 import time
 from collections.abc import Iterator
-from typing import IO
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from newsmon.errors import WarehouseError
 
