@@ -79,6 +79,7 @@ class RelevanceModel:
     examples: tuple[Example, ...]
     metrics: Mapping[str, Any] = field(default_factory=dict)
     encoder: str = ""
+    topic_fingerprint: str = ""  # extractors.topics.topic_fingerprint when it was trained
     # raw embeddings of the training texts by text key: a text the model was trained on (the
     # labelled corpus, when `newsmon eval` reads it again) is not embedded a second time
     known: Mapping[str, Array] = field(default_factory=dict, repr=False)
@@ -182,6 +183,7 @@ class RelevanceModel:
             "evidence_names": list(self.evidence_names),
             "examples": [[e.id, e.title, e.label, e.weight] for e in self.examples],
             "metrics": dict(self.metrics),
+            "topic_fingerprint": self.topic_fingerprint,
             "train_meta": list(training["meta"]) if training else [],
         }
         extra = (
@@ -254,6 +256,7 @@ def load_model(path: Path, *, source: str = "", key: str = "model") -> Relevance
             ),
             metrics=header.get("metrics", {}),
             encoder=str(header.get("encoder", "")),
+            topic_fingerprint=str(header.get("topic_fingerprint", "")),
             known=known,
         )
     except FileNotFoundError as e:

@@ -146,6 +146,9 @@ class Topic:
     similarity_weight: float = 0.0
     similarity_range: tuple[float, float] = (0.1, 0.3)
     model: RelevanceModel | None = None  # learned from labelled news: it decides when present
+    # what the evidence depends on (the topic's table but its model and threshold, the
+    # entities, lead_words): a model trained under another fingerprint read other evidence
+    fingerprint: str = ""
     include: bool = False  # a hard include query ("include" key): relevant whenever it holds
     exclude: bool = False  # a hard exclude query: never relevant when it holds (wins)
 
@@ -392,6 +395,7 @@ def load_topics(path: Path, *, models: bool = True) -> TopicSet:
                 similarity_weight=v.number(t, key, "similarity_weight", 0.0, lo=0.0),
                 similarity_range=_similarity_range(v, t, key),
                 model=_load_model(v, t, key, tname) if models else None,
+                fingerprint=topic_fingerprint(raw, tname),
                 include=hard.get("include", False),
                 exclude=hard.get("exclude", False),
             )
@@ -450,6 +454,21 @@ def _load_model(v: _Validator, t: Mapping[str, Any], key: str, topic: str) -> Re
             f"train one for {topic!r} with `newsmon train --topic {topic}`",
         )
     return model
+
+
+def topic_fingerprint(raw: Mapping[str, Any], topic: str) -> str:
+    """A hash of what a topic's evidence depends on, from the parsed topics file."""
+    import hashlib
+    import json
+
+    table = {
+        k: v
+        for k, v in raw.get("topics", {}).get(topic, {}).items()
+        if k not in ("model", "threshold", "description", "examples")  # not evidence
+    }
+    basis = {"topic": table, "entities": raw.get("entities", []), "lead": raw.get("lead_words")}
+    text = json.dumps(basis, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
 
 
 def declared_topics(topics_file: Path) -> tuple[str, ...]:

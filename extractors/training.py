@@ -294,6 +294,7 @@ def fit(
     folds: int = FOLDS,
     seed: int = SEED,
     log: Callable[[str], None] | None = None,
+    fingerprint: str = "",
 ) -> tuple[RelevanceModel, CVReport, dict[str, Any]]:
     """Fit a model on ``items`` and report its cross-validated figures (module docstring).
 
@@ -383,6 +384,7 @@ def fit(
         example_vectors=neutral,
         examples=tuple(Example(i.id, i.title, i.label, i.weight) for i in items),
         metrics=report.summary(),
+        topic_fingerprint=fingerprint,
     )
     stored = {
         "vectors": np.stack([i.vector for i in items]).astype(np.float16),

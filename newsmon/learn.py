@@ -75,6 +75,15 @@ def train(
         log(f"{len(rows)} labelled items from {len(data)} file(s)")
         items = items_from_rows(rows, topics, topic, vector_cache(stored))
     elif current is not None and stored is not None:
+        fingerprint = topics.topic(topic).fingerprint
+        if current.topic_fingerprint and current.topic_fingerprint != fingerprint:
+            raise ConfigError(
+                topics_file,
+                f"topics.{topic}",
+                "its queries or entities changed since the model was trained, and the stored "
+                "training set holds the old evidence",
+                "pass the labelled data again with --data FILE (make model does)",
+            )
         items = items_from_model(current, stored)
         log(f"{len(items)} labelled items stored with the model {current.version}")
     else:
@@ -95,7 +104,9 @@ def train(
     else:
         log("language directions from the parallel probe (embedding it, about 40 s)")
         basis = language_basis(probe_texts())
-    model, report, training = fit([*items, *analyst], topic, basis, log=log)
+    model, report, training = fit(
+        [*items, *analyst], topic, basis, log=log, fingerprint=topics.topic(topic).fingerprint
+    )
     try:
         model.save(target, training)
     except OSError as e:

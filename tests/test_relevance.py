@@ -270,3 +270,18 @@ def test_train_and_eval_on_a_warehouse_without_labels(tmp_path: Path) -> None:
     assert code == 0 and "0 analysts' labels" in out and model.exists(), out
     code, out = run("train", "--db", str(tmp_path / "typo.duckdb"), "--output", str(model))
     assert code == 2 and "no such warehouse" in out, out
+
+
+def test_train_from_the_stored_set_refuses_after_the_topic_changed(tmp_path: Path) -> None:
+    """The stored training set holds the evidence of the topic as it was: after a query
+    changes, refitting from it would mix old and new evidence, so train asks for --data."""
+    model = tmp_path / "mine.npz"
+    shutil.copy(MODEL, model)
+    path = topics_with_model(tmp_path, model)
+    assert load_topics(path).topic(TOPIC).fingerprint == load_model(model).topic_fingerprint
+    text = path.read_text(encoding="utf-8").replace("weight = -0.7", "weight = -0.9", 1)
+    path.write_text(text, encoding="utf-8")
+    code, out = run("train", "--topics", str(path), "--no-labels")
+    assert code == 2, out
+    assert "queries or entities changed since the model was trained" in out
+    assert "pass the labelled data again with --data FILE" in out
