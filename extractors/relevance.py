@@ -35,6 +35,7 @@ import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ import numpy.typing as npt
 
 from newsmon.errors import ConfigError
 
-FORMAT = 2
+FORMAT = 3
 TEXT_FEATURE = "text"  # the name the closest examples' column is shown under
 NEAREST = 3
 K = 10  # neighbours of each label that the text feature averages over
@@ -62,6 +63,17 @@ class Example:
 
 
 @dataclass(frozen=True, eq=False)
+class TrainingSet:
+    """The items a model was fitted on, in feature form (no text): kept in the artifact so that
+    ``newsmon train`` can refit without the labelled files, and the explanations can cite the
+    closest examples. Row ``i`` is :attr:`RelevanceModel.examples` ``[i]``."""
+
+    meta: tuple[Mapping[str, Any], ...]  # key (extractors.embedding.text_key), lang, kind, ...
+    vectors: Array  # raw embeddings (n, DIM), at float16 precision (as stored)
+    evidence: Array  # (n, len(evidence_names)): the evidence features when it was trained
+
+
+@dataclass(frozen=True, eq=False)
 class RelevanceModel:
     """A trained model for one topic (see the module docstring). Picklable."""
 
@@ -75,29 +87,35 @@ class RelevanceModel:
     intercept: float
     calibration: tuple[float, float]  # Platt (a, c) on the regression's log-odds
     language_basis: Array  # (k, DIM) orthonormal rows removed from every embedding
-    example_vectors: Array  # (n, DIM) neutralised, L2-normalised, float16 on disk
+    example_vectors: Array  # (n, DIM) the training vectors, neutralised (derived, not stored)
     examples: tuple[Example, ...]
     metrics: Mapping[str, Any] = field(default_factory=dict)
     encoder: str = ""
     topic_fingerprint: str = ""  # extractors.topics.topic_fingerprint when it was trained
-    # raw embeddings of the training texts by text key: a text the model was trained on (the
-    # labelled corpus, when `newsmon eval` reads it again) is not embedded a second time
-    known: Mapping[str, Array] = field(default_factory=dict, repr=False)
+    training: TrainingSet | None = field(default=None, repr=False)
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled (to Dask workers, with every batch) without :attr:`known`, a cache for
-        re-reading the training texts that a worker has no use for (1.4 MB)."""
-        return {**self.__dict__, "known": {}}
+        """Pickled (to Dask workers, with every batch) without the training set's raw vectors
+        and evidence, which only training and re-reading the training texts use (0.7 MB)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("training", "known")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, training=None)
+
+    @cached_property
+    def known(self) -> Mapping[str, Array]:
+        """Raw embeddings of the training texts by text key: a text the model was trained on
+        (the labelled corpus, when `newsmon eval` reads it again) is not embedded again."""
+        if self.training is None:
+            return {}
+        keys = (str(m["key"]) for m in self.training.meta)
+        return dict(zip(keys, self.training.vectors, strict=True))
 
     # -- features ------------------------------------------------------------------------------
 
     def neutralise(self, vectors: Array) -> Array:
         """Embeddings without their language directions, L2-normalised again."""
-        v = np.asarray(vectors, dtype=np.float32)
-        if len(self.language_basis):
-            v = np.asarray(v - (v @ self.language_basis.T) @ self.language_basis, np.float32)
-        norms = np.linalg.norm(v, axis=1, keepdims=True)
-        return np.asarray(v / np.maximum(norms, 1e-6), dtype=np.float32)
+        return neutralise(vectors, self.language_basis)
 
     @property
     def example_labels(self) -> npt.NDArray[np.int8]:
@@ -168,10 +186,11 @@ class RelevanceModel:
 
     # -- storage -------------------------------------------------------------------------------
 
-    def save(self, path: Path, training: Mapping[str, Any] | None = None) -> None:
-        """Write the artifact (``.npz``): arrays plus one JSON header, no pickle. ``training``
-        (from :func:`extractors.training.fit`) is the training set in feature form, kept so
-        that a later ``newsmon train`` can refit without the labelled text."""
+    def save(self, path: Path) -> None:
+        """Write the artifact (``.npz``): arrays plus one JSON header, no pickle. The training
+        set is required: the example vectors are derived from it when the model is read."""
+        if self.training is None:
+            raise ValueError("a model is saved with its training set")
         header = {
             "format": FORMAT,
             "topic": self.topic,
@@ -184,13 +203,8 @@ class RelevanceModel:
             "examples": [[e.id, e.title, e.label, e.weight] for e in self.examples],
             "metrics": dict(self.metrics),
             "topic_fingerprint": self.topic_fingerprint,
-            "train_meta": list(training["meta"]) if training else [],
+            "train_meta": [dict(m) for m in self.training.meta],
         }
-        extra = (
-            {"train_vectors": training["vectors"], "train_evidence": training["evidence"]}
-            if training
-            else {}
-        )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
@@ -201,8 +215,8 @@ class RelevanceModel:
             scale=self.scale,
             coef=self.coef,
             language_basis=self.language_basis,
-            example_vectors=self.example_vectors.astype(np.float16),
-            **extra,
+            train_vectors=self.training.vectors.astype(np.float16),
+            train_evidence=self.training.evidence,
         )
         tmp.replace(path)
 
@@ -223,41 +237,44 @@ def load_model(path: Path, *, source: str = "", key: str = "model") -> Relevance
     try:
         with np.load(path, allow_pickle=False) as z:
             header = json.loads(bytes(z["header"]).decode())
-            arrays = {n: np.asarray(z[n]) for n in ("mean", "scale", "coef", "language_basis")}
-            examples_v = np.asarray(z["example_vectors"], dtype=np.float32)
-            raw = z["train_vectors"] if "train_vectors" in z.files else np.zeros((0, 0))
-            known = {
-                str(m["key"]): np.asarray(v, dtype=np.float32)
-                for m, v in zip(header.get("train_meta", []), raw, strict=False)
+            if header.get("format") != FORMAT:
+                raise bad(f"model format {header.get('format')!r}, this newsmon reads {FORMAT}")
+            arrays = {
+                n: np.asarray(z[n], dtype=np.float32)
+                for n in ("mean", "scale", "coef", "language_basis", "train_vectors")
             }
-        if header.get("format") != FORMAT:
-            raise bad(f"model format {header.get('format')!r}, this newsmon reads {FORMAT}")
+            training = TrainingSet(
+                tuple(header["train_meta"]),
+                arrays["train_vectors"],
+                np.asarray(z["train_evidence"], dtype=np.float32),
+            )
         names = tuple(header["evidence_names"])
+        n = len(header["examples"])
         if not (
             len(arrays["coef"]) == len(arrays["mean"]) == len(arrays["scale"]) == len(names) + 1
-            and len(examples_v) == len(header["examples"])
+            and len(training.meta) == len(training.vectors) == len(training.evidence) == n
         ):
             raise bad("inconsistent array shapes")
+        basis = arrays["language_basis"]
         return RelevanceModel(
             topic=str(header["topic"]),
             version=str(header["version"]),
             threshold=float(header["threshold"]),
             evidence_names=names,
-            mean=arrays["mean"].astype(np.float32),
-            scale=arrays["scale"].astype(np.float32),
-            coef=arrays["coef"].astype(np.float32),
+            mean=arrays["mean"],
+            scale=arrays["scale"],
+            coef=arrays["coef"],
             intercept=float(header["intercept"]),
             calibration=(float(header["calibration"][0]), float(header["calibration"][1])),
-            language_basis=arrays["language_basis"].astype(np.float32),
-            example_vectors=examples_v,
+            language_basis=basis,
+            example_vectors=neutralise(training.vectors, basis),
             examples=tuple(
-                Example(str(e[0]), str(e[1]), int(e[2]), float(e[3]) if len(e) > 3 else 1.0)
-                for e in header["examples"]
+                Example(str(i), str(t), int(lab), float(w)) for i, t, lab, w in header["examples"]
             ),
             metrics=header.get("metrics", {}),
             encoder=str(header.get("encoder", "")),
             topic_fingerprint=str(header.get("topic_fingerprint", "")),
-            known=known,
+            training=training,
         )
     except FileNotFoundError as e:
         raise bad("no such model file") from e
@@ -299,17 +316,13 @@ def knn_margin(
     return out
 
 
-def load_training(path: Path) -> dict[str, Any] | None:
-    """The training set stored with a model (see :meth:`RelevanceModel.save`), or None."""
-    with np.load(path, allow_pickle=False) as z:
-        header = json.loads(bytes(z["header"]).decode())
-        if "train_vectors" not in z.files:
-            return None
-        return {
-            "meta": header.get("train_meta", []),
-            "vectors": np.asarray(z["train_vectors"], dtype=np.float32),
-            "evidence": np.asarray(z["train_evidence"], dtype=np.float32),
-        }
+def neutralise(vectors: Array, basis: Array) -> Array:
+    """``vectors`` without the directions in ``basis`` (orthonormal rows), L2-normalised."""
+    v = np.asarray(vectors, dtype=np.float32)
+    if len(basis):
+        v = np.asarray(v - (v @ basis.T) @ basis, np.float32)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.asarray(v / np.maximum(norms, 1e-6), dtype=np.float32)
 
 
 def evidence_features(explanation: Mapping[str, Any]) -> dict[str, float]:
@@ -346,9 +359,10 @@ __all__ = [
     "TEXT_FEATURE",
     "Example",
     "RelevanceModel",
+    "TrainingSet",
     "describe_model",
     "evidence_features",
     "knn_margin",
     "load_model",
-    "load_training",
+    "neutralise",
 ]

@@ -29,7 +29,7 @@ flatters the figures slightly; on 900 items with three choices the optimism is s
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -39,7 +39,13 @@ from typing import Any
 import numpy as np
 
 from extractors.embedding import DIM, ENCODER, Vectors, embed, embed_text, text_key
-from extractors.relevance import Example, RelevanceModel, evidence_features, knn_margin
+from extractors.relevance import (
+    Example,
+    RelevanceModel,
+    TrainingSet,
+    evidence_features,
+    knn_margin,
+)
 from extractors.topics import Document, TopicSet, filter_documents
 from newsmon.errors import ConfigError
 
@@ -132,26 +138,28 @@ def embed_cached(texts: Sequence[str], cache: Mapping[str, Vectors]) -> tuple[Ve
     return (vectors if vectors is not None else np.zeros((0, DIM), np.float32)), keys
 
 
-def items_from_model(model: RelevanceModel, stored: Mapping[str, Any]) -> list[TrainingItem]:
-    """The training set a model was fitted on (``stored``: its ``train_*`` arrays)."""
-    meta = stored["meta"]
-    ev = stored["evidence"]
+def items_from_model(model: RelevanceModel) -> list[TrainingItem]:
+    """The shipped part of the training set a model was fitted on (not its analysts' labels,
+    which the warehouse holds)."""
+    if model.training is None:
+        return []
+    t = model.training
     names = model.evidence_names
     return [
         TrainingItem(
             id=ex.id,
             title=ex.title,
             label=ex.label,
-            vector=stored["vectors"][i],
+            vector=t.vectors[i],
             key=m["key"],
-            evidence={n: float(ev[i, j]) for j, n in enumerate(names) if ev[i, j]},
+            evidence={n: float(t.evidence[i, j]) for j, n in enumerate(names) if t.evidence[i, j]},
             lang=m["lang"],
             text_kind=m["kind"],
             borderline=bool(m["borderline"]),
             source=m["source"],
             weight=float(m.get("weight", 1.0)),
         )
-        for i, (ex, m) in enumerate(zip(model.examples, meta, strict=True))
+        for i, (ex, m) in enumerate(zip(model.examples, t.meta, strict=True))
         if m["source"] == "shipped"
     ]
 
@@ -254,14 +262,12 @@ def _figures(y: np.ndarray, p: np.ndarray) -> Figures:
     return Figures(len(y), int(y.sum()), round(prec, 4), round(rec, 4), round(f1, 4), fp)
 
 
-def _inputs(
-    items: Sequence[TrainingItem], names: Sequence[str], shell: RelevanceModel
-) -> tuple[np.ndarray, np.ndarray]:
-    """Evidence matrix and neutralised embeddings; the embeddings at the precision the artifact
-    stores them, so that a refit from the artifact is the same fit."""
+def _inputs(items: Sequence[TrainingItem], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Evidence matrix and raw embeddings, the embeddings at the precision the artifact stores
+    them, so that a refit from the artifact is the same fit."""
     vectors = np.stack([i.vector for i in items]).astype(np.float16).astype(np.float32)
     evidence = np.array([[i.evidence.get(n, 0.0) for n in names] for i in items], np.float32)
-    return evidence.reshape(len(items), len(names)), shell.neutralise(vectors)
+    return evidence.reshape(len(items), len(names)), vectors
 
 
 def _with_text(
@@ -295,11 +301,9 @@ def fit(
     seed: int = SEED,
     log: Callable[[str], None] | None = None,
     fingerprint: str = "",
-) -> tuple[RelevanceModel, CVReport, dict[str, Any]]:
+) -> tuple[RelevanceModel, CVReport]:
     """Fit a model on ``items`` and report its cross-validated figures (module docstring).
-
-    Returns the model, the report and the training set in array form (for the artifact).
-    """
+    The model carries its training set in feature form (:class:`TrainingSet`)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
@@ -314,7 +318,8 @@ def fit(
         )
     names = tuple(sorted({n for i in items for n in i.evidence}))
     shell = _shell(topic, names, basis)
-    ev, neutral = _inputs(items, names, shell)
+    ev, vectors = _inputs(items, names)
+    neutral = shell.neutralise(vectors)
     w = np.array([i.weight for i in items])
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(ev, y))
     n_ev = len(names)
@@ -385,23 +390,23 @@ def fit(
         examples=tuple(Example(i.id, i.title, i.label, i.weight) for i in items),
         metrics=report.summary(),
         topic_fingerprint=fingerprint,
+        training=TrainingSet(
+            meta=tuple(
+                {
+                    "key": i.key,
+                    "lang": i.lang,
+                    "kind": i.text_kind,
+                    "borderline": i.borderline,
+                    "source": i.source,
+                    "weight": i.weight,
+                }
+                for i in items
+            ),
+            vectors=vectors,
+            evidence=ev,
+        ),
     )
-    stored = {
-        "vectors": np.stack([i.vector for i in items]).astype(np.float16),
-        "evidence": ev,
-        "meta": [
-            {
-                "key": i.key,
-                "lang": i.lang,
-                "kind": i.text_kind,
-                "borderline": i.borderline,
-                "source": i.source,
-                "weight": i.weight,
-            }
-            for i in items
-        ],
-    }
-    return model, report, stored
+    return model, report
 
 
 def _standardiser(x: np.ndarray, n_evidence: int) -> tuple[np.ndarray, np.ndarray]:
@@ -435,18 +440,6 @@ def _shell(topic: str, names: tuple[str, ...], basis: Vectors) -> RelevanceModel
     )
 
 
-def vector_cache(
-    stored: Mapping[str, Any] | None, extra: Iterable[tuple[str, Vectors]] = ()
-) -> dict[str, Vectors]:
-    """Embeddings by text key, from a model's stored training set and any ``extra`` pairs."""
-    cache: dict[str, Vectors] = {}
-    if stored:
-        for m, v in zip(stored["meta"], stored["vectors"], strict=True):
-            cache[m["key"]] = np.asarray(v, dtype=np.float32)
-    cache.update((k, np.asarray(v, dtype=np.float32)) for k, v in extra)
-    return cache
-
-
 __all__ = [
     "CVReport",
     "Figures",
@@ -459,5 +452,4 @@ __all__ = [
     "language_basis",
     "probe_texts",
     "read_items",
-    "vector_cache",
 ]

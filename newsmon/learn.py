@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from extractors.relevance import RelevanceModel, load_model, load_training
+from extractors.relevance import RelevanceModel, load_model
 from extractors.topics import TopicSet, load_topics, model_path
 from extractors.training import (
     CVReport,
@@ -22,7 +22,6 @@ from extractors.training import (
     language_basis,
     probe_texts,
     read_items,
-    vector_cache,
 )
 from newsmon.errors import ConfigError
 
@@ -66,15 +65,15 @@ def train(
     topics = load_topics(topics_file, models=False)  # a broken model is what train replaces
     check_topic(topics, topic, topics_file)
     current_path = model_path(topics_file, topic)
-    current, stored = _current(topics_file, topic, current_path, log) if not data else (None, None)
+    current = _current(topics_file, topic, current_path, log) if not data else None
     target = Path(output or current_path or Path(topics_file).parent / "models" / f"{topic}.npz")
     _check_writable(target)
 
     if data:
         rows = [row for path in data for row in read_items(path)]
         log(f"{len(rows)} labelled items from {len(data)} file(s)")
-        items = items_from_rows(rows, topics, topic, vector_cache(stored))
-    elif current is not None and stored is not None:
+        items = items_from_rows(rows, topics, topic, {})
+    elif current is not None and current.training is not None:
         fingerprint = topics.topic(topic).fingerprint
         if current.topic_fingerprint and current.topic_fingerprint != fingerprint:
             raise ConfigError(
@@ -84,7 +83,7 @@ def train(
                 "training set holds the old evidence",
                 "pass the labelled data again with --data FILE (make model does)",
             )
-        items = items_from_model(current, stored)
+        items = items_from_model(current)
         log(f"{len(items)} labelled items stored with the model {current.version}")
     else:
         raise ConfigError(
@@ -98,17 +97,17 @@ def train(
         analyst = _analyst_items(db, topics, topic, label_weight)
         log(f"{len(analyst)} analysts' labels from {db}")
     if current is None and not new_basis and current_path is not None:
-        current, _ = _current(topics_file, topic, current_path, log)
+        current = _current(topics_file, topic, current_path, log)
     if current is not None and not new_basis:
         basis = current.language_basis
     else:
         log("language directions from the parallel probe (embedding it, about 40 s)")
         basis = language_basis(probe_texts())
-    model, report, training = fit(
+    model, report = fit(
         [*items, *analyst], topic, basis, log=log, fingerprint=topics.topic(topic).fingerprint
     )
     try:
-        model.save(target, training)
+        model.save(target)
     except OSError as e:
         raise ConfigError(
             target, "", f"cannot write the model ({e.strerror})", "pass --output PATH"
@@ -119,16 +118,15 @@ def train(
 
 def _current(
     topics_file: Path, topic: str, path: Path | None, log: Callable[[str], None]
-) -> tuple[RelevanceModel | None, dict[str, Any] | None]:
-    """The topic's current model and its stored training set, if it has a readable one."""
+) -> RelevanceModel | None:
+    """The topic's current model, with its training set, if it has a readable one."""
     if path is None:
-        return None, None
+        return None
     try:
-        model = load_model(path, source=str(topics_file), key=f"topics.{topic}.model")
-        return model, load_training(path)
+        return load_model(path, source=str(topics_file), key=f"topics.{topic}.model")
     except ConfigError as e:
         log(f"the current model cannot be read: {e.problem}")
-        return None, None
+        return None
 
 
 def _check_writable(target: Path) -> None:
