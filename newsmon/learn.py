@@ -65,14 +65,15 @@ def train(
     topics = load_topics(topics_file, models=False)  # a broken model is what train replaces
     check_topic(topics, topic, topics_file)
     current_path = model_path(topics_file, topic)
-    current = _current(topics_file, topic, current_path, log) if not data else None
+    current = _current(topics_file, topic, current_path, log)
     target = Path(output or current_path or Path(topics_file).parent / "models" / f"{topic}.npz")
     _check_writable(target)
 
     if data:
         rows = [row for path in data for row in read_items(path)]
         log(f"{len(rows)} labelled items from {len(data)} file(s)")
-        items = items_from_rows(rows, topics, topic, {})
+        # texts the current model was trained on are not embedded again
+        items = items_from_rows(rows, topics, topic, current.known if current else {})
     elif current is not None and current.training is not None:
         fingerprint = topics.topic(topic).fingerprint
         if current.topic_fingerprint and current.topic_fingerprint != fingerprint:
@@ -96,8 +97,6 @@ def train(
     if db is not None:
         analyst = _analyst_items(db, topics, topic, label_weight)
         log(f"{len(analyst)} analysts' labels from {db}")
-    if current is None and not new_basis and current_path is not None:
-        current = _current(topics_file, topic, current_path, log)
     if current is not None and not new_basis:
         basis = current.language_basis
     else:
