@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
@@ -34,6 +34,8 @@ DIM = 384
 EMBED_CHARS = 200
 
 Vectors = npt.NDArray[np.float32]
+# embeddings already computed for a batch's documents: index -> (text_key, vector)
+Given = Mapping[int, tuple[str, Vectors]]
 
 _lock = threading.Lock()  # one batch at a time: the engine already spreads a batch on the cores
 
@@ -73,13 +75,26 @@ def embed(texts: Sequence[str]) -> Vectors:
     return np.asarray(out, dtype=np.float32).reshape(len(texts), DIM)
 
 
+def to_blob(vector: Vectors) -> bytes:
+    """How the warehouse stores an embedding (``article_embeddings.vector``)."""
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+def from_blob(blob: bytes) -> Vectors:
+    """An embedding as the warehouse stores it, back as a vector."""
+    return np.frombuffer(blob, dtype="<f4")
+
+
 __all__ = [
     "DIM",
     "EMBED_CHARS",
     "ENCODER",
+    "Given",
     "Vectors",
     "embed",
     "embed_text",
+    "from_blob",
     "load_encoder",
     "text_key",
+    "to_blob",
 ]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from extractors.embedding import Given
 from extractors.topics import Document, TopicSet, filter_documents
 from newsmon.errors import ConfigError
 
@@ -134,7 +135,7 @@ def evaluate_items(
     items: Sequence[LabelledItem],
     topics: TopicSet,
     topic: str = "eu_nato_defence",
-    vectors: Mapping[int, tuple[str, Any]] | None = None,
+    vectors: Given | None = None,
 ) -> EvalReport:
     """Precision/recall of ``topic`` on already-parsed items."""
     if topic not in topics.names:
@@ -175,9 +176,7 @@ def evaluate_labelled(
 ) -> EvalReport:
     """Like :func:`evaluate_items` for stored articles an analyst labelled (rows of
     :func:`warehouse.labels.labelled_articles`: id, title, text, summary, label, text_kind and
-    the stored embedding as ``text_key`` and ``vector`` bytes, reused when the text matches)."""
-    import numpy as np
-
+    the stored embedding as ``text_key`` and ``vector``, reused when the text matches)."""
     items = [
         LabelledItem(
             str(r["article_id"]), str(r["title"]), str(r.get("text") or r.get("summary") or ""),
@@ -186,9 +185,9 @@ def evaluate_labelled(
         for r in rows
     ]  # fmt: skip
     vectors = {
-        i: (r["text_key"], np.frombuffer(r["vector"], dtype="<f4"))
+        i: (r["text_key"], r["vector"])
         for i, r in enumerate(rows)
-        if r.get("text_key") and r.get("vector")
+        if r.get("text_key") and r.get("vector") is not None
     }
     return evaluate_items(items, topics, topic, vectors)
 

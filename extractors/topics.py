@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from extractors.embedding import Given
 from extractors.query import (
     Matcher,
     Region,
@@ -792,7 +793,7 @@ def filter_document(doc: Document, topics: TopicSet) -> FilterResult:
 def filter_documents(
     docs: Sequence[Document],
     topics: TopicSet,
-    vectors: Mapping[int, tuple[str, Any]] | None = None,
+    vectors: Given | None = None,
     *,
     use_models: bool = True,
 ) -> list[FilterResult]:

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from extractors.relevance import RelevanceModel, load_model
 from extractors.topics import TopicSet, load_topics, model_path
 from extractors.training import (
@@ -147,11 +145,7 @@ def _analyst_items(db: Path, topics: TopicSet, topic: str, weight: float) -> lis
 
     with connect(db, read_only=True) as con:
         rows = labelled_articles(con, topic)
-    cache = {
-        r["text_key"]: np.frombuffer(r["vector"], dtype="<f4")
-        for r in rows
-        if r["text_key"] and r["vector"]
-    }
+    cache = {r["text_key"]: r["vector"] for r in rows if r["vector"] is not None}
     return items_from_rows(rows, topics, topic, cache, source="analyst", weight=weight)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from extractors.embedding import Given
 from extractors.pipeline import filter_articles
 from extractors.topics import Document, FilterResult, TopicSet, load_topics
 from newsmon.cli import cli
@@ -15,7 +16,7 @@ from newsmon.config import DEFAULT_CONFIG_DIR
 from tests.test_warehouse import record
 from warehouse import loads
 from warehouse.baseline import ensure_baseline
-from warehouse.rescore import Vectors, rescore, score_batch
+from warehouse.rescore import rescore
 from warehouse.store import connect
 
 TOPICS_FILE = DEFAULT_CONFIG_DIR / "topics.toml"
@@ -92,12 +93,14 @@ def test_a_failing_rescore_changes_nothing(warehouse: Path, tmp_path: Path) -> N
     before = verdicts(warehouse)
     calls = 0
 
-    def flaky(docs: Sequence[Document], topics: TopicSet, vectors: Vectors) -> list[FilterResult]:
+    def flaky(docs: Sequence[Document], topics: TopicSet, vectors: Given) -> list[FilterResult]:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise RuntimeError("scorer crashed mid-way")
-        return score_batch(docs, topics, vectors)
+        from extractors.topics import filter_documents
+
+        return filter_documents(docs, topics, vectors)
 
     with connect(warehouse) as con, pytest.raises(RuntimeError, match="mid-way"):
         rescore(con, load_topics(strict_topics(tmp_path)), batch_size=2, scorer=flaky)

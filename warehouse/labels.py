@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from extractors.embedding import ENCODER
+from extractors.embedding import ENCODER, from_blob
 from warehouse.store import now_utc, retry_conflicts, transaction
 
 _LATEST = """
@@ -109,7 +109,7 @@ def labelled_articles(con: duckdb.DuckDBPyConnection, topic: str) -> list[dict[s
             "lang": r[5],
             "text_kind": r[6],
             "text_key": r[7],
-            "vector": r[8],
+            "vector": from_blob(r[8]) if r[8] is not None else None,
         }
         for r in rows
     ]

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from extractors.embedding import ENCODER
+from extractors.embedding import ENCODER, to_blob
 from extractors.pipeline import (
     ArticleCandidate,
     ArticleRecord,
@@ -513,10 +513,8 @@ def embedding_rows(
     pairs: Iterable[tuple[str, FilterResult | ArticleRecord]], at: datetime
 ) -> list[EmbeddingRow]:
     """Rows for ``article_embeddings`` from whatever carries a computed vector."""
-    import numpy as np
-
     return [
-        EmbeddingRow(aid, ENCODER, r.vector_key, np.asarray(r.vector, dtype="<f4").tobytes(), at)
+        EmbeddingRow(aid, ENCODER, r.vector_key, to_blob(r.vector), at)
         for aid, r in pairs
         if r.vector is not None and r.vector_key
     ]

@@ -9,14 +9,13 @@ changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import duckdb
 
-from extractors.embedding import ENCODER
+from extractors.embedding import ENCODER, Given, from_blob
 from extractors.language import detect_language
 from extractors.pipeline import batches
 from extractors.topics import Document, FilterResult, TopicSet, filter_documents
@@ -24,8 +23,8 @@ from warehouse.loads import EntityRow, MatchRow, embedding_rows
 from warehouse.store import among, bulk_insert, keys, now_utc, retry_conflicts, transaction
 
 Progress = Callable[[int, int], None]  # (articles just scored, articles in all)
-Vectors = Mapping[int, tuple[str, Any]]  # document index -> (text_key, stored embedding)
-Scorer = Callable[[Sequence[Document], TopicSet, Vectors], list[FilterResult]]
+# one batch: its documents, the topics, the embeddings stored for them (topics.filter_documents)
+Scorer = Callable[[Sequence[Document], TopicSet, Given], list[FilterResult]]
 
 
 @dataclass
@@ -79,19 +78,12 @@ def _documents(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[_Stor
     return [_Stored(r[0], Document.of(r[1], r[2], r[3]), r[4], r[5], r[6]) for r in rows]
 
 
-def _vectors(stored: Sequence[_Stored]) -> dict[int, tuple[str, Any]]:
-    import numpy as np
-
+def _vectors(stored: Sequence[_Stored]) -> Given:
     return {
-        i: (s.text_key, np.frombuffer(s.vector, dtype="<f4"))
+        i: (s.text_key, from_blob(s.vector))
         for i, s in enumerate(stored)
         if s.text_key and s.vector
     }
-
-
-def score_batch(docs: Sequence[Document], topics: TopicSet, vectors: Vectors) -> list[FilterResult]:
-    """The default scorer: the topic filters and models, reusing the stored embeddings."""
-    return filter_documents(docs, topics, vectors)
 
 
 def rescore(
@@ -100,7 +92,7 @@ def rescore(
     *,
     batch_size: int = 500,
     progress: Progress | None = None,
-    scorer: Scorer = score_batch,
+    scorer: Scorer = filter_documents,
 ) -> RescoreSummary:
     """Score every stored article again with ``topics`` and replace entities and matches.
 
@@ -226,4 +218,4 @@ def _compare(con: duckdb.DuckDBPyConnection, articles: int) -> RescoreSummary:
     )
 
 
-__all__ = ["RescoreSummary", "Scorer", "TopicChange", "Vectors", "rescore", "score_batch"]
+__all__ = ["RescoreSummary", "Scorer", "TopicChange", "rescore"]
