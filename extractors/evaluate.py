@@ -30,6 +30,8 @@ class LabelledItem:
     text: str
     label: int
     text_kind: str
+    lang: str | None = None  # optional fields the trainer reports by (extractors.training)
+    borderline: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ def _ratio(a: int, b: int) -> float:
     return round(a / b, 4) if b else 0.0
 
 
-def _report(pairs: Sequence[tuple[int, int]]) -> EvalReport:
+def report_pairs(pairs: Sequence[tuple[int, int]]) -> EvalReport:
+    """Precision, recall, F1 and the confusion counts of ``(label, predicted)`` pairs."""
     tp = sum(1 for y, p in pairs if y and p)
     fp = sum(1 for y, p in pairs if not y and p)
     fn = sum(1 for y, p in pairs if y and not p)
@@ -126,7 +129,15 @@ def read_labelled(path: Path) -> list[LabelledItem]:
                 path, f"{key}: text_kind", f"must be a string, got {kind!r}", "drop it or quote it"
             )
         items.append(
-            LabelledItem(str(obj.get("id", key)), obj["title"], obj["text"], int(label), kind)
+            LabelledItem(
+                str(obj.get("id", key)),
+                obj["title"],
+                obj["text"],
+                int(label),
+                kind,
+                str(obj["lang"]) if obj.get("lang") else None,
+                bool(obj.get("borderline")),
+            )
         )
     return items
 
@@ -163,10 +174,10 @@ def evaluate_items(
                     match.explanation,
                 )
             )
-    overall = _report(pairs)
+    overall = report_pairs(pairs)
     return EvalReport(
         **overall.summary(),
-        by_kind={k: _report(v) for k, v in sorted(by_kind_pairs.items())},
+        by_kind={k: report_pairs(v) for k, v in sorted(by_kind_pairs.items())},
         errors=errors,
     )
 
@@ -206,4 +217,5 @@ __all__ = [
     "evaluate_items",
     "evaluate_labelled",
     "read_labelled",
+    "report_pairs",
 ]

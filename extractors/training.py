@@ -28,6 +28,7 @@ flatters the figures slightly; on 900 items with three choices the optimism is s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from extractors.embedding import DIM, ENCODER, Vectors, embed, embed_text, text_key
+from extractors.evaluate import read_labelled, report_pairs
 from extractors.relevance import (
     Example,
     RelevanceModel,
@@ -165,26 +167,9 @@ def items_from_model(model: RelevanceModel) -> list[TrainingItem]:
 
 
 def read_items(path: Path) -> list[dict[str, Any]]:
-    """Labelled JSONL (the format of ``newsmon eval``), keeping every field of each line."""
-    from extractors.evaluate import read_labelled
-
-    parsed = read_labelled(path)  # validates; raises EvalDataError naming file and line
-    raw = [
-        json.loads(line)
-        for line in Path(path).read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
-    return [
-        {
-            **r,
-            "id": p.id,
-            "title": p.title,
-            "text": p.text,
-            "label": p.label,
-            "text_kind": p.text_kind,
-        }
-        for p, r in zip(parsed, raw, strict=True)
-    ]
+    """Labelled JSONL (the format of ``newsmon eval``; ``lang`` and ``borderline`` kept) as
+    rows for :func:`items_from_rows`; a bad line is an EvalDataError naming file and line."""
+    return [dataclasses.asdict(item) for item in read_labelled(path)]
 
 
 def items_from_rows(
@@ -253,13 +238,8 @@ def language_basis(samples: Sequence[tuple[str, str]], rank: int | None = None) 
 
 
 def _figures(y: np.ndarray, p: np.ndarray) -> Figures:
-    tp = int(((y == 1) & (p == 1)).sum())
-    fp = int(((y == 0) & (p == 1)).sum())
-    fn = int(((y == 1) & (p == 0)).sum())
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    rec = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    return Figures(len(y), int(y.sum()), round(prec, 4), round(rec, 4), round(f1, 4), fp)
+    r = report_pairs(list(zip(y.tolist(), p.tolist(), strict=True)))
+    return Figures(r.tp + r.fp + r.fn + r.tn, r.tp + r.fn, r.precision, r.recall, r.f1, r.fp)
 
 
 def _inputs(items: Sequence[TrainingItem], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
