@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,3 +41,15 @@ def _shared_dir() -> Path:
 SHARED = _shared_dir()
 CORPUS = SHARED / "corpus"
 SEEDS = SHARED / "seeds"
+
+
+def topics_copy(dest: Path, changes: Mapping[str, str]) -> Path:
+    """The shipped config/topics.toml written to ``dest`` with each ``old -> new`` text of
+    ``changes`` applied once, its examples folder made absolute so that it loads from there."""
+    text = (ROOT / "config" / "topics.toml").read_text(encoding="utf-8")
+    baseline = (ROOT / "warehouse" / "baseline").as_posix()
+    changes = {'examples = "../warehouse/baseline"': f'examples = "{baseline}"', **changes}
+    for old, new in changes.items():
+        text = text.replace(old, new, 1)
+    dest.write_text(text, encoding="utf-8")
+    return dest

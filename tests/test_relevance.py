@@ -17,6 +17,7 @@ from extractors.topics import Document, filter_documents, load_topics
 from newsmon.cli import cli
 from newsmon.config import DEFAULT_CONFIG_DIR
 from newsmon.errors import ConfigError
+from tests.paths import topics_copy
 from tests.test_warehouse import record
 from warehouse import loads
 from warehouse.baseline import ensure_baseline
@@ -49,15 +50,10 @@ def run(*args: str) -> tuple[int, str]:
 
 def topics_with_model(tmp_path: Path, model: Path) -> Path:
     """The shipped topics file, copied beside a model of our own."""
-    text = TOPICS_FILE.read_text(encoding="utf-8")
-    text = text.replace('model = "models/eu_nato_defence.npz"', f'model = "{model.as_posix()}"')
-    text = text.replace(
-        'examples = "../warehouse/baseline"',
-        f'examples = "{(DEFAULT_CONFIG_DIR.parent / "warehouse" / "baseline").as_posix()}"',
+    return topics_copy(
+        tmp_path / "topics.toml",
+        {'model = "models/eu_nato_defence.npz"': f'model = "{model.as_posix()}"'},
     )
-    path = tmp_path / "topics.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 @pytest.fixture

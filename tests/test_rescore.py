@@ -13,6 +13,7 @@ from extractors.pipeline import filter_articles
 from extractors.topics import Document, FilterResult, TopicSet, load_topics
 from newsmon.cli import cli
 from newsmon.config import DEFAULT_CONFIG_DIR
+from tests.paths import topics_copy
 from tests.test_warehouse import record
 from warehouse import loads
 from warehouse.baseline import ensure_baseline
@@ -33,16 +34,10 @@ ARTICLES = [
 def strict_topics(tmp_path: Path) -> Path:
     """The shipped topics without the model and with a threshold nothing reaches (examples path
     made absolute)."""
-    text = TOPICS_FILE.read_text(encoding="utf-8")
-    text = text.replace("threshold = 0.5\n", "threshold = 0.99\n", 1)
-    text = text.replace('model = "models/eu_nato_defence.npz"\n', "", 1)
-    text = text.replace(
-        'examples = "../warehouse/baseline"',
-        f'examples = "{(DEFAULT_CONFIG_DIR.parent / "warehouse" / "baseline").as_posix()}"',
+    return topics_copy(
+        tmp_path / "strict.toml",
+        {"threshold = 0.5\n": "threshold = 0.99\n", 'model = "models/eu_nato_defence.npz"\n': ""},
     )
-    path = tmp_path / "strict.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 @pytest.fixture
