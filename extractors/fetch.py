@@ -131,8 +131,12 @@ def _host_key(url: str) -> str | None:
         return None
     if isinstance(target, _File):
         return None
-    u = target.url
-    return f"{u.scheme}://{u.host}:{u.port or ''}"
+    return _host_of(target.url)
+
+
+def _host_of(url: httpx.URL) -> str:
+    """The key of a host's slot and circuit."""
+    return f"{url.scheme}://{url.host}:{url.port or ''}"
 
 
 @dataclass(frozen=True)
@@ -322,14 +326,14 @@ class _Fetcher:
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
     def _host_slot(self, url: httpx.URL) -> asyncio.Semaphore:
-        key = f"{url.scheme}://{url.host}:{url.port or ''}"
+        key = _host_of(url)
         sem = self._hosts.get(key)
         if sem is None:
             sem = self._hosts[key] = asyncio.Semaphore(self._opts.per_host)
         return sem
 
     def _check_circuit(self, url: httpx.URL) -> None:
-        tripped = self._opts.circuit.tripped(f"{url.scheme}://{url.host}:{url.port or ''}")
+        tripped = self._opts.circuit.tripped(_host_of(url))
         if tripped is not None:
             raise _Failure(
                 tripped.reason or Reason.CONNECTION,

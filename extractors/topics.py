@@ -40,7 +40,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from extractors.embedding import Given
+import numpy as np
+
+from extractors.embedding import Given, embed, embed_text, text_key
 from extractors.query import (
     Matcher,
     Region,
@@ -51,7 +53,7 @@ from extractors.query import (
     match_positions,
     parse_query,
 )
-from extractors.relevance import RelevanceModel, evidence_features, load_model
+from extractors.relevance import RelevanceModel, describe_model, evidence_features, load_model
 from extractors.similarity import Profile, load_examples, vector
 from newsmon.errors import ConfigError
 
@@ -147,6 +149,7 @@ class Topic:
     similarity_weight: float = 0.0
     similarity_range: tuple[float, float] = (0.1, 0.3)
     model: RelevanceModel | None = None  # learned from labelled news: it decides when present
+    model_file: Path | None = None  # where `model` says it is (read or not: load_topics(models=))
     # what the evidence depends on (the topic's table but its model and threshold, the
     # entities, lead_words): a model trained under another fingerprint read other evidence
     fingerprint: str = ""
@@ -374,6 +377,7 @@ def load_topics(path: Path, *, models: bool = True) -> TopicSet:
         v.known_keys(tw_raw, f"{key}.entity_type_weights", ENTITY_TYPES)
         type_weights = {k: v.number(tw_raw, f"{key}.entity_type_weights", k, 0.0) for k in tw_raw}
         required = _required_groups(v, t, key, set(qtable), entity_ids)
+        model_file = _model_file(v, t, key)
         topics.append(
             Topic(
                 name=tname,
@@ -395,7 +399,8 @@ def load_topics(path: Path, *, models: bool = True) -> TopicSet:
                 profile=_load_profile(v, t, key),
                 similarity_weight=v.number(t, key, "similarity_weight", 0.0, lo=0.0),
                 similarity_range=_similarity_range(v, t, key),
-                model=_load_model(v, t, key, tname) if models else None,
+                model=_load_model(v, model_file, key, tname) if models else None,
+                model_file=model_file,
                 fingerprint=topic_fingerprint(raw, tname),
                 include=hard.get("include", False),
                 exclude=hard.get("exclude", False),
@@ -442,16 +447,20 @@ def _load_profile(v: _Validator, t: Mapping[str, Any], key: str) -> Profile | No
     return Profile.from_texts([f"{e.title}\n{e.text}" for e in examples])
 
 
-def _load_model(v: _Validator, t: Mapping[str, Any], key: str, topic: str) -> RelevanceModel | None:
-    """The topic's relevance model: ``model`` is an artifact path relative to the topics file."""
-    if "model" not in t:
+def _model_file(v: _Validator, t: Mapping[str, Any], key: str) -> Path | None:
+    """``model``: an artifact path relative to the topics file."""
+    return v.path.parent / v.string(t, key, "model") if "model" in t else None
+
+
+def _load_model(v: _Validator, path: Path | None, key: str, topic: str) -> RelevanceModel | None:
+    """The topic's relevance model, trained for this topic."""
+    if path is None:
         return None
-    rel = v.string(t, key, "model")
-    model = load_model(v.path.parent / rel, source=str(v.path), key=f"{key}.model")
+    model = load_model(path, source=str(v.path), key=f"{key}.model")
     if model.topic != topic:
         raise v.fail(
             f"{key}.model",
-            f"the model at {rel} was trained for topic {model.topic!r}",
+            f"the model at {path} was trained for topic {model.topic!r}",
             f"train one for {topic!r} with `newsmon train --topic {topic}`",
         )
     return model
@@ -481,13 +490,6 @@ def declared_topics(topics_file: Path) -> tuple[str, ...]:
         return load_topics(topics_file).names  # raises the full, specific error
     topics = raw.get("topics")
     return tuple(topics) if isinstance(topics, dict) else load_topics(topics_file).names
-
-
-def model_path(topics_file: Path, topic: str) -> Path | None:
-    """Where a topic's model lives (``model`` in the topics file), or None."""
-    raw = tomllib.loads(Path(topics_file).read_text(encoding="utf-8"))
-    rel = raw.get("topics", {}).get(topic, {}).get("model")
-    return Path(topics_file).parent / rel if isinstance(rel, str) else None
 
 
 def _similarity_range(v: _Validator, t: Mapping[str, Any], key: str) -> tuple[float, float]:
@@ -808,8 +810,6 @@ def filter_documents(
     models = [t for t in topics.topics if t.model is not None] if use_models else []
     if not models or not docs:
         return results
-    from extractors.embedding import embed, embed_text, text_key
-
     texts = [embed_text(d.title, d.text) for d in docs]
     keys = [text_key(t) for t in texts]
     given = vectors or {}
@@ -821,8 +821,6 @@ def filter_documents(
     todo = [i for i in range(len(docs)) if i not in have]
     fresh = embed([texts[i] for i in todo])
     have.update(zip(todo, fresh, strict=True))
-    import numpy as np
-
     matrix = np.stack([np.asarray(have[i], dtype=np.float32) for i in range(len(docs))])
     for topic in models:
         results = _apply_model(topic, results, matrix)
@@ -876,8 +874,6 @@ def describe(match: TopicMatch) -> str:
     if ex.get("forced"):
         parts[0] += f" ({ex['forced']}d by the topic's {ex['forced']} query)"
     if ex.get("model"):
-        from extractors.relevance import describe_model
-
         return f"{parts[0]}: {describe_model(ex)}"
     for group in ex.get("required_missing", []):
         parts.append(f"none of {', '.join(group)} in the title or lead: score scaled down")
@@ -899,5 +895,4 @@ __all__ = [
     "filter_document",
     "filter_documents",
     "load_topics",
-    "model_path",
 ]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from extractors.relevance import RelevanceModel, load_model
-from extractors.topics import TopicSet, load_topics, model_path
+from extractors.topics import TopicSet, load_topics
 from extractors.training import (
     CVReport,
     TrainingItem,
@@ -62,7 +62,7 @@ def train(
     (default: the topic's ``model`` path in the topics file)."""
     topics = load_topics(topics_file, models=False)  # a broken model is what train replaces
     check_topic(topics, topic, topics_file)
-    current_path = model_path(topics_file, topic)
+    current_path = topics.topic(topic).model_file
     current = _current(topics_file, topic, current_path, log)
     target = Path(output or current_path or Path(topics_file).parent / "models" / f"{topic}.npz")
     _check_writable(target)

@@ -33,6 +33,10 @@ T = TypeVar("T")
 LOCK_RETRY_S = 30.0
 
 
+def _no_warehouse(path: Path) -> WarehouseError:
+    return WarehouseError(f"no warehouse at {path}: create it with `newsmon init --db {path}`")
+
+
 @contextmanager
 def connect(
     path: Path | str, *, read_only: bool = False, wait_s: float = LOCK_RETRY_S
@@ -44,7 +48,7 @@ def connect(
     """
     path = Path(path)
     if read_only and not path.exists():
-        raise WarehouseError(f"no warehouse at {path}: create it with `newsmon init --db {path}`")
+        raise _no_warehouse(path)
     if not read_only:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +79,7 @@ def connect_sealed(
     """
     path = Path(path)
     if not path.exists():
-        raise WarehouseError(f"no warehouse at {path}: create it with `newsmon init --db {path}`")
+        raise _no_warehouse(path)
     if lake.is_lake(path):
         con = lake.attach_fresh(path.resolve())
         con.execute(f"USE {lake.CATALOG}")
