@@ -15,7 +15,7 @@ from pathlib import Path
 
 import trafilatura
 
-from extractors.articles import Page, extract_pages
+from newsmon.extractors.articles import Page, extract_pages
 
 PAGES = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "pages"
 

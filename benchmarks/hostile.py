@@ -33,7 +33,7 @@ def _rss_mb() -> float:
 
 
 def main() -> None:
-    import flows.ingest  # noqa: F401  (imported before measuring: its own cost is not the run's)
+    import newsmon.flows.ingest  # noqa: F401  (imported before measuring: its own cost is not the run's)
     from tests.hostile.suite import HostileRun, cases
     from tests.httpserver import LoopbackHTTPServer
 

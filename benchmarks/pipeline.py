@@ -11,15 +11,15 @@ Usage: python -m benchmarks.pipeline [--feeds 40] [--items 50] [--latency 0.1] [
    output_format="json", with_metadata=True)``, as the naive script and benchmarks/extract.py call
    it) in a 2-process pool, from memory: no I/O, no Prefect, no warehouse; then, because the
    shipped topic has a relevance model (docs/topics.md), the encoder alone embedding what the
-   model reads of each extracted page (title and lead, ``extractors.embedding``) on the same two
-   cores. The bound is the two in sequence: both are CPU work on the same cores, and the ingest
-   must do both. The extraction-only bound is printed too (``extract_bound_...``). The workers'
-   and the encoder's CPU time give the same bound on two otherwise idle cores (``cpu_bound_...``).
-3. e2e: a fresh process runs the real ``ingest`` flow over the corpus into a fresh DuckDB file
-   (``benchmarks/run_ingest.py``), Prefect's temporary server included, then a second ingest in
-   the same process (``rerun_s``: nothing new, as under a long-running scheduler), while the
-   process tree's memory is sampled (``benchmarks/proctree.py``); then a third ingest in a new
-   process (``rerun_process_s``: the same rerun as a cron job would pay for it).
+   model reads of each extracted page (title and lead, ``newsmon.extractors.embedding``) on the
+   same two cores. The bound is the two in sequence: both are CPU work on the same cores, and the
+   ingest must do both. The extraction-only bound is printed too (``extract_bound_...``). The
+   workers' and the encoder's CPU time give the same bound on two otherwise idle cores
+(``cpu_bound_...``). 3. e2e: a fresh process runs the real ``ingest`` flow over the corpus into a
+   fresh DuckDB file (``benchmarks/run_ingest.py``), Prefect's temporary server included, then a
+   second ingest in the same process (``rerun_s``: nothing new, as under a long-running scheduler),
+   while the process tree's memory is sampled (``benchmarks/proctree.py``); then a third ingest in
+   a new process (``rerun_process_s``: the same rerun as a cron job would pay for it).
 4. naive: ``benchmarks/naive.py`` (feedparser, trafilatura.fetch_url + extract, one INSERT per
    row) over the first ``--naive-feeds`` feeds only, since it is slow; its rate is extrapolated
    to the whole corpus (it is sequential, so its rate does not depend on the corpus size).
@@ -63,7 +63,7 @@ from benchmarks.corpus import CorpusSpec, PageInfo, write_corpus
 from benchmarks.proctree import TreeSampler
 from benchmarks.server import CorpusServer
 from newsmon.prefect_server import QUIET_DEFAULTS
-from warehouse.lake import data_path
+from newsmon.warehouse.lake import data_path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK = 8  # pages per pool job, as newsmon's extract_pages
@@ -78,7 +78,7 @@ def _extract_json(chunk: Sequence[tuple[str, bytes]]) -> tuple[list[str], float]
     gave text (title and lead), and the CPU time."""
     import trafilatura
 
-    from extractors.embedding import embed_text
+    from newsmon.extractors.embedding import embed_text
 
     warnings.simplefilter("ignore")
     cpu = time.process_time()
@@ -93,7 +93,7 @@ def _extract_json(chunk: Sequence[tuple[str, bytes]]) -> tuple[list[str], float]
 
 def _embed_all(texts: Sequence[str], batch: int = 64) -> tuple[float, float]:
     """The encoder alone over ``texts`` (both cores): wall and CPU seconds."""
-    from extractors.embedding import embed, load_encoder
+    from newsmon.extractors.embedding import embed, load_encoder
 
     load_encoder()
     embed(list(texts[:8]))  # warm up

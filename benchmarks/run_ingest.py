@@ -31,9 +31,9 @@ def main() -> None:
     from newsmon.prefect_server import TemporaryServer
 
     with TemporaryServer() as prefect_server:  # as `newsmon run` does
-        from flows.batches import prepare
-        from flows.ingest import ingest
-        from newsmon.config import Settings
+        from newsmon.core.settings import Settings
+        from newsmon.flows.batches import prepare
+        from newsmon.flows.ingest import ingest
 
         imported = time.time()
         prepare(Settings.from_env().local_workers)

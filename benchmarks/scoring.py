@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import text as gen  # noqa: E402
-from extractors.topics import Document, TopicSet, filter_documents, load_topics  # noqa: E402
+from newsmon.extractors.topics import Document, TopicSet, filter_documents, load_topics  # noqa: E402
 
 TOPICS = ROOT / "config" / "topics.toml"
 
@@ -64,7 +64,7 @@ def cpu_seconds(docs: list[Document], topics: TopicSet) -> float:
 
 def model_costs(docs: list[Document], topics: TopicSet) -> dict[str, float]:
     """Milliseconds per article: the encoder, then the model given the embedding."""
-    from extractors.embedding import embed, embed_text, load_encoder, text_key
+    from newsmon.extractors.embedding import embed, embed_text, load_encoder, text_key
 
     load_encoder()
     texts = [embed_text(d.title, d.text) for d in docs]
@@ -94,11 +94,11 @@ def rescore_seconds(n: int, topics: TopicSet) -> dict[str, float]:
 
     import numpy as np
 
-    from extractors.embedding import ENCODER, embed_text, text_key
-    from extractors.pipeline import ArticleRecord
-    from warehouse.loads import EmbeddingRow, load_articles, store_embeddings
-    from warehouse.rescore import rescore
-    from warehouse.store import connect, transaction
+    from newsmon.extractors.embedding import ENCODER, embed_text, text_key
+    from newsmon.extractors.pipeline import ArticleRecord
+    from newsmon.warehouse.loads import EmbeddingRow, load_articles, store_embeddings
+    from newsmon.warehouse.rescore import rescore
+    from newsmon.warehouse.store import connect, transaction
 
     docs = documents(n, 300, seed=11)
     now = datetime.now(UTC)

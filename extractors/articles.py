@@ -43,7 +43,7 @@ from trafilatura.metadata import (
 from trafilatura.settings import Document, set_date_params
 from trafilatura.utils import decode_file, is_dubious_html, repair_faulty_html
 
-from extractors.reasons import Reason
+from newsmon.extractors.reasons import Reason
 
 # Pages at most this long (in characters, after decoding) are handed to trafilatura.
 MAX_HTML_CHARS = 5_000_000

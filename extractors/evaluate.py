@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from extractors.embedding import Given
-from extractors.topics import Document, TopicSet, filter_documents
-from newsmon.errors import ConfigError
+from newsmon.core.errors import ConfigError
+from newsmon.extractors.embedding import Given
+from newsmon.extractors.topics import Document, TopicSet, filter_documents
 
 
 class EvalDataError(ConfigError):
@@ -186,8 +186,8 @@ def evaluate_labelled(
     rows: Sequence[Mapping[str, Any]], topics: TopicSet, topic: str = "eu_nato_defence"
 ) -> EvalReport:
     """Like :func:`evaluate_items` for stored articles an analyst labelled (rows of
-    :func:`warehouse.labels.labelled_articles`: id, title, text, summary, label, text_kind and
-    the stored embedding as ``text_key`` and ``vector``, reused when the text matches)."""
+    :func:`newsmon.warehouse.labels.labelled_articles`: id, title, text, summary, label, text_kind
+    and the stored embedding as ``text_key`` and ``vector``, reused when the text matches)."""
     items = [
         LabelledItem(
             str(r["article_id"]), str(r["title"]), str(r.get("text") or r.get("summary") or ""),

@@ -65,8 +65,8 @@ from urllib.parse import urljoin
 
 import feedparser
 
-from extractors.reasons import Reason
-from extractors.urls import content_hash, is_http_url, strip_userinfo
+from newsmon.extractors.reasons import Reason
+from newsmon.extractors.urls import content_hash, is_http_url, strip_userinfo
 
 __all__ = [
     "MAX_DECOMPRESSED_BYTES",

@@ -16,11 +16,11 @@ Limits, all in ``FetchOptions``:
   stopped after ``max_bytes`` of output;
 - redirects: at most ``max_redirects``; a redirect to anything but http(s) is refused (bad_url);
 - addresses: connections go only to addresses ``addresses`` (an ``AddressPolicy``) allows, checked
-  on the resolved IP at connect time (``extractors.netguard``); by default loopback, private,
-  link-local, multicast, reserved and cloud metadata addresses are refused (blocked_address),
-  for the first request and every redirect hop alike; a request sent through a proxy
-  (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``, not ``NO_PROXY``) is connected by the proxy, so
-  only an IP-literal or ``localhost`` host can be refused for it;
+  on the resolved IP at connect time (``newsmon.extractors.netguard``); by default loopback,
+  private, link-local, multicast, reserved and cloud metadata addresses are refused
+  (blocked_address), for the first request and every redirect hop alike; a request sent through a
+  proxy (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``, not ``NO_PROXY``) is connected by the proxy,
+  so only an IP-literal or ``localhost`` host can be refused for it;
 - retries: up to ``retries`` more attempts, with exponential backoff and jitter, only for
   transient failures (``reasons.RETRYABLE``: timeouts, DNS, refused, connection errors, 5xx) and
   429; a Retry-After on 429/503 is honoured up to ``max_retry_after_s``, beyond which the request
@@ -67,15 +67,15 @@ import aiohttp
 import httpx
 from yarl import URL
 
-from extractors.netguard import (
+from newsmon.extractors.netguard import (
     AddressPolicy,
     BlockedAddressError,
     GuardedResolver,
     ResolveTimeoutError,
     tls_context,
 )
-from extractors.reasons import RETRYABLE, Reason
-from extractors.urls import strip_userinfo
+from newsmon.extractors.reasons import RETRYABLE, Reason
+from newsmon.extractors.urls import strip_userinfo
 
 __all__ = [
     "FetchOptions",

@@ -11,15 +11,15 @@ the machine or the network it runs in. So, by default, newsmon refuses to connec
   networks are allowed, unless an ``allowed`` entry names them.
 
 The check runs on the *resolved* address, inside the connection itself: ``GuardedResolver`` is
-the aiohttp resolver ``extractors.fetch`` connects through; it resolves the host name, drops
+the aiohttp resolver ``newsmon.extractors.fetch`` connects through; it resolves the host name, drops
 every address the policy refuses and returns only the others, which are what aiohttp connects
 to. What is checked is what is connected to, so a name that resolves to a public address for a
 check and to 127.0.0.1 a moment later (DNS rebinding) cannot get through. aiohttp connects to
-an IP literal without resolving it, so ``extractors.fetch`` checks hosts that name their
+an IP literal without resolving it, so ``newsmon.extractors.fetch`` checks hosts that name their
 address first (``AddressPolicy.literal_refusal``), for the first request and every redirect
 hop alike. TLS still verifies the certificate against the host name. A refusal is a
 ``BlockedAddressError`` (raised as it is: aiohttp wraps only the resolver's ``OSError``), which
-``extractors.fetch`` records as ``Reason.BLOCKED_ADDRESS``.
+``newsmon.extractors.fetch`` records as ``Reason.BLOCKED_ADDRESS``.
 
 ``AddressPolicy(allow_private=True)`` (``NEWSMON_ALLOW_PRIVATE_NETWORKS=true``) allows all but
 the metadata addresses; ``allowed`` (``NEWSMON_ALLOWED_HOSTS``) lists host names (``intranet``,
@@ -47,6 +47,9 @@ from dataclasses import dataclass
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 
+from newsmon.core.addresses import IPNetwork, parse_allowed
+from newsmon.core.settings import Settings
+
 __all__ = [
     "METADATA_ADDRESSES",
     "AddressPolicy",
@@ -58,7 +61,6 @@ __all__ = [
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: Instance-metadata endpoints (AWS, GCP, Azure, OpenStack: 169.254.169.254; AWS IPv6:
 #: fd00:ec2::254; AWS ECS task metadata: 169.254.170.2; Alibaba: 100.100.100.200).
@@ -77,34 +79,6 @@ class BlockedAddressError(Exception):
 
 class ResolveTimeoutError(Exception):
     """Resolving a host name took longer than the connect timeout."""
-
-
-def parse_allowed(entries: Iterable[str]) -> tuple[tuple[str, ...], tuple[IPNetwork, ...]]:
-    """Split allow-list entries into (host names, networks); raise ValueError on a bad one.
-
-    A host name is matched exactly (case-insensitive, trailing dot ignored), ``*.example.org``
-    matches any name below ``example.org``; an address or CIDR network matches addresses.
-    """
-    hosts: list[str] = []
-    networks: list[IPNetwork] = []
-    for raw in entries:
-        entry = raw.strip().lower().rstrip(".")
-        if not entry:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
-            continue
-        except ValueError:
-            pass
-        name = entry.removeprefix("*.")
-        labels = name.split(".")
-        if not all(
-            label and len(label) <= 63 and all(c.isalnum() or c == "-" for c in label)
-            for label in labels
-        ):
-            raise ValueError(f"{raw.strip()!r} is neither a host name nor an address/network")
-        hosts.append(entry)
-    return tuple(hosts), tuple(networks)
 
 
 def _plain(ip: IPAddress) -> IPAddress:
@@ -140,6 +114,12 @@ class AddressPolicy:
     allow_private: bool = False
     allowed_hosts: tuple[str, ...] = ()  # exact names, or "*.suffix"
     allowed_networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def of(cls, settings: Settings) -> AddressPolicy:
+        """The policy ``settings`` describe (their allow-list was checked in ``from_env``)."""
+        hosts, networks = parse_allowed(settings.allowed_hosts)
+        return cls(settings.allow_private_networks, hosts, networks)
 
     def host_allowed(self, host: str) -> bool:
         name = host.lower().rstrip(".")

@@ -15,15 +15,21 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from extractors.articles import ExtractedArticle, ExtractionStatus, Page, extract_pages
-from extractors.feeds import MAX_ITEMS, ParsedEntry, ParsedFeed, parse_feed, valid_text
-from extractors.fetch import FetchOptions, FetchRequest, FetchResult, FetchStatus, fetch_batch
-from extractors.language import detect_language
-from extractors.reasons import RETRYABLE, Reason
-from extractors.topics import Document, EntityHit, FilterResult, TopicMatch, TopicSet
-from extractors.topics import filter_documents as _filter_documents
-from extractors.urls import canonical_url, content_hash, is_http_url
-from newsmon.crashpoints import pause_point
+from newsmon.core.crashpoints import pause_point
+from newsmon.extractors.articles import ExtractedArticle, ExtractionStatus, Page, extract_pages
+from newsmon.extractors.feeds import MAX_ITEMS, ParsedEntry, ParsedFeed, parse_feed, valid_text
+from newsmon.extractors.fetch import (
+    FetchOptions,
+    FetchRequest,
+    FetchResult,
+    FetchStatus,
+    fetch_batch,
+)
+from newsmon.extractors.language import detect_language
+from newsmon.extractors.reasons import RETRYABLE, Reason
+from newsmon.extractors.topics import Document, EntityHit, FilterResult, TopicMatch, TopicSet
+from newsmon.extractors.topics import filter_documents as _filter_documents
+from newsmon.extractors.urls import canonical_url, content_hash, is_http_url
 
 
 def stable_id(value: str) -> str:
@@ -197,7 +203,7 @@ class ArticleRecord:
 
 
 def _valid(ex: ExtractedArticle) -> ExtractedArticle:
-    """The page's strings as valid Unicode (see :func:`extractors.feeds.valid_text`)."""
+    """The page's strings as valid Unicode (see :func:`newsmon.extractors.feeds.valid_text`)."""
 
     def fix(v: str | None) -> str | None:
         return valid_text(v) if v is not None else None

@@ -29,7 +29,7 @@ Every distinct term of every query given to one :class:`Matcher` goes into one A
 automaton over the case-folded words (case-sensitive terms are checked against the original
 words where the folded form hits), so a text is scanned once whatever the number of terms and
 queries; queries are then evaluated on the word positions found. A syntax error raises
-:class:`newsmon.errors.ConfigError` naming the position and what was expected.
+:class:`newsmon.core.errors.ConfigError` naming the position and what was expected.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import Any
 
 import ahocorasick
 
-from newsmon.errors import ConfigError
+from newsmon.core.errors import ConfigError
 
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
 _NEAR_RE = re.compile(r"NEAR(?:/(\d+))?")

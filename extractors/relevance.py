@@ -1,15 +1,16 @@
 """A topic's relevance model: a logistic regression learned from labelled news, over the keyword
-and entity evidence of :mod:`extractors.topics` and a multilingual embedding of the text.
+and entity evidence of :mod:`newsmon.extractors.topics` and a multilingual embedding of the text.
 
 Features, for one article and one topic:
 
 * **evidence**: one feature per query and per weighted entity of the topic (its strength: title,
-  lead and body mentions as :func:`extractors.topics._evidence` counts them, before the hand-set
-  weight), the similarity to the baseline examples, whether the required groups are met, and
-  the hand-tuned raw score itself. Their weights are learned; the hand-set ones no longer decide.
+  lead and body mentions as :func:`newsmon.extractors.topics._evidence` counts them, before the
+  hand-set weight), the similarity to the baseline examples, whether the required groups are met,
+  and the hand-tuned raw score itself. Their weights are learned; the hand-set ones no longer
+  decide.
 * **text**: how much the article reads like the relevant labelled examples rather than the
-  others: the mean cosine similarity of its e5 embedding (:mod:`extractors.embedding`) to its
-  ten closest relevant examples minus that to its ten closest non-relevant ones. Before the
+  others: the mean cosine similarity of its e5 embedding (:mod:`newsmon.extractors.embedding`) to
+  its ten closest relevant examples minus that to its ten closest non-relevant ones. Before the
   comparison, the directions that only say *which language* a text is written in are removed
   (:attr:`RelevanceModel.language_basis`, learned from the same news items in 16 languages,
   ``extractors/data/language_probe.jsonl``): the labelled news is English and Polish, and a
@@ -20,8 +21,8 @@ Features, for one article and one topic:
 The score is ``sigmoid(a * (w . z + b) + c)``: ``z`` the standardised features, ``w`` and ``b``
 the regression, ``a`` and ``c`` a Platt calibration fitted on cross-validated predictions, so the
 score is a probability that the item is relevant. The threshold is the one that maximised
-cross-validated F1 (:mod:`extractors.training`). Nothing here needs scikit-learn: scoring is a
-few numpy products, and the artifact is one ``.npz`` file of arrays plus a JSON header (no
+cross-validated F1 (:mod:`newsmon.extractors.training`). Nothing here needs scikit-learn: scoring
+is a few numpy products, and the artifact is one ``.npz`` file of arrays plus a JSON header (no
 pickle: loading a model runs no code).
 
 The explanation of a verdict lists each feature's contribution to the log-odds (positive pushes
@@ -42,7 +43,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from newsmon.errors import ConfigError
+from newsmon.core.errors import ConfigError
 
 FORMAT = 3
 TEXT_FEATURE = "text"  # the name the closest examples' column is shown under
@@ -326,7 +327,8 @@ def neutralise(vectors: Array, basis: Array) -> Array:
 
 
 def evidence_features(explanation: Mapping[str, Any]) -> dict[str, float]:
-    """A rule match's explanation (:func:`extractors.topics._score_topic`) as model features."""
+    """A rule match's explanation (:func:`newsmon.extractors.topics._score_topic`) as model
+    features."""
     out: dict[str, float] = {
         "rule:raw": float(explanation.get("raw", 0.0)),
         "rule:required_met": 1.0 if explanation.get("required_met") else 0.0,

@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from extractors.reasons import RETRYABLE
+from newsmon.core.settings import Settings
+from newsmon.extractors.reasons import RETRYABLE
 
 SOFT_FAILURES: frozenset[str] = frozenset(r.value for r in RETRYABLE) | {"http_429"}
 
@@ -43,6 +44,17 @@ class ScheduleRules:
     hard_backoff: timedelta = timedelta(hours=1)
     max_backoff: timedelta = timedelta(hours=24)
     jitter: float = 0.1
+
+    @classmethod
+    def of(cls, settings: Settings) -> ScheduleRules:
+        """The polling rules ``settings`` describe."""
+        return cls(
+            floor=timedelta(seconds=settings.poll_min_interval_s),
+            ceiling=timedelta(
+                seconds=max(settings.poll_max_interval_s, settings.poll_min_interval_s)
+            ),
+            initial=timedelta(seconds=settings.poll_initial_interval_s),
+        )
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 poll disjoint sets of feeds.
 
 A feed belongs to shard ``(id mod count) + 1`` of ``count``, where ``id`` is its feed id (the
-stable hash of its URL, :func:`extractors.pipeline.stable_id`): every process computes the same
-split from the same feeds file with no coordination, a feed stays in its shard as other feeds
+stable hash of its URL, :func:`newsmon.extractors.pipeline.stable_id`): every process computes the
+same split from the same feeds file with no coordination, a feed stays in its shard as other feeds
 come and go, and the shards are near equal in size (the hash is uniform).
 
 An article linked from feeds of two shards is fetched by the shard of the feed that saw it first
-(``warehouse.loads.pending_candidates``): once, unless the two shards record their sightings
+(``newsmon.warehouse.loads.pending_candidates``): once, unless the two shards record their sightings
 within the same moment, each before the other's commit; then both fetch it and the second load
 updates the same row (the warehouse keys articles by URL), so it is still stored once.
 """

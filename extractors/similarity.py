@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from extractors.query import fold, folded_words_of
-from newsmon.errors import ConfigError
+from newsmon.core.errors import ConfigError
+from newsmon.extractors.query import fold, folded_words_of
 
 # English, French and German function words (split at run time: SIM905 would explode the list).
 _STOPWORD_TEXT = """

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from extractors.query import folded_words_of
+from newsmon.extractors.query import folded_words_of
 
 SCHEME = 1  # bump when the shingling or hashing below changes: stored signatures are recomputed
 NUM_PERM = 128

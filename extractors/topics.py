@@ -5,8 +5,8 @@
 * ``lead_words``: how many words after the title form the lead.
 * ``[[entities]]``: canonical ``id``, display ``name``, ``type`` (org | person | programme |
   place), ``aliases`` (in any language; ``=`` makes an alias case-sensitive, as in the query
-  language of :mod:`extractors.query`), and optional ``context_aliases`` that count only within
-  ``context_window`` words (default 40) of a main-alias mention of one of the ``context``
+  language of :mod:`newsmon.extractors.query`), and optional ``context_aliases`` that count only
+  within ``context_window`` words (default 40) of a main-alias mention of one of the ``context``
   entities (default: the entity itself). That is the disambiguation rule: "the alliance" is NATO
   only near a mention of NATO.
 * ``[topics.NAME]``: ``threshold``; ``queries.QNAME`` tables with a ``query`` and a ``weight``
@@ -15,9 +15,10 @@
   relative to the topics file) with ``similarity_weight`` and ``similarity_range``; and
   ``required``: groups of query names or entity ids. Each group needs one member counted in the
   title or the lead (``required_in_lead``), else the score is multiplied by
-  ``missing_required_factor``; ``model``: a trained relevance model (:mod:`extractors.relevance`)
-  that decides instead of the threshold; ``include`` / ``exclude``: a user's hard rules, queries
-  that make an article relevant / not relevant whatever its score (``exclude`` wins).
+  ``missing_required_factor``; ``model``: a trained relevance model
+  (:mod:`newsmon.extractors.relevance`) that decides instead of the threshold; ``include`` /
+  ``exclude``: a user's hard rules, queries that make an article relevant / not relevant whatever
+  its score (``exclude`` wins).
 
 Scoring. Each query that holds and each weighted entity mentioned is one piece of evidence of
 weight ``w``, contributing ``w * title_weight`` when it holds on the title alone, plus
@@ -42,8 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from extractors.embedding import Given, embed, embed_text, text_key
-from extractors.query import (
+from newsmon.core.errors import ConfigError
+from newsmon.extractors.embedding import Given, embed, embed_text, text_key
+from newsmon.extractors.query import (
     Matcher,
     Region,
     ScanResult,
@@ -53,9 +55,13 @@ from extractors.query import (
     match_positions,
     parse_query,
 )
-from extractors.relevance import RelevanceModel, describe_model, evidence_features, load_model
-from extractors.similarity import Profile, load_examples, vector
-from newsmon.errors import ConfigError
+from newsmon.extractors.relevance import (
+    RelevanceModel,
+    describe_model,
+    evidence_features,
+    load_model,
+)
+from newsmon.extractors.similarity import Profile, load_examples, vector
 
 ENTITY_TYPES = ("org", "person", "programme", "place")
 

@@ -1,5 +1,5 @@
-"""Fitting a topic's relevance model (:mod:`extractors.relevance`) and measuring it by k-fold
-cross-validation. Uses scikit-learn (imported here only: scoring does not need it).
+"""Fitting a topic's relevance model (:mod:`newsmon.extractors.relevance`) and measuring it by
+k-fold cross-validation. Uses scikit-learn (imported here only: scoring does not need it).
 
 The training set is whatever labelled items are given, each already turned into features: the
 evidence of the keyword and entity filter (computed from the text with the current topics file)
@@ -39,17 +39,17 @@ from typing import Any
 
 import numpy as np
 
-from extractors.embedding import DIM, ENCODER, Vectors, embed, embed_text, text_key
-from extractors.evaluate import read_labelled, report_pairs
-from extractors.relevance import (
+from newsmon.core.errors import ConfigError
+from newsmon.extractors.embedding import DIM, ENCODER, Vectors, embed, embed_text, text_key
+from newsmon.extractors.evaluate import read_labelled, report_pairs
+from newsmon.extractors.relevance import (
     Example,
     RelevanceModel,
     TrainingSet,
     evidence_features,
     knn_margin,
 )
-from extractors.topics import Document, TopicSet, filter_documents
-from newsmon.errors import ConfigError
+from newsmon.extractors.topics import Document, TopicSet, filter_documents
 
 C_GRID = (0.03, 0.1, 0.3, 1.0, 3.0)
 FOLDS = 5
@@ -183,7 +183,7 @@ def items_from_rows(
 ) -> list[TrainingItem]:
     """Feature form of labelled rows (id, title, text, label and optional lang, text_kind,
     borderline); embeddings come from ``cache`` where their text is unchanged."""
-    from extractors.language import detect_language
+    from newsmon.extractors.language import detect_language
 
     docs = [Document.of(r["title"], r.get("text"), r.get("summary")) for r in rows]
     evidence = evidence_of(docs, topics, topic)

@@ -36,6 +36,8 @@ import re
 import unicodedata
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from newsmon.core.addresses import strip_userinfo
+
 __all__ = ["TRACKING_PARAMS", "canonical_url", "content_hash", "is_http_url", "strip_userinfo"]
 
 _HTTP_SCHEMES = frozenset({"http", "https"})
@@ -88,26 +90,6 @@ def is_http_url(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme.lower() in _HTTP_SCHEMES and bool(host)
-
-
-def strip_userinfo(url: str) -> str:
-    """``url`` without a ``user:password@`` part (any scheme); unchanged when it has none.
-
-    Works on strings ``urlsplit`` cannot parse too (a regex fallback), so it is safe on
-    anything about to be stored or logged.
-    """
-    if "@" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _USERINFO.sub(r"\1", url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
 
 
 def _normalise_escapes(text: str) -> str:

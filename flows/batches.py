@@ -44,10 +44,10 @@ from prefect.futures import PrefectFuture
 from prefect.task_runners import TaskRunner
 from prefect.utilities.annotations import opaque, quote
 
-from extractors.articles import warm_up
-from extractors.fetch import FetchOptions
-from extractors.language import load_model
-from extractors.pipeline import (
+from newsmon.extractors.articles import warm_up
+from newsmon.extractors.fetch import FetchOptions
+from newsmon.extractors.language import load_model
+from newsmon.extractors.pipeline import (
     ArticleCandidate,
     ArticleRecord,
     FetchedPage,
@@ -56,11 +56,11 @@ from extractors.pipeline import (
     fetch_pages,
     filter_articles,
 )
-from extractors.stories import StoryParams
-from extractors.topics import TopicSet
-from warehouse import loads
-from warehouse.store import connect, duckdb_threads
-from warehouse.stories import update_stories
+from newsmon.extractors.stories import StoryParams
+from newsmon.extractors.topics import TopicSet
+from newsmon.warehouse import loads
+from newsmon.warehouse.store import connect, duckdb_threads
+from newsmon.warehouse.stories import update_stories
 
 DEPTH = 3  # batches in flight: one being fetched, one extracted, one filtered and loaded
 RAMP_FROM = 40  # batch size from which the first batch is a quarter-size one
@@ -127,7 +127,7 @@ def extraction_pool(workers: int) -> ProcessPoolExecutor | None:
         return None
     if _POOL is None:
         context = get_context("forkserver")
-        context.set_forkserver_preload(["extractors.articles", "extractors.feeds"])
+        context.set_forkserver_preload(["newsmon.extractors.articles", "newsmon.extractors.feeds"])
         _POOL = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     return _POOL
 

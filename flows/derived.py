@@ -3,8 +3,9 @@
 An ingest keeps both current batch by batch (each load writes its articles' index entries in its
 transaction and clusters them: flows/batches.py), so after a complete run there is nothing left
 to do here. One coarse task, orchestration only, catches up from the warehouse's state whatever
-a crashed or interrupted run left: :func:`warehouse.stories.update_stories` (sign and cluster
-what needs it) and :func:`warehouse.search.refresh_index` when the warehouse has no index yet.
+a crashed or interrupted run left: :func:`newsmon.warehouse.stories.update_stories` (sign and
+cluster what needs it) and :func:`newsmon.warehouse.search.refresh_index` when the warehouse has no
+index yet.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import duckdb
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from extractors.stories import StoryParams
-from warehouse.search import has_index, refresh_index
-from warehouse.store import connect, retry_conflicts, transaction
-from warehouse.stories import StoriesSummary, refresh_stories, update_stories
+from newsmon.extractors.stories import StoryParams
+from newsmon.warehouse.search import has_index, refresh_index
+from newsmon.warehouse.store import connect, retry_conflicts, transaction
+from newsmon.warehouse.stories import StoriesSummary, refresh_stories, update_stories
 
 
 def refresh_derived(

@@ -1,21 +1,151 @@
 """The ``digest`` Prefect flow: e-mail each subscription that is due (or one, now).
 
-Orchestration only: the work for one subscription is :func:`newsmon.digest.run_digest`, one
-coarse task each. The alerts and topics files are validated before any work; a failed delivery is
-logged, recorded in ``digests`` and retried on the next run, and does not stop the others.
+One coarse task per subscription, :func:`run_digest`: take the subscription's lock, check the
+schedule, select and group the stories (:mod:`newsmon.warehouse.digests`), render and send them
+(:mod:`newsmon.channels.email`), recording the digest as ``sending`` before the hand-over and
+``sent`` only once the server has accepted it; ``dry_run_dir`` writes the message as an ``.eml``
+file instead and records nothing. The alerts and topics files are validated before any work; a
+failed delivery is logged, recorded in ``digests`` and retried on the next run, and does not stop
+the others.
+
+The one gap in exactly-once: if the process dies after the server accepted the message and before
+``sent`` is written, the digest stays ``sending`` and its items are sent again on the next run
+(at least once). Nothing is ever marked sent that the server did not accept.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from extractors.topics import load_topics
-from newsmon.alerts import Subscription, load_alerts
-from newsmon.config import Secret, Settings
-from newsmon.digest import DigestOutcome, resolve_password, run_digest
+from newsmon.channels.email import (
+    TEMPLATES_DIR,
+    PartiallySent,
+    SendError,
+    build_message,
+    render,
+    resolve_password,
+    send,
+    write_eml,
+)
+from newsmon.core.alerts import Subscription, is_due, load_alerts, next_due
+from newsmon.core.locks import exclusive, lock_path
+from newsmon.core.settings import Secret, Settings
+from newsmon.extractors.topics import load_topics
+from newsmon.warehouse import digests
+from newsmon.warehouse.store import connect
+
+
+@dataclass(frozen=True)
+class DigestOutcome:
+    subscription: str
+    status: str  # sent | empty | failed | dry_run | not_due | busy
+    digest_id: str | None = None
+    stories: int = 0
+    articles: int = 0
+    reason: str | None = None
+    error: str | None = None
+    path: str | None = None  # the .eml file of a dry run
+
+
+@contextmanager
+def subscription_lock(db_path: Path, subscription: str) -> Iterator[bool]:
+    """An exclusive lock per warehouse and subscription; yields False if another holder has it."""
+    with exclusive(lock_path(db_path, f"digest-{subscription}")) as held:
+        yield held
+
+
+def run_digest(
+    db_path: Path,
+    subscription: Subscription,
+    settings: Settings,
+    *,
+    alerts_file: str,
+    now: datetime | None = None,
+    force: bool = False,
+    dry_run_dir: Path | None = None,
+    password: Secret | None = None,
+    templates_dir: Path = TEMPLATES_DIR,
+) -> DigestOutcome:
+    """Build and deliver one subscription's digest if it is due (or ``force``)."""
+    now = now or datetime.now(UTC)
+    name = subscription.name
+    with subscription_lock(db_path, name) as locked:
+        if not locked:
+            return DigestOutcome(name, "busy", error="another digest of it is running")
+        digest_id = uuid.uuid4().hex[:16]
+        with connect(db_path) as con:
+            if not force and not is_due(subscription, digests.last_run(con, name), now):
+                return DigestOutcome(name, "not_due")
+            since = digests.selection_start(con, name, subscription.backfill_days, now)
+            articles = digests.candidates(
+                con, name, subscription.topics, subscription.min_score,
+                subscription.languages, since,
+            )  # fmt: skip
+            stories = digests.group_stories(articles)
+            if not stories:
+                if dry_run_dir is None:
+                    digests.record_empty(con, digest_id, name, subscription.recipients, now)
+                return DigestOutcome(name, "empty", digest_id)
+            shown, rest = stories[: subscription.max_items], stories[subscription.max_items :]
+            rendered = render(
+                subscription,
+                shown,
+                more=len(rest),
+                failing_feeds=digests.failing_feeds(con, now),
+                next_at=next_due(subscription, now),
+                generated_at=now,
+                alerts_file=alerts_file,
+                templates_dir=templates_dir,
+            )
+            message = build_message(
+                rendered,
+                sender=settings.smtp_from,
+                recipients=subscription.recipients,
+                digest_id=digest_id,
+                now=now,
+            )
+            n_stories, n_articles = len(shown), sum(len(s.articles) for s in shown)
+            if dry_run_dir is not None:
+                path = write_eml(message, dry_run_dir, f"{name}-{now:%Y%m%dT%H%M%S}-{digest_id}")
+                return DigestOutcome(
+                    name, "dry_run", digest_id, n_stories, n_articles, path=str(path)
+                )
+            digests.record_digest(
+                con,
+                digest_id=digest_id,
+                subscription=name,
+                recipients=subscription.recipients,
+                subject=rendered.subject,
+                message_id=str(message["Message-ID"]),
+                shown=shown,
+                not_shown=rest,
+                now=now,
+            )
+        # the warehouse is not held open while talking to the SMTP server
+        error: str | None = None
+        try:
+            send(message, settings, password)
+        except SendError as e:
+            with connect(db_path) as con:
+                digests.finish_digest(con, digest_id, "failed", _now(), e.reason, e.detail)
+            return DigestOutcome(name, "failed", digest_id, reason=e.reason, error=e.detail)
+        except PartiallySent as e:
+            error = f"refused recipients: {e}"
+        with connect(db_path) as con:
+            digests.finish_digest(con, digest_id, "sent", _now(), error=error)
+        return DigestOutcome(name, "sent", digest_id, n_stories, n_articles, error=error)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 @task(name="send-digest", cache_policy=NO_CACHE)
@@ -86,7 +216,7 @@ def select_subscriptions(
     alerts_file: Path, topics_file: Path, name: str | None
 ) -> list[Subscription]:
     """The validated subscriptions (all, or the one named); raises ConfigError."""
-    from newsmon.errors import ConfigError
+    from newsmon.core.errors import ConfigError
 
     subs = load_alerts(alerts_file, load_topics(topics_file).names)
     if name is None:

@@ -18,8 +18,13 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from extractors.fetch import FetchOptions
-from extractors.pipeline import (
+from newsmon.core.errors import ConfigError
+from newsmon.core.locks import exclusive, lock_path
+from newsmon.core.progress import advance
+from newsmon.core.settings import FeedConfig, Settings, load_feeds
+from newsmon.extractors.fetch import FetchOptions
+from newsmon.extractors.netguard import AddressPolicy
+from newsmon.extractors.pipeline import (
     ArticleCandidate,
     ArticleRecord,
     FeedPoll,
@@ -27,11 +32,12 @@ from extractors.pipeline import (
     interleave_by_host,
     poll_feeds,
 )
-from extractors.shards import Shard
-from extractors.stories import StoryParams
-from extractors.topics import TopicSet, load_topics
-from extractors.urls import strip_userinfo
-from flows.batches import (
+from newsmon.extractors.schedule import ScheduleRules
+from newsmon.extractors.shards import Shard
+from newsmon.extractors.stories import StoryParams
+from newsmon.extractors.topics import TopicSet, load_topics
+from newsmon.extractors.urls import strip_userinfo
+from newsmon.flows.batches import (
     BatchSettings,
     dask_runner,
     extraction_pool,
@@ -40,15 +46,11 @@ from flows.batches import (
     shutdown_pool,
     start_pool,
 )
-from flows.derived import refresh_derived_task
-from newsmon.config import FeedConfig, Settings, load_feeds
-from newsmon.errors import ConfigError
-from newsmon.locks import exclusive, lock_path
-from newsmon.progress import advance
-from warehouse import loads
-from warehouse.baseline import ensure_baseline
-from warehouse.digests import failing_feeds
-from warehouse.store import among, connect, keys, now_utc
+from newsmon.flows.derived import refresh_derived_task
+from newsmon.warehouse import loads
+from newsmon.warehouse.baseline import ensure_baseline
+from newsmon.warehouse.digests import failing_feeds
+from newsmon.warehouse.store import among, connect, keys, now_utc
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def fetch_options(settings: Settings) -> FetchOptions:
         user_agent=settings.user_agent,
         retries=settings.http_retries,
         max_redirects=settings.http_max_redirects,
-        addresses=settings.address_policy(),
+        addresses=AddressPolicy.of(settings),
     )
 
 
@@ -226,7 +228,7 @@ def _ingest(config: IngestConfig, only_due: bool, shard: Shard) -> RunSummary:
         poll_s = time.perf_counter() - poll_started
 
         with connect(settings.db_path) as con:
-            new_per_feed = loads.record_polls(con, run_id, polls, settings.schedule_rules())
+            new_per_feed = loads.record_polls(con, run_id, polls, ScheduleRules.of(settings))
             fresh = loads.pending_candidates(con, own)
             retries = loads.retry_candidates(con, settings.max_article_attempts, own)
         todo = interleave_by_host([*fresh, *retries])  # each batch spread over every site

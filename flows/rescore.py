@@ -1,8 +1,8 @@
 """The ``rescore`` Prefect flow: score every stored article again after the topics change.
 
-Orchestration only: the work is :func:`warehouse.rescore.rescore`, one coarse task. The topics
-file is loaded and validated before the warehouse is opened, so a bad topic stops the run before
-any work.
+Orchestration only: the work is :func:`newsmon.warehouse.rescore.rescore`, one coarse task. The
+topics file is loaded and validated before the warehouse is opened, so a bad topic stops the run
+before any work.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from extractors.topics import TopicSet, load_topics
-from flows.derived import refresh_derived_task
-from newsmon.config import Settings
-from newsmon.progress import advance
-from warehouse.rescore import RescoreSummary, rescore
-from warehouse.store import connect
+from newsmon.core.progress import advance
+from newsmon.core.settings import Settings
+from newsmon.extractors.topics import TopicSet, load_topics
+from newsmon.flows.derived import refresh_derived_task
+from newsmon.warehouse.rescore import RescoreSummary, rescore
+from newsmon.warehouse.store import connect
 
 
 @task(name="rescore-articles", cache_policy=NO_CACHE)

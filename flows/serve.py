@@ -1,8 +1,8 @@
 """``newsmon serve``: Prefect deployments of ``ingest`` and ``digest``, served by this process.
 
 Orchestration only. ``ingest`` runs every ``ingest_interval_s`` (default 2 minutes) and polls only
-the feeds whose adaptive schedule says they are due (see :mod:`extractors.schedule`), so a new
-item reaches the warehouse within about one interval while quiet feeds are polled rarely.
+the feeds whose adaptive schedule says they are due (see :mod:`newsmon.extractors.schedule`), so a
+new item reaches the warehouse within about one interval while quiet feeds are polled rarely.
 ``digest`` runs every ``digest_interval_s`` (default 1 minute) and sends each subscription
 whose schedule has come (``immediate`` ones whenever there is something new). Both retry
 transient failures and have a timeout. Prefect's temporary server cannot schedule flows, so
@@ -12,8 +12,8 @@ transient failures and have a timeout. Prefect's temporary server cannot schedul
 for Prefect workers on any number of machines to run; the ingest deployment is split into
 ``shards`` deployments, one per shard of the feed list (extractors/shards.py), so several
 workers poll disjoint feed sets at once. Workers import the flows by module path
-(``flows.serve:pooled_ingest``), so they need newsmon installed; the flows keep their retries
-and timeouts (:data:`pooled_ingest`, :data:`pooled_digest`).
+(``newsmon.flows.serve:pooled_ingest``), so they need newsmon installed; the flows keep their
+retries and timeouts (:data:`pooled_ingest`, :data:`pooled_digest`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.types.entrypoint import EntrypointType
 
-from flows.digest import digest
-from flows.ingest import ingest
+from newsmon.flows.digest import digest
+from newsmon.flows.ingest import ingest
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def pool_deployments(config: ServeConfig, shards: int) -> list[RunnerDeployment]
             entrypoint_type=EntrypointType.MODULE_PATH,
         )
         # the module attribute holding the flow with its options, not the bare function's
-        deployment.entrypoint = f"flows.serve.pooled_{spec.kind}"
+        deployment.entrypoint = f"newsmon.flows.serve.pooled_{spec.kind}"
         out.append(deployment)
     return out
 

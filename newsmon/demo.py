@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from newsmon.config import DEFAULT_CONFIG_DIR
+from newsmon.core.settings import DEFAULT_CONFIG_DIR
 
 SAMPLE_DIR = DEFAULT_CONFIG_DIR / "sample"
 CONTENT_TYPES = {
@@ -116,9 +116,9 @@ def _allow_private_networks() -> Iterator[None]:
 
 
 def run_demo(db: Path, echo: Callable[[str], None] = print) -> None:
-    from flows.ingest import ingest
     from newsmon.cli import format_summary, render
-    from warehouse.store import connect, run_query
+    from newsmon.flows.ingest import ingest
+    from newsmon.warehouse.store import connect, run_query
 
     for stale in (db, db.with_name(db.name + ".wal")):
         stale.unlink(missing_ok=True)

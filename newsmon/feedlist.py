@@ -23,8 +23,8 @@ from pathlib import Path
 
 import tomlkit
 
-from newsmon.config import FeedConfig, load_feeds
-from newsmon.errors import ConfigError
+from newsmon.core.errors import ConfigError
+from newsmon.core.settings import FeedConfig, load_feeds
 
 
 @dataclass(frozen=True)

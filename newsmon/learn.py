@@ -1,5 +1,5 @@
 """Teaching a topic: ``newsmon train`` and ``newsmon label``, wired from the stages
-(:mod:`extractors.training`) and the warehouse (:mod:`warehouse.labels`)."""
+(:mod:`newsmon.extractors.training`) and the warehouse (:mod:`newsmon.warehouse.labels`)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from extractors.relevance import RelevanceModel, load_model
-from extractors.topics import TopicSet, load_topics
-from extractors.training import (
+from newsmon.core.errors import ConfigError
+from newsmon.extractors.relevance import RelevanceModel, load_model
+from newsmon.extractors.topics import TopicSet, load_topics
+from newsmon.extractors.training import (
     CVReport,
     TrainingItem,
     fit,
@@ -21,7 +22,6 @@ from extractors.training import (
     probe_texts,
     read_items,
 )
-from newsmon.errors import ConfigError
 
 LABEL_WEIGHT = 3.0  # an analyst's verdict counts as much as three shipped items (docs/topics.md)
 
@@ -140,8 +140,8 @@ def _check_writable(target: Path) -> None:
 
 
 def _analyst_items(db: Path, topics: TopicSet, topic: str, weight: float) -> list[TrainingItem]:
-    from warehouse.labels import labelled_articles
-    from warehouse.store import connect
+    from newsmon.warehouse.labels import labelled_articles
+    from newsmon.warehouse.store import connect
 
     with connect(db, read_only=True) as con:
         rows = labelled_articles(con, topic)

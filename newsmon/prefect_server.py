@@ -38,7 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from newsmon.paths import DEFAULT_CONFIG_DIR
+from newsmon.core.paths import DEFAULT_CONFIG_DIR
 
 # Prefect settings that keep a command's Prefect, and its temporary server, offline and quiet:
 # no telemetry, no shutdown tracebacks, a generous start-up timeout, our logging config.

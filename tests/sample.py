@@ -7,9 +7,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from extractors.shards import Shard
+from newsmon.extractors.shards import Shard
+from newsmon.warehouse.loads import feed_id_for
 from tests.httpserver import LoopbackHTTPServer
-from warehouse.loads import feed_id_for
 
 SAMPLE = Path(__file__).resolve().parents[1] / "config" / "sample"
 FEED_TYPES = {".rss": "application/rss+xml", ".atom": "application/atom+xml", ".rdf": None}

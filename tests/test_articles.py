@@ -32,7 +32,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
-from extractors.articles import (
+from newsmon.extractors.articles import (
     MAX_HTML_CHARS,
     ExtractedArticle,
     ExtractionStatus,
@@ -42,7 +42,7 @@ from extractors.articles import (
     extract_pages,
     parse_html,
 )
-from extractors.reasons import Reason
+from newsmon.extractors.reasons import Reason
 from tests.paths import CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]

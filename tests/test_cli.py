@@ -18,14 +18,14 @@ import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
-from extractors.relevance import load_model
 from newsmon.cli import cli
-from newsmon.errors import WarehouseLockedError
+from newsmon.core.errors import WarehouseLockedError
+from newsmon.extractors.relevance import load_model
+from newsmon.warehouse.store import connect
 from tests.httpserver import LoopbackHTTPServer, closed_port
 from tests.paths import CORPUS
 from tests.sample import expected, serve_sample, write_feeds_toml
 from tests.test_warehouse import record
-from warehouse.store import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ROOT / "config" / "topics.toml"
@@ -467,9 +467,9 @@ def test_every_command_has_help_showing_its_docstring(name: str) -> None:
 def test_terminal_controls_from_feeds_are_never_printed(tmp_path: Path) -> None:
     """A title carrying ESC/OSC sequences, BEL and a C1 CSI would retitle or clear the analyst's
     terminal; sql (table and csv) and search show them as U+FFFD."""
-    from warehouse.loads import load_articles
-    from warehouse.search import refresh_index
-    from warehouse.store import connect
+    from newsmon.warehouse.loads import load_articles
+    from newsmon.warehouse.search import refresh_index
+    from newsmon.warehouse.store import connect
 
     hostile = "NATO \x1b]0;pwned\x07 drills \x1b[2J\x9b31m over"
     db = tmp_path / "w.duckdb"

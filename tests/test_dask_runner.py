@@ -23,9 +23,9 @@ from distributed import Client
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-from extractors.fetch import FetchOptions
-from flows.batches import split_host_limits
-from flows.ingest import RunSummary, ingest
+from newsmon.extractors.fetch import FetchOptions
+from newsmon.flows.batches import split_host_limits
+from newsmon.flows.ingest import RunSummary, ingest
 from tests.httpserver import LoopbackHTTPServer
 from tests.sample import serve_sample, write_feeds_toml
 from tests.smtpserver import free_port

@@ -14,19 +14,19 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from extractors.pipeline import ArticleRecord, filter_articles
-from extractors.topics import load_topics
-from newsmon.alerts import Subscription, is_due, load_alerts, next_due
 from newsmon.cli import cli
-from newsmon.config import DEFAULT_CONFIG_DIR, Secret, Settings
-from newsmon.digest import DigestOutcome, run_digest, subscription_lock
-from newsmon.errors import ConfigError
+from newsmon.core.alerts import Subscription, is_due, load_alerts, next_due
+from newsmon.core.errors import ConfigError
+from newsmon.core.settings import DEFAULT_CONFIG_DIR, Secret, Settings
+from newsmon.extractors.pipeline import ArticleRecord, filter_articles
+from newsmon.extractors.topics import load_topics
+from newsmon.flows.digest import DigestOutcome, run_digest, subscription_lock
+from newsmon.warehouse import loads
+from newsmon.warehouse.baseline import ensure_baseline
+from newsmon.warehouse.store import connect
 from tests.httpserver import closed_port
 from tests.smtpserver import Handler, smtp_server
 from tests.test_warehouse import record
-from warehouse import loads
-from warehouse.baseline import ensure_baseline
-from warehouse.store import connect
 
 TOPICS = load_topics(DEFAULT_CONFIG_DIR / "topics.toml")
 HOSTILE = "<script>alert('x')</script> NATO allies & <b>EU</b> agree air defence plan"

@@ -16,16 +16,16 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from newsmon.errors import WarehouseError
-from newsmon.locks import exclusive, lock_path
+from newsmon.core.errors import WarehouseError
+from newsmon.core.locks import exclusive, lock_path
+from newsmon.warehouse import extensions, lake, store
+from newsmon.warehouse.baseline import baseline_records
+from newsmon.warehouse.loads import FeedRow, feed_id_for
+from newsmon.warehouse.migrations import migrate
+from newsmon.warehouse.search import SearchOptions, search
+from newsmon.warehouse.store import bulk_insert, connect, is_conflict, retry_conflicts, transaction
 from tests.httpserver import LoopbackHTTPServer
 from tests.sample import news_page, rss, shard_feeds, write_feeds_toml
-from warehouse import extensions, lake, store
-from warehouse.baseline import baseline_records
-from warehouse.loads import FeedRow, feed_id_for
-from warehouse.migrations import migrate
-from warehouse.search import SearchOptions, search
-from warehouse.store import bulk_insert, connect, is_conflict, retry_conflicts, transaction
 
 ROOT = Path(__file__).resolve().parents[1]
 NEWSMON = [sys.executable, "-m", "newsmon.cli"]

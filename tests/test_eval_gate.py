@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from extractors.evaluate import EvalDataError, evaluate_file, read_labelled
-from extractors.topics import TopicSet, load_topics
+from newsmon.extractors.evaluate import EvalDataError, evaluate_file, read_labelled
+from newsmon.extractors.topics import TopicSet, load_topics
 from tests.paths import CORPUS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,8 +31,8 @@ CV_MIN = {"cv_f1": 0.835, "cv_f1_not_borderline": 0.92, "en": 0.83, "pl": 0.84}
 
 
 def test_cross_validated_figures_of_the_shipped_model() -> None:
-    from extractors.relevance import load_model
-    from extractors.training import fit, items_from_model
+    from newsmon.extractors.relevance import load_model
+    from newsmon.extractors.training import fit, items_from_model
 
     path = ROOT / "config" / "models" / "eu_nato_defence.npz"
     model = load_model(path)
@@ -154,7 +154,7 @@ def test_gate_on_our_seven_language_dev_set(topics: TopicSet) -> None:
 def test_dev_set_languages_are_detected() -> None:
     import json
 
-    from extractors.language import detect_language
+    from newsmon.extractors.language import detect_language
 
     for line in [
         *DEV.read_text(encoding="utf-8").splitlines(),

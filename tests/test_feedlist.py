@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from newsmon.cli import cli
-from newsmon.config import FeedConfig, load_feeds
-from newsmon.errors import ConfigError
+from newsmon.core.errors import ConfigError
+from newsmon.core.settings import FeedConfig, load_feeds
 from newsmon.feedlist import add_feeds, parse_opml, remove_feed, to_opml
 from tests.httpserver import LoopbackHTTPServer
 
@@ -218,7 +218,7 @@ def test_a_fifo_in_the_operators_feeds_file_fails_at_once(tmp_path: Path) -> Non
     block the run until someone wrote to it."""
     import os
 
-    from extractors.fetch import FetchOptions, FetchRequest, fetch_batch
+    from newsmon.extractors.fetch import FetchOptions, FetchRequest, fetch_batch
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from extractors import feeds
-from extractors.feeds import ParsedFeed, html_to_text, parse_feed
-from extractors.reasons import Reason
+from newsmon.extractors import feeds
+from newsmon.extractors.feeds import ParsedFeed, html_to_text, parse_feed
+from newsmon.extractors.reasons import Reason
 from tests.paths import CORPUS as SHARED_CORPUS
 
 CORPUS = SHARED_CORPUS / "feeds"

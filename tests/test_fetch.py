@@ -1,4 +1,4 @@
-"""extractors.fetch against a real loopback HTTP server (tests/httpserver.py)."""
+"""newsmon.extractors.fetch against a real loopback HTTP server (tests/httpserver.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from extractors.fetch import (
+from newsmon.extractors.fetch import (
     FetchOptions,
     FetchRequest,
     FetchResult,
@@ -21,8 +21,8 @@ from extractors.fetch import (
     fetch_all,
     fetch_batch,
 )
-from extractors.netguard import AddressPolicy
-from extractors.reasons import Reason
+from newsmon.extractors.netguard import AddressPolicy
+from newsmon.extractors.reasons import Reason
 from tests.httpserver import LoopbackHTTPServer, Reply, closed_port
 
 # the server is on 127.0.0.1, which newsmon refuses by default (tests/test_ssrf.py)

@@ -15,12 +15,12 @@ from urllib.parse import urlsplit
 import duckdb
 import pytest
 
-from extractors.pipeline import ArticleCandidate, batches, interleave_by_host, poll_feeds
-from flows.ingest import RunSummary, fetch_options, ingest, load_config
+from newsmon.extractors.pipeline import ArticleCandidate, batches, interleave_by_host, poll_feeds
+from newsmon.flows.ingest import RunSummary, fetch_options, ingest, load_config
+from newsmon.warehouse import loads
+from newsmon.warehouse.store import connect
 from tests.httpserver import LoopbackHTTPServer
 from tests.sample import expected, serve_sample, write_feeds_toml
-from warehouse import loads
-from warehouse.store import connect
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 

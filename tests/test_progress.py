@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 
-from newsmon.progress import advance, reporting
+from newsmon.core.progress import advance, reporting
 
 
 class FakeTerminal(io.StringIO):

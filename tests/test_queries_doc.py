@@ -19,7 +19,7 @@ from click.testing import CliRunner, Result
 
 from newsmon.cli import cli, render
 from newsmon.demo import run_demo
-from warehouse.store import connect, run_query
+from newsmon.warehouse.store import connect, run_query
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 

@@ -6,7 +6,8 @@ import pickle
 
 import pytest
 
-from extractors.query import (
+from newsmon.core.errors import ConfigError
+from newsmon.extractors.query import (
     AndNode,
     Matcher,
     NotNode,
@@ -17,7 +18,6 @@ from extractors.query import (
     parse_query,
     query_matches,
 )
-from newsmon.errors import ConfigError
 
 
 @pytest.mark.parametrize(

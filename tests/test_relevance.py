@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from extractors.pipeline import filter_articles
-from extractors.relevance import load_model
-from extractors.topics import Document, filter_documents, load_topics
 from newsmon.cli import cli
-from newsmon.config import DEFAULT_CONFIG_DIR
-from newsmon.errors import ConfigError
+from newsmon.core.errors import ConfigError
+from newsmon.core.settings import DEFAULT_CONFIG_DIR
+from newsmon.extractors.pipeline import filter_articles
+from newsmon.extractors.relevance import load_model
+from newsmon.extractors.topics import Document, filter_documents, load_topics
+from newsmon.warehouse import loads
+from newsmon.warehouse.baseline import ensure_baseline
+from newsmon.warehouse.store import connect
 from tests.paths import topics_copy
 from tests.test_warehouse import record
-from warehouse import loads
-from warehouse.baseline import ensure_baseline
-from warehouse.store import connect
 
 TOPIC = "eu_nato_defence"
 TOPICS_FILE = DEFAULT_CONFIG_DIR / "topics.toml"
@@ -113,7 +113,7 @@ def test_explanations_name_the_evidence_and_the_closest_examples() -> None:
     assert "text" in model["contributions"] and "entity:nato" in model["contributions"]
     assert model["contributions"]["entity:nato"] > 0
     assert len(model["nearest"]) == 3 and model["nearest"][0]["similarity"] > 0.8
-    from extractors.topics import describe
+    from newsmon.extractors.topics import describe
 
     line = describe(match)
     assert line.startswith("relevant: score") and "closest example" in line
@@ -206,7 +206,7 @@ def test_label_refuses_an_unknown_article_or_topic(warehouse: Path) -> None:
 
 
 def test_stored_embeddings_are_the_encoders(warehouse: Path) -> None:
-    from extractors.embedding import embed, embed_text
+    from newsmon.extractors.embedding import embed, embed_text
 
     title, text = FRONT[0]
     with connect(warehouse, read_only=True) as con:
@@ -238,7 +238,7 @@ def test_hard_include_and_exclude_queries_overrule_the_model(tmp_path: Path) -> 
     assert plain.relevant and "forced" not in plain.explanation
     assert not excluded.relevant and excluded.explanation["forced"] == "exclude"
     assert included.relevant and included.explanation["forced"] == "include"
-    from extractors.topics import describe
+    from newsmon.extractors.topics import describe
 
     assert "(excluded by the topic's exclude query)" in describe(excluded)
 

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from extractors.embedding import Given
-from extractors.pipeline import filter_articles
-from extractors.topics import Document, FilterResult, TopicSet, load_topics
 from newsmon.cli import cli
-from newsmon.config import DEFAULT_CONFIG_DIR
+from newsmon.core.settings import DEFAULT_CONFIG_DIR
+from newsmon.extractors.embedding import Given
+from newsmon.extractors.pipeline import filter_articles
+from newsmon.extractors.topics import Document, FilterResult, TopicSet, load_topics
+from newsmon.warehouse import loads
+from newsmon.warehouse.baseline import ensure_baseline
+from newsmon.warehouse.rescore import rescore
+from newsmon.warehouse.store import connect
 from tests.paths import topics_copy
 from tests.test_warehouse import record
-from warehouse import loads
-from warehouse.baseline import ensure_baseline
-from warehouse.rescore import rescore
-from warehouse.store import connect
 
 TOPICS_FILE = DEFAULT_CONFIG_DIR / "topics.toml"
 TOPICS = load_topics(TOPICS_FILE)
@@ -93,7 +93,7 @@ def test_a_failing_rescore_changes_nothing(warehouse: Path, tmp_path: Path) -> N
         calls += 1
         if calls == 2:
             raise RuntimeError("scorer crashed mid-way")
-        from extractors.topics import filter_documents
+        from newsmon.extractors.topics import filter_documents
 
         return filter_documents(docs, topics, vectors)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from extractors.schedule import (
+from newsmon.extractors.schedule import (
     FeedSchedule,
     PollOutcome,
     ScheduleRules,

@@ -13,9 +13,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from flows.ingest import RunSummary, ingest
 from newsmon.cli import cli, format_summary
-from newsmon.locks import exclusive, lock_path
+from newsmon.core.locks import exclusive, lock_path
+from newsmon.flows.ingest import RunSummary, ingest
 from tests.httpserver import LoopbackHTTPServer
 from tests.sample import serve_sample, write_feeds_toml
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extractors.pipeline import ArticleRecord
+from newsmon.extractors.pipeline import ArticleRecord
+from newsmon.warehouse import loads
+from newsmon.warehouse.search import INDEX_SCHEMA, has_index, load_fts, refresh_index
+from newsmon.warehouse.store import connect
 from tests.paths import CORPUS
-from warehouse import loads
-from warehouse.search import INDEX_SCHEMA, has_index, load_fts, refresh_index
-from warehouse.store import connect
 
 QUERIES = [
     "nato",
@@ -130,7 +130,7 @@ def test_loads_keep_the_index_equal_to_a_full_rebuild(tmp_path: Path) -> None:
 
 
 def test_a_rescore_leaves_the_index_alone_and_a_new_warehouse_gets_one(tmp_path: Path) -> None:
-    from flows.derived import refresh_derived
+    from newsmon.flows.derived import refresh_derived
 
     db = tmp_path / "w.duckdb"
     records = _records()[:30]

@@ -10,10 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from newsmon.warehouse.store import connect
 from tests.httpserver import LoopbackHTTPServer
 from tests.prefectapi import wait_until
 from tests.sample import news_page, rss
-from warehouse.store import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 NEWSMON = [sys.executable, "-m", "newsmon.cli"]

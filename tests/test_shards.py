@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from extractors.pipeline import stable_id
-from extractors.shards import Shard
-from flows.ingest import RunSummary, ingest
-from newsmon.errors import ConfigError
+from newsmon.core.errors import ConfigError
+from newsmon.extractors.pipeline import stable_id
+from newsmon.extractors.shards import Shard
+from newsmon.flows.ingest import RunSummary, ingest
+from newsmon.warehouse.store import connect
 from tests.httpserver import LoopbackHTTPServer
 from tests.sample import serve_sample, write_feeds_toml
-from warehouse.store import connect
 
 IDS = [stable_id(f"https://site{i}.example/feed.xml") for i in range(3000)]
 

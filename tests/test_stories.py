@@ -17,9 +17,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extractors.articles import Page, extract_article
-from extractors.pipeline import ArticleRecord, stable_id
-from extractors.stories import (
+from newsmon.extractors.articles import Page, extract_article
+from newsmon.extractors.pipeline import ArticleRecord, stable_id
+from newsmon.extractors.stories import (
     MinHash,
     StoryItem,
     StoryParams,
@@ -29,11 +29,11 @@ from extractors.stories import (
     signature,
     similarity,
 )
-from extractors.urls import content_hash
+from newsmon.extractors.urls import content_hash
+from newsmon.warehouse import loads
+from newsmon.warehouse.store import connect
+from newsmon.warehouse.stories import update_stories
 from tests.storycorpus import CorpusArticle, build_corpus, pairwise_scores
-from warehouse import loads
-from warehouse.store import connect
-from warehouse.stories import update_stories
 
 
 def record(a: CorpusArticle, **changes: object) -> ArticleRecord:
@@ -260,8 +260,8 @@ def test_the_time_window_keeps_a_late_republication_apart() -> None:
 def test_after_a_rescore_the_best_copy_follows_the_scores(
     records: list[ArticleRecord], corpus: list[CorpusArticle], tmp_path: Path
 ) -> None:
-    from flows.derived import refresh_derived
-    from warehouse.search import has_index
+    from newsmon.flows.derived import refresh_derived
+    from newsmon.warehouse.search import has_index
 
     story = next(s for s in (a.story for a in corpus) if sum(a.story == s for a in corpus) == 5)
     copies = [r for r, a in zip(records, corpus, strict=True) if a.story == story and r.text]

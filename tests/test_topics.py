@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from extractors.topics import (
+from newsmon.core.errors import ConfigError
+from newsmon.extractors.topics import (
     Document,
     EntityHit,
     FilterResult,
@@ -17,7 +18,6 @@ from extractors.topics import (
     filter_documents,
     load_topics,
 )
-from newsmon.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ROOT / "config" / "topics.toml"

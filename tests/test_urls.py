@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from extractors.urls import canonical_url, content_hash, is_http_url, normalise_for_hash
+from newsmon.extractors.urls import canonical_url, content_hash, is_http_url, normalise_for_hash
 
 
 @pytest.mark.parametrize(

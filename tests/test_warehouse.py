@@ -10,15 +10,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extractors.pipeline import ArticleRecord, filter_articles
-from extractors.topics import load_topics
-from newsmon.config import DEFAULT_CONFIG_DIR
-from newsmon.errors import WarehouseError, WarehouseLockedError
+from newsmon.core.errors import WarehouseError, WarehouseLockedError
+from newsmon.core.settings import DEFAULT_CONFIG_DIR
+from newsmon.extractors.pipeline import ArticleRecord, filter_articles
+from newsmon.extractors.topics import load_topics
+from newsmon.warehouse import loads
+from newsmon.warehouse.baseline import baseline_articles, baseline_records, ensure_baseline
+from newsmon.warehouse.migrations import MIGRATIONS, latest_version
+from newsmon.warehouse.store import connect, duckdb_threads
 from tests.paths import SEEDS
-from warehouse import loads
-from warehouse.baseline import baseline_articles, baseline_records, ensure_baseline
-from warehouse.migrations import MIGRATIONS, latest_version
-from warehouse.store import connect, duckdb_threads
 
 TOPICS = load_topics(DEFAULT_CONFIG_DIR / "topics.toml")
 
@@ -126,7 +126,7 @@ def test_failed_transient_pages_are_retry_candidates_until_max_attempts(tmp_path
 def test_a_version_1_warehouse_upgrades_in_place(tmp_path: Path) -> None:
     import duckdb
 
-    from warehouse.migrations import MIGRATIONS, applied_versions
+    from newsmon.warehouse.migrations import MIGRATIONS, applied_versions
 
     db = tmp_path / "w.duckdb"
     con = duckdb.connect(str(db))
@@ -265,16 +265,16 @@ def test_baseline_loads_once_into_a_new_warehouse(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        "extractors.articles",
-        "extractors.pipeline",
-        "extractors.reasons",
-        "newsmon.config",
-        "newsmon.errors",
-        "warehouse.baseline",
-        "warehouse.loads",
-        "warehouse.migrations",
-        "warehouse.store",
-        "warehouse.status",
+        "newsmon.extractors.articles",
+        "newsmon.extractors.pipeline",
+        "newsmon.extractors.reasons",
+        "newsmon.core.settings",
+        "newsmon.core.errors",
+        "newsmon.warehouse.baseline",
+        "newsmon.warehouse.loads",
+        "newsmon.warehouse.migrations",
+        "newsmon.warehouse.store",
+        "newsmon.warehouse.status",
     ],
 )
 def test_public_names_are_exported(module: str) -> None:
@@ -292,7 +292,7 @@ def test_public_names_are_exported(module: str) -> None:
 
 
 def test_a_key_list_parameter_matches_exactly_the_keys_given() -> None:
-    from warehouse.store import keys
+    from newsmon.warehouse.store import keys
 
     awkward = ["a'b", 'c"d', "é,x", "[1]", "", "id\\n"]
     con = duckdb.connect()
@@ -308,7 +308,7 @@ def test_a_key_list_parameter_matches_exactly_the_keys_given() -> None:
 def test_registering_feeds_writes_new_and_changed_entries_and_keeps_the_rest(
     tmp_path: Path,
 ) -> None:
-    from newsmon.config import FeedConfig
+    from newsmon.core.settings import FeedConfig
 
     a = FeedConfig("A", "https://a.example/feed.xml", ("nato",))
     b = FeedConfig("B", "https://b.example/feed.xml", language="de")

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from newsmon.warehouse.store import connect
 from tests.httpserver import LoopbackHTTPServer
 from tests.prefectapi import wait_until
 from tests.sample import news_page, rss, shard_feeds, write_feeds_toml
-from warehouse.store import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 NEWSMON = [sys.executable, "-m", "newsmon.cli"]

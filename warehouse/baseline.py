@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from extractors.pipeline import ArticleRecord, filter_articles, stable_id
-from extractors.similarity import load_examples
-from extractors.topics import TopicSet
-from extractors.urls import content_hash
-from newsmon.errors import ConfigError
-from warehouse import loads
-from warehouse.search import has_index, refresh_index
-from warehouse.store import among, connect, keys
-from warehouse.stories import update_stories
+from newsmon.core.errors import ConfigError
+from newsmon.extractors.pipeline import ArticleRecord, filter_articles, stable_id
+from newsmon.extractors.similarity import load_examples
+from newsmon.extractors.topics import TopicSet
+from newsmon.extractors.urls import content_hash
+from newsmon.warehouse import loads
+from newsmon.warehouse.search import has_index, refresh_index
+from newsmon.warehouse.store import among, connect, keys
+from newsmon.warehouse.stories import update_stories
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baseline"
 

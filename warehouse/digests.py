@@ -17,51 +17,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
 
-from extractors.query import folded_words_of
-from warehouse.store import bulk_insert, retry_conflicts, transaction
+from newsmon.core.records import DigestArticle, DigestStory, FailingFeed
+from newsmon.extractors.query import folded_words_of
+from newsmon.warehouse.store import bulk_insert, retry_conflicts, transaction
 
 EXTRACT_CHARS = 280
-
-
-@dataclass(frozen=True)
-class DigestArticle:
-    article_id: str
-    title: str
-    url: str
-    outlet: str
-    published_at: datetime | None
-    first_seen_at: datetime
-    score: float
-    topic: str
-    extract: str
-    entities: tuple[str, ...]  # why it matched: entity names ...
-    terms: tuple[str, ...]  # ... and query terms, strongest first
-    group_keys: tuple[str, ...] = field(default=(), repr=False)
-
-
-@dataclass(frozen=True)
-class DigestStory:
-    lead: DigestArticle
-    others: tuple[DigestArticle, ...]  # the same story from other outlets
-
-    @property
-    def articles(self) -> tuple[DigestArticle, ...]:
-        return (self.lead, *self.others)
-
-
-@dataclass(frozen=True)
-class FailingFeed:
-    name: str
-    url: str
-    reason: str | None
-    error_streak: int
-    last_success_at: datetime | None
 
 
 # --------------------------------------------------------------------------- selection

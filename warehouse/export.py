@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from newsmon.errors import ConfigError, WarehouseError
+from newsmon.core.errors import ConfigError, WarehouseError
 
 FORMATS = ("parquet", "csv")
 _DAY = "CAST(timezone('UTC', coalesce(a.published_at, a.first_seen_at)) AS DATE)"

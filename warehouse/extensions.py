@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from newsmon.errors import WarehouseError
+from newsmon.core.errors import WarehouseError
 
 # extension name -> the package that ships its binary (pip name, import name)
 PACKAGES: dict[str, tuple[str, str]] = {

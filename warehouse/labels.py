@@ -12,8 +12,8 @@ from typing import Any
 
 import duckdb
 
-from extractors.embedding import ENCODER, from_blob
-from warehouse.store import now_utc, retry_conflicts, transaction
+from newsmon.extractors.embedding import ENCODER, from_blob
+from newsmon.warehouse.store import now_utc, retry_conflicts, transaction
 
 _LATEST = """
     SELECT * FROM labels

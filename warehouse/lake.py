@@ -36,9 +36,9 @@ from typing import NoReturn
 
 import duckdb
 
-from newsmon.errors import WarehouseError
-from newsmon.locks import exclusive, lock_path
-from warehouse import extensions
+from newsmon.core.errors import WarehouseError
+from newsmon.core.locks import exclusive, lock_path
+from newsmon.warehouse import extensions
 
 SUFFIX = ".ducklake"
 CATALOG = "warehouse"  # the attached lake's name in a newsmon connection

@@ -13,8 +13,10 @@ from typing import Any
 
 import duckdb
 
-from extractors.embedding import ENCODER, to_blob
-from extractors.pipeline import (
+from newsmon.core.crashpoints import pause_point
+from newsmon.core.settings import FeedConfig
+from newsmon.extractors.embedding import ENCODER, to_blob
+from newsmon.extractors.pipeline import (
     ArticleCandidate,
     ArticleRecord,
     FeedPoll,
@@ -22,8 +24,8 @@ from extractors.pipeline import (
     entry_key,
     stable_id,
 )
-from extractors.reasons import RETRYABLE
-from extractors.schedule import (
+from newsmon.extractors.reasons import RETRYABLE
+from newsmon.extractors.schedule import (
     FeedSchedule,
     NextPoll,
     PollOutcome,
@@ -31,12 +33,10 @@ from extractors.schedule import (
     is_due,
     next_poll,
 )
-from extractors.topics import FilterResult, TopicMatch
-from extractors.urls import strip_userinfo
-from newsmon.config import FeedConfig
-from newsmon.crashpoints import pause_point
-from warehouse.search import index_articles
-from warehouse.store import (
+from newsmon.extractors.topics import FilterResult, TopicMatch
+from newsmon.extractors.urls import strip_userinfo
+from newsmon.warehouse.search import index_articles
+from newsmon.warehouse.store import (
     among,
     batch_view,
     bulk_insert,
@@ -49,7 +49,7 @@ from warehouse.store import (
 
 # --- feeds --------------------------------------------------------------------------------
 
-DEFAULT_RULES = ScheduleRules()  # the defaults of newsmon.config.Settings
+DEFAULT_RULES = ScheduleRules()  # the defaults of newsmon.core.settings.Settings
 
 
 @dataclass(frozen=True)

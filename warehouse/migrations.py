@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from warehouse import lake
+from newsmon.warehouse import lake
 
 
 @dataclass(frozen=True)
@@ -369,8 +369,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Apply the pending migrations in order; return the versions applied now.
 
     On a DuckLake warehouse the statements run without key constraints
-    (:func:`warehouse.lake.without_constraints`) and each migration takes a write turn, so two
-    processes migrating one new lake at once conflict and the later one (run again by the
+    (:func:`newsmon.warehouse.lake.without_constraints`) and each migration takes a write turn, so
+    two processes migrating one new lake at once conflict and the later one (run again by the
     caller, see ``store.connect``) finds the work done.
     """
     if _up_to_date(con):

@@ -15,12 +15,12 @@ from datetime import datetime
 
 import duckdb
 
-from extractors.embedding import ENCODER, Given, from_blob
-from extractors.language import detect_language
-from extractors.pipeline import batches
-from extractors.topics import Document, FilterResult, TopicSet, filter_documents
-from warehouse.loads import EntityRow, MatchRow, embedding_rows
-from warehouse.store import among, bulk_insert, keys, now_utc, retry_conflicts, transaction
+from newsmon.extractors.embedding import ENCODER, Given, from_blob
+from newsmon.extractors.language import detect_language
+from newsmon.extractors.pipeline import batches
+from newsmon.extractors.topics import Document, FilterResult, TopicSet, filter_documents
+from newsmon.warehouse.loads import EntityRow, MatchRow, embedding_rows
+from newsmon.warehouse.store import among, bulk_insert, keys, now_utc, retry_conflicts, transaction
 
 Progress = Callable[[int, int], None]  # (articles just scored, articles in all)
 # one batch: its documents, the topics, the embeddings stored for them (topics.filter_documents)

@@ -22,9 +22,9 @@ from datetime import date
 
 import duckdb
 
-from newsmon.errors import WarehouseError
-from warehouse import extensions, lake
-from warehouse.store import Table, among, keys, retry_conflicts, transaction
+from newsmon.core.errors import WarehouseError
+from newsmon.warehouse import extensions, lake
+from newsmon.warehouse.store import Table, among, keys, retry_conflicts, transaction
 
 INDEX_SCHEMA = "fts_main_articles"
 

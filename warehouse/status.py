@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from warehouse.store import Table, run_query
+from newsmon.warehouse.store import Table, run_query
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,9 @@ from typing import Any, ParamSpec, TypeVar
 import duckdb
 import pyarrow as pa
 
-from newsmon.errors import WarehouseError, WarehouseLockedError
-from warehouse import extensions, lake
-from warehouse.migrations import migrate
+from newsmon.core.errors import WarehouseError, WarehouseLockedError
+from newsmon.warehouse import extensions, lake
+from newsmon.warehouse.migrations import migrate
 
 P = ParamSpec("P")
 T = TypeVar("T")

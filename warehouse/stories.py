@@ -20,8 +20,8 @@ from datetime import datetime
 
 import duckdb
 
-from extractors.pipeline import batches
-from extractors.stories import (
+from newsmon.extractors.pipeline import batches
+from newsmon.extractors.stories import (
     SCHEME,
     Assignment,
     MinHash,
@@ -31,7 +31,7 @@ from extractors.stories import (
     cluster,
     signature,
 )
-from warehouse.store import (
+from newsmon.warehouse.store import (
     among,
     batch_view,
     bulk_insert,

@@ -145,7 +145,7 @@ class HostileRun:
 
     @classmethod
     def start(cls, server: LoopbackHTTPServer, workdir: Path, runs: int = 2) -> HostileRun:
-        from flows.ingest import ingest
+        from newsmon.flows.ingest import ingest
 
         feeds: dict[str, str] = {}
         for name, serve in sorted(cases().items()):

@@ -1,6 +1,6 @@
 """A title of 1 MB (and a summary of 2 MB) in an otherwise normal feed item.
 
-Titles are capped at 1,000 characters and summaries at 20,000 (``extractors.feeds``), before
+Titles are capped at 1,000 characters and summaries at 20,000 (``newsmon.extractors.feeds``), before
 anything is stored or scored; the article is fetched and extracted as usual.
 """
 

@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from newsmon.cli import cli
+from newsmon.warehouse import store
 from tests.httpserver import LoopbackHTTPServer
 from tests.sample import serve_sample, write_feeds_toml
-from warehouse import store
 
 HOLD = (
     "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "

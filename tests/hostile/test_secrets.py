@@ -11,7 +11,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from newsmon.cli import cli
-from newsmon.config import Settings
+from newsmon.core.settings import Settings
 from tests.hostile.suite import SECRET_PASSWORD, SMTP_PASSWORD, HostileRun, item, page, rss
 from tests.httpserver import LoopbackHTTPServer
 

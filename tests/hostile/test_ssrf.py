@@ -1,5 +1,5 @@
 """Untrusted links are refused by default: the address policy, checked on the resolved address
-when connecting (``extractors.netguard``), without NEWSMON_ALLOW_PRIVATE_NETWORKS.
+when connecting (``newsmon.extractors.netguard``), without NEWSMON_ALLOW_PRIVATE_NETWORKS.
 
 The loopback server stands in for an internal service. By default no request reaches it, by IP
 or by a name that resolves to it (``localhost``), directly or through a redirect; the metadata
@@ -14,12 +14,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extractors.fetch import FetchOptions, fetch_batch
-from extractors.netguard import AddressPolicy, parse_allowed
-from extractors.reasons import Reason
-from flows.ingest import ingest
-from newsmon.config import Settings
-from newsmon.errors import ConfigError
+from newsmon.core.errors import ConfigError
+from newsmon.core.settings import Settings
+from newsmon.extractors.fetch import FetchOptions, fetch_batch
+from newsmon.extractors.netguard import AddressPolicy, parse_allowed
+from newsmon.extractors.reasons import Reason
+from newsmon.flows.ingest import ingest
 from tests.hostile.suite import item, rss, write_feeds
 from tests.httpserver import LoopbackHTTPServer
 
@@ -45,7 +45,7 @@ def test_internal_addresses_are_refused_by_default(http_server: LoopbackHTTPServ
         "http://192.168.1.1/",
         "http://100.64.0.1/",
     ]
-    assert Settings.from_env({}).address_policy() == AddressPolicy()
+    assert AddressPolicy.of(Settings.from_env({})) == AddressPolicy()
     assert _fetch(urls, AddressPolicy()) == [("failed", Reason.BLOCKED_ADDRESS)] * len(urls)
     assert http_server.count("/internal") == 0
 
@@ -62,7 +62,7 @@ def test_the_allow_settings(http_server: LoopbackHTTPServer) -> None:
     assert _fetch([url], AddressPolicy(allowed_hosts=hosts, allowed_networks=nets)) == [
         ("ok", None)
     ]
-    private = Settings.from_env({"NEWSMON_ALLOW_PRIVATE_NETWORKS": "true"}).address_policy()
+    private = AddressPolicy.of(Settings.from_env({"NEWSMON_ALLOW_PRIVATE_NETWORKS": "true"}))
     assert _fetch([url, "http://169.254.169.254/"], private) == [
         ("ok", None),
         ("failed", Reason.BLOCKED_ADDRESS),  # metadata: refused even then
@@ -70,7 +70,7 @@ def test_the_allow_settings(http_server: LoopbackHTTPServer) -> None:
     listed = Settings.from_env(
         {"NEWSMON_ALLOWED_HOSTS": " intranet.example, *.corp.example,10.0.0.0/8"}
     )
-    policy = listed.address_policy()
+    policy = AddressPolicy.of(listed)
     assert policy.host_allowed("intranet.example") and policy.host_allowed("a.corp.example")
     assert not policy.host_allowed("corp.example.evil.org") and not policy.allow_private
     for name, value in [

@@ -1,12 +1,10 @@
-"""E-mail digests: render a subscription's new stories and deliver them exactly once.
+"""E-mail digests: render a subscription's new stories and hand them to an SMTP server.
 
-:func:`run_digest` is the whole job for one subscription: take the subscription's lock, check the
-schedule, select and group the stories (:mod:`warehouse.digests`), render the subject, plain text
-and HTML from the Jinja2 templates in ``config/templates/``, record the digest as ``sending``,
-hand the message to the SMTP server, and mark it ``sent`` only once the server has accepted it.
-When sending fails, the digest is marked ``failed`` with a reason and its items stay eligible, so
-the next run sends them. ``dry_run_dir`` writes the message as an ``.eml`` file instead and
-records nothing.
+A channel, a stage like the extractors: it renders the subject, plain text and HTML from the
+Jinja2 templates in ``config/templates/`` and sends one message, and knows nothing of the
+warehouse. The exactly-once delivery around it (lock, select, record ``sending``, send, mark
+``sent``) is :func:`newsmon.flows.digest.run_digest`. When sending fails, :class:`SendError`
+carries a reason from a small fixed set (docs/alerts.md).
 
 Why smtplib and not prefect-email's ``email_send_message``: that task builds its own MIME message,
 so the ``.eml`` written by ``--dry-run`` could not be the message that is sent, and newsmon could
@@ -14,18 +12,13 @@ not set the Message-ID it records in ``digests`` for tracing a delivery. Its cre
 is matched instead by reading the password from a Prefect Secret block
 (``NEWSMON_SMTP_PASSWORD_BLOCK``) when the environment has none.
 
-The one gap in exactly-once: if the process dies after the server accepted the message and before
-``sent`` is written, the digest stays ``sending`` and its items are sent again on the next run
-(at least once). Nothing is ever marked sent that the server did not accept.
 """
 
 from __future__ import annotations
 
 import smtplib
 import ssl
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -36,12 +29,9 @@ from urllib.parse import urlsplit
 
 import jinja2
 
-from newsmon.alerts import Subscription, is_due, next_due
-from newsmon.config import DEFAULT_CONFIG_DIR, Secret, Settings
-from newsmon.locks import exclusive, lock_path
-from warehouse import digests
-from warehouse.digests import DigestStory, FailingFeed
-from warehouse.store import connect
+from newsmon.core.alerts import Subscription
+from newsmon.core.records import DigestStory, FailingFeed
+from newsmon.core.settings import DEFAULT_CONFIG_DIR, Secret, Settings
 
 TEMPLATES_DIR = DEFAULT_CONFIG_DIR / "templates"
 
@@ -66,18 +56,6 @@ class RenderedDigest:
     subject: str
     text: str
     html: str
-
-
-@dataclass(frozen=True)
-class DigestOutcome:
-    subscription: str
-    status: str  # sent | empty | failed | dry_run | not_due | busy
-    digest_id: str | None = None
-    stories: int = 0
-    articles: int = 0
-    reason: str | None = None
-    error: str | None = None
-    path: str | None = None  # the .eml file of a dry run
 
 
 # --------------------------------------------------------------------------- rendering
@@ -200,10 +178,10 @@ def send(message: EmailMessage, settings: Settings, password: Secret | None) -> 
         raise SendError(SMTP_UNREACHABLE, f"cannot reach {where} ({e.strerror or e})") from None
     if refused:
         # accepted for some recipients: it is sent; name the others in the log
-        raise _PartiallySent(", ".join(sorted(refused)))
+        raise PartiallySent(", ".join(sorted(refused)))
 
 
-class _PartiallySent(Exception):
+class PartiallySent(Exception):
     pass
 
 
@@ -224,99 +202,6 @@ def resolve_password(settings: Settings) -> Secret | None:
     return Secret(str(block.get()))
 
 
-@contextmanager
-def subscription_lock(db_path: Path, subscription: str) -> Iterator[bool]:
-    """An exclusive lock per warehouse and subscription; yields False if another holder has it."""
-    with exclusive(lock_path(db_path, f"digest-{subscription}")) as held:
-        yield held
-
-
-def run_digest(
-    db_path: Path,
-    subscription: Subscription,
-    settings: Settings,
-    *,
-    alerts_file: str,
-    now: datetime | None = None,
-    force: bool = False,
-    dry_run_dir: Path | None = None,
-    password: Secret | None = None,
-    templates_dir: Path = TEMPLATES_DIR,
-) -> DigestOutcome:
-    """Build and deliver one subscription's digest if it is due (or ``force``)."""
-    now = now or datetime.now(UTC)
-    name = subscription.name
-    with subscription_lock(db_path, name) as locked:
-        if not locked:
-            return DigestOutcome(name, "busy", error="another digest of it is running")
-        digest_id = uuid.uuid4().hex[:16]
-        with connect(db_path) as con:
-            if not force and not is_due(subscription, digests.last_run(con, name), now):
-                return DigestOutcome(name, "not_due")
-            since = digests.selection_start(con, name, subscription.backfill_days, now)
-            articles = digests.candidates(
-                con, name, subscription.topics, subscription.min_score,
-                subscription.languages, since,
-            )  # fmt: skip
-            stories = digests.group_stories(articles)
-            if not stories:
-                if dry_run_dir is None:
-                    digests.record_empty(con, digest_id, name, subscription.recipients, now)
-                return DigestOutcome(name, "empty", digest_id)
-            shown, rest = stories[: subscription.max_items], stories[subscription.max_items :]
-            rendered = render(
-                subscription,
-                shown,
-                more=len(rest),
-                failing_feeds=digests.failing_feeds(con, now),
-                next_at=next_due(subscription, now),
-                generated_at=now,
-                alerts_file=alerts_file,
-                templates_dir=templates_dir,
-            )
-            message = build_message(
-                rendered,
-                sender=settings.smtp_from,
-                recipients=subscription.recipients,
-                digest_id=digest_id,
-                now=now,
-            )
-            n_stories, n_articles = len(shown), sum(len(s.articles) for s in shown)
-            if dry_run_dir is not None:
-                path = write_eml(message, dry_run_dir, f"{name}-{now:%Y%m%dT%H%M%S}-{digest_id}")
-                return DigestOutcome(
-                    name, "dry_run", digest_id, n_stories, n_articles, path=str(path)
-                )
-            digests.record_digest(
-                con,
-                digest_id=digest_id,
-                subscription=name,
-                recipients=subscription.recipients,
-                subject=rendered.subject,
-                message_id=str(message["Message-ID"]),
-                shown=shown,
-                not_shown=rest,
-                now=now,
-            )
-        # the warehouse is not held open while talking to the SMTP server
-        error: str | None = None
-        try:
-            send(message, settings, password)
-        except SendError as e:
-            with connect(db_path) as con:
-                digests.finish_digest(con, digest_id, "failed", _now(), e.reason, e.detail)
-            return DigestOutcome(name, "failed", digest_id, reason=e.reason, error=e.detail)
-        except _PartiallySent as e:
-            error = f"refused recipients: {e}"
-        with connect(db_path) as con:
-            digests.finish_digest(con, digest_id, "sent", _now(), error=error)
-        return DigestOutcome(name, "sent", digest_id, n_stories, n_articles, error=error)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def write_eml(message: EmailMessage, directory: Path, stem: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{stem}.eml"
@@ -325,15 +210,13 @@ def write_eml(message: EmailMessage, directory: Path, stem: str) -> Path:
 
 
 __all__ = [
-    "DigestOutcome",
+    "PartiallySent",
     "RenderedDigest",
     "SendError",
     "build_message",
     "render",
     "resolve_password",
-    "run_digest",
     "safe_url",
     "send",
-    "subscription_lock",
     "write_eml",
 ]

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from newsmon.config import read_toml
-from newsmon.errors import ConfigError
+from newsmon.core.errors import ConfigError
+from newsmon.core.settings import read_toml
 
 FREQUENCIES = ("immediate", "hourly", "daily", "weekly")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from newsmon.errors import ConfigError, NewsmonError
+from newsmon.core.errors import ConfigError, NewsmonError
 
 if TYPE_CHECKING:
     from newsmon.prefect_server import TemporaryServer
@@ -103,6 +103,6 @@ def printable(text: str) -> str:
 
 
 def _resolve_db(db: Path | None) -> Path:
-    from newsmon.config import Settings
+    from newsmon.core.settings import Settings
 
     return db if db is not None else Settings.from_env().db_path

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from newsmon.errors import WarehouseError
+from newsmon.core.errors import WarehouseError
 
 
 @contextmanager

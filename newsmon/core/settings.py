@@ -1,7 +1,7 @@
 """Configuration: ``NEWSMON_*`` environment variables and ``config/feeds.toml``, validated once.
 
 Everything is read and checked before any work starts; a problem raises
-:class:`newsmon.errors.ConfigError` naming the file (or variable), the key, the bad value and
+:class:`newsmon.core.errors.ConfigError` naming the file (or variable), the key, the bad value and
 the fix. ``example.env`` lists every variable with its default.
 """
 
@@ -13,16 +13,13 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from extractors.netguard import AddressPolicy, parse_allowed
-from extractors.schedule import ScheduleRules
-from extractors.urls import strip_userinfo
-from newsmon.errors import ConfigError
-from newsmon.paths import DEFAULT_CONFIG_DIR
+from newsmon.core.addresses import parse_allowed, strip_userinfo
+from newsmon.core.errors import ConfigError
+from newsmon.core.paths import DEFAULT_CONFIG_DIR
 
 DEFAULT_DB = Path("data/newsmon.duckdb")
 ENV = "environment"
@@ -133,14 +130,6 @@ class Settings:
             smtp_password=Secret.from_env(env, "NEWSMON_SMTP_PASSWORD"),
         )
 
-    def schedule_rules(self) -> ScheduleRules:
-        """The polling rules these settings describe."""
-        return ScheduleRules(
-            floor=timedelta(seconds=self.poll_min_interval_s),
-            ceiling=timedelta(seconds=max(self.poll_max_interval_s, self.poll_min_interval_s)),
-            initial=timedelta(seconds=self.poll_initial_interval_s),
-        )
-
     @property
     def smtp_port_or_default(self) -> int:
         return self.smtp_port or {"none": 25, "starttls": 587, "ssl": 465}[self.smtp_security]
@@ -150,11 +139,6 @@ class Settings:
         """Extraction processes on this machine: ``workers``, or one (no pool) when the batches
         go to Dask, whose workers extract in their own processes."""
         return self.workers if self.task_runner == "local" else 1
-
-    def address_policy(self) -> AddressPolicy:
-        """The SSRF policy these settings describe (checked once, in ``from_env``)."""
-        hosts, networks = parse_allowed(self.allowed_hosts)
-        return AddressPolicy(self.allow_private_networks, hosts, networks)
 
 
 class Secret:

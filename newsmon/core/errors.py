@@ -7,8 +7,8 @@
     └── QueryError               a `newsmon sql` query failed
 
 Failures of a single feed, page or article are *not* exceptions: they are values (a status and
-a reason from ``extractors.reasons``) recorded in the warehouse, so that one bad input never stops a
-run.
+a reason from ``newsmon.extractors.reasons``) recorded in the warehouse, so that one bad input
+never stops a run.
 """
 
 from __future__ import annotations

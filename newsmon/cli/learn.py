@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from newsmon.cli_options import _db_option, _handle_errors, _resolve_db, _topics_option
-from newsmon.errors import ConfigError
+from newsmon.cli.options import _db_option, _handle_errors, _resolve_db, _topics_option
+from newsmon.core.errors import ConfigError
 
 _topic_option = click.option(
     "--topic", default="eu_nato_defence", show_default=True, help="The topic."
@@ -19,7 +19,7 @@ _topic_option = click.option(
 
 
 def _topics_path(topics_file: Path | None) -> Path:
-    from newsmon.config import Settings
+    from newsmon.core.settings import Settings
 
     return topics_file or Settings.from_env().topics_path
 
@@ -125,10 +125,10 @@ def label(
     """Record an analyst's verdict on a stored ARTICLE (its id, or a unique prefix of 6+
     characters) for a topic. `newsmon train` learns from these; `newsmon eval --db` measures
     the current model against them."""
-    from extractors.topics import declared_topics
+    from newsmon.extractors.topics import declared_topics
     from newsmon.learn import check_topic
-    from warehouse.labels import Label, UnknownArticleError, add_label, resolve_article
-    from warehouse.store import connect
+    from newsmon.warehouse.labels import Label, UnknownArticleError, add_label, resolve_article
+    from newsmon.warehouse.store import connect
 
     topics_path = _topics_path(topics_file)
     check_topic(declared_topics(topics_path), topic, topics_path)
@@ -177,16 +177,16 @@ def eval_(
 
     The last line is a JSON object: precision, recall, f1, tp, fp, fn, tn.
     """
-    from extractors.evaluate import evaluate_file, evaluate_labelled
-    from extractors.topics import load_topics
+    from newsmon.extractors.evaluate import evaluate_file, evaluate_labelled
+    from newsmon.extractors.topics import load_topics
     from newsmon.learn import check_topic
 
     path = _topics_path(topics_file)
     topics = load_topics(path)
     check_topic(topics, topic, path)
     if db is not None:
-        from warehouse.labels import labelled_articles
-        from warehouse.store import connect
+        from newsmon.warehouse.labels import labelled_articles
+        from newsmon.warehouse.store import connect
 
         with connect(_existing_db(db), read_only=True) as con:
             rows = labelled_articles(con, topic)
@@ -220,7 +220,7 @@ def format_eval(report: Any, errors: bool) -> str:
     for kind, sub in sorted(getattr(report, "by_kind", {}).items()):
         lines.append(row(kind, sub))
     if errors:
-        from extractors.topics import TopicMatch, describe
+        from newsmon.extractors.topics import TopicMatch, describe
 
         for err in report.errors:
             lines.append("")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from newsmon import __version__
-from newsmon.cli_options import (
+from newsmon.cli.options import (
     F,
     UserError,
     _alerts_option,
@@ -37,11 +37,11 @@ from newsmon.cli_options import (
     _topics_option,
     printable,
 )
-from newsmon.errors import ConfigError, WarehouseError
-from newsmon.progress import reporting
+from newsmon.core.errors import ConfigError, WarehouseError
+from newsmon.core.progress import reporting
 
 if TYPE_CHECKING:
-    from flows.serve import ServeConfig
+    from newsmon.flows.serve import ServeConfig
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,11 +59,11 @@ def cli() -> None:
 @_handle_errors
 def init(db: Path | None, topics_file: Path | None) -> None:
     """Create the warehouse (schema migrations) and load the baseline articles."""
-    from extractors.topics import load_topics
-    from newsmon.config import Settings
-    from warehouse.baseline import ensure_baseline
-    from warehouse.migrations import latest_version
-    from warehouse.store import connect
+    from newsmon.core.settings import Settings
+    from newsmon.extractors.topics import load_topics
+    from newsmon.warehouse.baseline import ensure_baseline
+    from newsmon.warehouse.migrations import latest_version
+    from newsmon.warehouse.store import connect
 
     settings = Settings.from_env()
     db_path = db or settings.db_path
@@ -108,9 +108,9 @@ def run(
     --shard, only one shard of the feeds (docs/scaling.md).
     """
     with _prefect() as prefect_server:
-        from flows.batches import prepare
-        from flows.ingest import ingest, load_config, parse_shard
-        from newsmon.locks import check_lockable
+        from newsmon.core.locks import check_lockable
+        from newsmon.flows.batches import prepare
+        from newsmon.flows.ingest import ingest, load_config, parse_shard
 
         part = parse_shard(shard)  # fail on bad parameters and config before any work
         config = load_config(db, feeds_file, topics_file)
@@ -181,8 +181,8 @@ def sql(db: Path | None, fmt: str, query: str) -> None:
     ATTACH or LOAD from SQL (`newsmon export` writes files)."""
     import duckdb
 
-    from newsmon.errors import QueryError
-    from warehouse.store import connect_sealed, run_query
+    from newsmon.core.errors import QueryError
+    from newsmon.warehouse.store import connect_sealed, run_query
 
     if not query.strip():
         raise QueryError('empty query: give one SQL statement, e.g. newsmon sql "SELECT ..."')
@@ -261,8 +261,8 @@ def checkpoint(db: Path | None, keep_days: int) -> None:
     Safe while ingests run (a commit that conflicts is run again). Schedule it daily or so for
     a DuckLake warehouse; on a DuckDB file it only folds the write-ahead log into the file.
     """
-    from warehouse import lake
-    from warehouse.store import connect, retry_conflicts
+    from newsmon.warehouse import lake
+    from newsmon.warehouse.store import connect, retry_conflicts
 
     db_path = _resolve_db(db)
     if not db_path.exists():
@@ -291,8 +291,8 @@ def checkpoint(db: Path | None, keep_days: int) -> None:
 @_handle_errors
 def status(db: Path | None) -> None:
     """Show counts, the last run and each feed's health."""
-    from warehouse.status import warehouse_status
-    from warehouse.store import connect
+    from newsmon.warehouse.status import warehouse_status
+    from newsmon.warehouse.store import connect
 
     db_path = _resolve_db(db)
     with connect(db_path, read_only=True) as con:
@@ -351,9 +351,9 @@ def _serve_config(
 ) -> ServeConfig:
     """The deployments' settings, with the configuration (feeds, topics, subscriptions) checked:
     a bad one stops the command before anything is served or deployed."""
-    from flows.digest import select_subscriptions
-    from flows.ingest import load_config
-    from flows.serve import ServeConfig
+    from newsmon.flows.digest import select_subscriptions
+    from newsmon.flows.ingest import load_config
+    from newsmon.flows.serve import ServeConfig
 
     settings = load_config(db, feeds_file, topics_file).settings
     alerts = None if no_digest else (alerts_file or settings.alerts_path)
@@ -402,7 +402,7 @@ def serve(
 
     Start one with `prefect server start` and set PREFECT_API_URL; stop serving with Ctrl-C.
     """
-    from flows.serve import serve_forever
+    from newsmon.flows.serve import serve_forever
 
     _require_prefect_api("schedules")
     config = _serve_config(
@@ -448,7 +448,7 @@ def deploy(
     Needs a Prefect server (PREFECT_API_URL) and the pool (`prefect work-pool create POOL
     --type process`). Every worker must reach the warehouse and config files at the same paths.
     """
-    from flows.serve import deploy_to_pool
+    from newsmon.flows.serve import deploy_to_pool
 
     _require_prefect_api("work pools")
     config = _serve_config(
@@ -468,7 +468,7 @@ def deploy(
 
 
 def _feeds_path(feeds_file: Path | None) -> Path:
-    from newsmon.config import Settings
+    from newsmon.core.settings import Settings
 
     return feeds_file or Settings.from_env().feeds_path
 
@@ -484,9 +484,9 @@ def feeds() -> None:
 @_handle_errors
 def feeds_list(db: Path | None, feeds_file: Path | None) -> None:
     """Each configured feed with its health: status, last success, error streak, next poll."""
-    from newsmon.config import load_feeds
-    from warehouse.loads import feed_id_for
-    from warehouse.store import connect, run_query
+    from newsmon.core.settings import load_feeds
+    from newsmon.warehouse.loads import feed_id_for
+    from newsmon.warehouse.store import connect, run_query
 
     configured = load_feeds(_feeds_path(feeds_file))
     db_path = _resolve_db(db)
@@ -528,8 +528,8 @@ def feeds_add(
     interval: int | None,
 ) -> None:
     """Check the feed at URL once and add it to the feeds file."""
-    from extractors.urls import is_http_url
-    from newsmon.config import FeedConfig
+    from newsmon.core.settings import FeedConfig
+    from newsmon.extractors.urls import is_http_url
     from newsmon.feedlist import add_feeds
 
     path = _feeds_path(feeds_file)
@@ -586,7 +586,7 @@ def feeds_remove(feeds_file: Path | None, name_or_url: str) -> None:
 @_handle_errors
 def feeds_import(feeds_file: Path | None, opml: Path, check: bool) -> None:
     """Add the feeds of an OPML file (a feed reader's export) to the feeds file."""
-    from extractors.urls import is_http_url
+    from newsmon.extractors.urls import is_http_url
     from newsmon.feedlist import add_feeds, parse_opml
 
     path = _feeds_path(feeds_file)
@@ -624,7 +624,7 @@ def feeds_import(feeds_file: Path | None, opml: Path, check: bool) -> None:
 @_handle_errors
 def feeds_export(feeds_file: Path | None, out: Path | None) -> None:
     """Write the feed list as OPML 2.0 (to OUT, or to standard output)."""
-    from newsmon.config import load_feeds
+    from newsmon.core.settings import load_feeds
     from newsmon.feedlist import to_opml
 
     text = to_opml(load_feeds(_feeds_path(feeds_file)))
@@ -664,10 +664,10 @@ def _check(url: str) -> Any:
 
 def _check_many(urls: Sequence[str], chunk: int = 20) -> list[Any]:
     """Poll feeds once (concurrently, ``chunk`` at a time, reporting progress); store nothing."""
-    from extractors.pipeline import FeedTarget, poll_feeds
-    from flows.ingest import fetch_options
-    from newsmon.config import Settings
-    from newsmon.progress import advance
+    from newsmon.core.progress import advance
+    from newsmon.core.settings import Settings
+    from newsmon.extractors.pipeline import FeedTarget, poll_feeds
+    from newsmon.flows.ingest import fetch_options
 
     settings = Settings.from_env()
     options = fetch_options(settings)
@@ -707,9 +707,9 @@ def digest(
     Exit status 1 if a digest could not be delivered (it is recorded and retried next time).
     """
     with _prefect() as prefect_server:
-        from flows.digest import digest as digest_flow
-        from flows.digest import select_subscriptions
-        from newsmon.config import Settings
+        from newsmon.core.settings import Settings
+        from newsmon.flows.digest import digest as digest_flow
+        from newsmon.flows.digest import select_subscriptions
 
         settings = Settings.from_env()
         db_path = db or settings.db_path
@@ -720,7 +720,7 @@ def digest(
             raise UserError(
                 ConfigError(db_path, "", "no such warehouse", "run `newsmon init --db PATH` first")
             )
-        from newsmon.locks import check_lockable
+        from newsmon.core.locks import check_lockable
 
         for sub in subs:  # each digest holds a lock beside the warehouse
             check_lockable(db_path, f"digest-{sub.name}")
@@ -769,9 +769,9 @@ def rescore(db: Path | None, topics_file: Path | None, batch_size: int) -> None:
     changed relevance, per topic.
     """
     with _prefect() as prefect_server:
-        from extractors.topics import load_topics
-        from flows.rescore import rescore_flow
-        from newsmon.config import Settings
+        from newsmon.core.settings import Settings
+        from newsmon.extractors.topics import load_topics
+        from newsmon.flows.rescore import rescore_flow
 
         settings = Settings.from_env()
         db_path = db or settings.db_path
@@ -836,13 +836,13 @@ def search(
     --all-copies. Columns: bm25, published, outlet, title, score and relevant (for --topic, else
     the best topic), copies, url. Works offline; the index is rebuilt by `run` and `rescore`.
     """
-    from warehouse.search import SearchOptions
-    from warehouse.search import search as run_search
-    from warehouse.store import connect
+    from newsmon.warehouse.search import SearchOptions
+    from newsmon.warehouse.search import search as run_search
+    from newsmon.warehouse.store import connect
 
     if topic is not None:  # a typo would otherwise find nothing, silently
-        from extractors.topics import declared_topics
-        from newsmon.config import Settings
+        from newsmon.core.settings import Settings
+        from newsmon.extractors.topics import declared_topics
         from newsmon.learn import check_topic
 
         topics_path = Settings.from_env().topics_path
@@ -883,8 +883,8 @@ def export(db: Path | None, fmt: str, since: datetime | None, overwrite: bool, o
     Hive-style folders (OUT/articles/day=YYYY-MM-DD/data_0.parquet, ...), one dataset per
     table; docs/queries.md shows how to read them back.
     """
-    from warehouse.export import export_warehouse
-    from warehouse.store import connect
+    from newsmon.warehouse.export import export_warehouse
+    from newsmon.warehouse.store import connect
 
     with connect(_resolve_db(db), read_only=True) as con:
         datasets = export_warehouse(
@@ -917,7 +917,7 @@ def demo(db: Path) -> None:
 
 
 def _register_learning() -> None:
-    from newsmon.cli_learn import eval_, label, train
+    from newsmon.cli.learn import eval_, label, train
 
     for command in (train, label, eval_):
         cli.add_command(command)
