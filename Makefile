@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 60
 export PREFECT_LOGGING_SETTINGS_PATH ?= $(CURDIR)/config/prefect-logging.yml
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run demo test lint bench bench-dask bench-ducklake bench-extract model lock clean
+.PHONY: help setup run demo test lint docs package-check bench bench-dask bench-ducklake bench-extract model lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -42,6 +42,12 @@ lint: setup ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+docs: setup ## regenerate docs/cli.md from the commands' --help
+	$(BIN)/python docs/generate_cli.py
+
+package-check: ## build the wheel, install it in a fresh venv, run init/demo/eval from an empty folder
+	bash .ci/package-check
 
 bench: setup ## end-to-end pipeline benchmark, 40 feeds x 50 items (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.pipeline

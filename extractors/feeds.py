@@ -13,9 +13,9 @@ Decisions:
   they take over half the parse time (27-file corpus: 3.5 s -> 1.45 s). Item and feed links are
   still resolved (feedparser resolves ``<link>``/``href`` itself; we ``urljoin`` again with the
   feed URL, or the feed's own link when the feed URL is not http(s), e.g. a local file).
-  Plain text comes from our own ``html.parser``-based stripper, which drops ``script``,
-  ``style`` and similar elements entirely, unescapes entities and collapses whitespace; the
-  output is never rendered as HTML.
+  Plain text comes from our own ``html.parser``-based stripper (``newsmon.extractors.entries``),
+  which drops ``script``, ``style`` and similar elements entirely, unescapes entities and
+  collapses whitespace; the output is never rendered as HTML.
 - feedparser itself can raise on some malformed input (e.g. ``TypeError`` in its loose
   parser on a broken ``<width>``); that is caught at the call and recorded as
   ``ok=False, reason=extract_error`` with the exception in ``bozo_message``.
@@ -32,41 +32,40 @@ Decisions:
   document. For XML the document is cut *before* parsing, at the start tag of the first
   ``<item>``/``<entry>`` over the limit (and closed again), so a feed of 50,000 items costs what
   one of ``max_items`` does; ``entries_over_limit`` counts what was left out.
-- Titles and summaries are always reduced to plain text (tags stripped, ``script``/``style``
-  dropped with their content, entities unescaped), whatever type the feed declares: an escaped
-  ``&lt;script&gt;`` in a "plain text" title is markup too, and nothing downstream should ever
-  have to escape a title. Titles are capped at ``MAX_TITLE_CHARS``, summaries at
-  ``MAX_SUMMARY_CHARS``.
-- Entry ``link``: absolute http(s) only; any other scheme (``javascript:``, ``data:``, ``ftp:``)
-  or an unresolvable relative link gives ``link=None`` and the original value (capped) in
-  ``rejected_link``. A ``user:password@`` part is removed (a relative link resolved against a
-  feed URL with credentials would otherwise inherit them): credentials are for the feed only.
-- ``published_at``: published, else updated, else created date, as aware UTC; dates more than
-  ``MAX_FUTURE`` ahead of ``now`` (or that do not convert) become ``None``.
-- ``guid``: the entry id, else its link, else ``"sha256:" + content_hash(title + summary)``;
-  ids over ``MAX_GUID_CHARS`` are replaced by ``"sha256:" + hash of the id``. Later entries with
-  an already-seen guid are dropped (counted in ``duplicates_dropped``); entries with no id,
-  link, title or summary (e.g. stray ``<item/>`` elements) are dropped (``empty_dropped``).
+
+How each entry is normalised (plain-text titles and summaries and their caps, links,
+``published_at``, guids, dropped duplicates and empty entries) is in
+:mod:`newsmon.extractors.entries`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from html import unescape
-from html.parser import HTMLParser
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
 
 import feedparser
 
+from newsmon.extractors.entries import (
+    MAX_FUTURE,
+    MAX_SUMMARY_CHARS,
+    MAX_TITLE_CHARS,
+    ParsedEntry,
+    _build_entries,
+    _cap,
+    _RawEntry,
+    _resolve_link,
+    _text,
+    collapse_ws,
+    html_to_text,
+    valid_text,
+)
 from newsmon.extractors.reasons import Reason
-from newsmon.extractors.urls import content_hash, is_http_url, strip_userinfo
+from newsmon.extractors.urls import is_http_url
 
 __all__ = [
     "MAX_DECOMPRESSED_BYTES",
@@ -78,39 +77,18 @@ __all__ = [
     "ParsedFeed",
     "html_to_text",
     "parse_feed",
+    "valid_text",
 ]
 
-MAX_TITLE_CHARS = 1_000
-MAX_SUMMARY_CHARS = 20_000
-MAX_AUTHOR_CHARS = 300
-MAX_TAG_CHARS = 200
-MAX_TAGS = 50
-MAX_GUID_CHARS = 1_000
-MAX_REJECTED_LINK_CHARS = 200
 MAX_BOZO_MESSAGE_CHARS = 500
 MAX_DECOMPRESSED_BYTES = 50 * 1024 * 1024
-MAX_FUTURE = timedelta(days=2)
 MAX_ITEMS = 1_000  # default entries read per feed (NEWSMON_MAX_FEED_ITEMS)
-# raw HTML longer than this is cut before stripping (bounds the work on pathological input)
-_MAX_HTML_INPUT_CHARS = 2_000_000
 
 _JSON_FEED_VERSIONS = {
     "https://jsonfeed.org/version/1": "json1",
     "https://jsonfeed.org/version/1.1": "json11",
 }
 _BENIGN_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
-
-
-@dataclass(frozen=True)
-class ParsedEntry:
-    guid: str
-    link: str | None  # absolute http(s) URL or None
-    title: str
-    summary: str  # plain text
-    published_at: datetime | None  # tz-aware UTC
-    author: str | None
-    tags: tuple[str, ...]
-    rejected_link: str | None = None  # a non-http(s) or unresolvable link that was dropped
 
 
 @dataclass(frozen=True)
@@ -131,199 +109,7 @@ class ParsedFeed:
     entries_over_limit: int = 0  # entries not read: the feed had more than max_items
 
 
-# --------------------------------------------------------------------------- text helpers
-
-
-class _TextExtractor(HTMLParser):
-    """Collects the text of an HTML fragment, skipping non-content elements."""
-
-    _SKIP = frozenset({"script", "style", "noscript", "template", "head", "svg", "math", "iframe"})
-    _BLOCK = frozenset(
-        {
-            "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
-            "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-            "hr", "img", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th",
-            "tr", "ul",
-        }
-    )  # fmt: skip
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip_depth += 1
-        elif tag in self._BLOCK:
-            self.parts.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._BLOCK:
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self._skip_depth = max(0, self._skip_depth - 1)
-        elif tag in self._BLOCK:
-            self.parts.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip_depth:
-            self.parts.append(data)
-
-
-# fallback stripping, only for markup html.parser refuses
-_SKIPPED_BLOCK = re.compile(
-    r"<(script|style|noscript|template|svg|math|iframe)\b.*?(</\1\s*>|\Z)", re.I | re.S
-)
-_TAG = re.compile(r"<[^>]*>?")
-
-
-def valid_text(text: str) -> str:
-    """``text`` as valid Unicode: a lone UTF-16 surrogate (legal in JSON, ``"\\ud800"``) cannot
-    be encoded as UTF-8, and would fail every later step that stores or hashes it; it becomes
-    U+FFFD (a well-formed surrogate pair becomes its character)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
-
-
-def collapse_ws(text: str) -> str:
-    return " ".join(valid_text(text).split())
-
-
-def html_to_text(html: str) -> str:
-    """Plain text of an HTML fragment: tags stripped, entities unescaped, whitespace collapsed."""
-    if "<" not in html and "&" not in html:
-        return collapse_ws(html)
-    html = html[:_MAX_HTML_INPUT_CHARS]
-    parser = _TextExtractor()
-    try:
-        parser.feed(html)
-        parser.close()
-    except AssertionError:  # html.parser raises it on some malformed "<![...]>" declarations
-        return collapse_ws(unescape(_TAG.sub(" ", _SKIPPED_BLOCK.sub(" ", html))))
-    return collapse_ws("".join(parser.parts))
-
-
-# HTML elements that, in a field declared plain text, are markup all the same
-_HTML_ELEMENTS = (
-    "a|abbr|b|big|blockquote|br|button|center|code|del|div|em|embed|font|form|h[1-6]|hr|i|img|"
-    "input|ins|li|link|mark|meta|object|ol|p|pre|q|s|small|span|strike|strong|sub|sup|table|"
-    "tbody|td|th|tr|u|ul|video|audio|source|base|body|html|head|title"
-)
-_PLAIN_TAG = re.compile(rf"<\s*/?\s*(?:{_HTML_ELEMENTS})\b[^<>]*>", re.I)
-
-
-def _text(value: str, is_html: bool) -> str:
-    """Plain text of a title or summary: HTML reduced to its text; "plain text" cleared of
-    what is markup anyway (script/style elements with their content, known HTML tags), while
-    other angle brackets ("a <b> c" is kept as "a c", "x <not a tag>" as is) stay text."""
-    if is_html:
-        return html_to_text(value)
-    if "<" not in value:
-        return collapse_ws(value)
-    value = value[:_MAX_HTML_INPUT_CHARS]
-    return collapse_ws(_PLAIN_TAG.sub(" ", _SKIPPED_BLOCK.sub(" ", value)))
-
-
-def _cap(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit].rstrip()
-
-
-def _short_hash(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-
-
 # --------------------------------------------------------------------------- shared building
-
-
-@dataclass(frozen=True)
-class _RawEntry:
-    """One entry's values, already as plain Python types, before normalisation."""
-
-    id: str
-    link: str
-    title: str
-    title_is_html: bool
-    summary: str
-    summary_is_html: bool
-    published: datetime | None
-    author: str
-    tags: tuple[str, ...]
-
-
-def _resolve_link(raw: str, base: str | None) -> tuple[str | None, str | None]:
-    """(absolute http(s) link or None, the rejected raw value or None)."""
-    raw = raw.strip()
-    if not raw:
-        return None, None
-    candidate = raw
-    if base:
-        try:
-            candidate = urljoin(base, raw)
-        except ValueError:
-            candidate = raw
-    if is_http_url(candidate):
-        return strip_userinfo(candidate), None
-    return None, _cap(strip_userinfo(raw), MAX_REJECTED_LINK_CHARS)
-
-
-def _sane_date(value: datetime | None, now: datetime) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return None if value > now + MAX_FUTURE else value
-
-
-@dataclass(frozen=True)
-class _Built:
-    entries: tuple[ParsedEntry, ...]
-    duplicates_dropped: int
-    empty_dropped: int
-
-
-def _build_entries(raws: list[_RawEntry], base: str | None, now: datetime) -> _Built:
-    entries: list[ParsedEntry] = []
-    seen: set[str] = set()
-    duplicates = empty = 0
-    for raw in raws:
-        # plain text whatever the declared type: see the module docstring
-        title = _cap(_text(raw.title[: MAX_TITLE_CHARS * 4], raw.title_is_html), MAX_TITLE_CHARS)
-        summary = _cap(_text(raw.summary, raw.summary_is_html), MAX_SUMMARY_CHARS)
-        link, rejected = _resolve_link(valid_text(raw.link), base)
-        if not (title or summary or raw.link.strip() or raw.id.strip()):
-            empty += 1
-            continue
-        guid = valid_text(raw.id.strip()) or link or ""
-        if not guid:
-            guid = "sha256:" + content_hash(title + "\n" + summary)[:32]
-        elif len(guid) > MAX_GUID_CHARS:
-            guid = _short_hash(guid)
-        if guid in seen:
-            duplicates += 1
-            continue
-        seen.add(guid)
-        tags = tuple(dict.fromkeys(t for t in (collapse_ws(t) for t in raw.tags) if t))
-        author = _cap(collapse_ws(raw.author), MAX_AUTHOR_CHARS) or None
-        entries.append(
-            ParsedEntry(
-                guid=guid,
-                link=link,
-                title=title,
-                summary=summary,
-                published_at=_sane_date(raw.published, now),
-                author=author,
-                tags=tuple(_cap(t, MAX_TAG_CHARS) for t in tags[:MAX_TAGS]),
-                rejected_link=rejected,
-            )
-        )
-    return _Built(tuple(entries), duplicates, empty)
 
 
 def _failure(

@@ -12,8 +12,8 @@ Limits, all in ``FetchOptions``:
 - time: ``timeout_s`` for connecting and for each read, and ``deadline_s`` for a whole attempt
   (all redirect hops and the body), so a server dripping a byte at a time is cut off;
 - size: ``max_bytes`` of *decoded* body, enforced while streaming, whether or not the server
-  declared a Content-Length; gzip/deflate are inflated here in bounded steps, so a gzip bomb is
-  stopped after ``max_bytes`` of output;
+  declared a Content-Length; gzip/deflate are inflated in bounded steps, so a gzip bomb is
+  stopped after ``max_bytes`` of output (``newsmon.extractors.fetchbody``);
 - redirects: at most ``max_redirects``; a redirect to anything but http(s) is refused (bad_url);
 - addresses: connections go only to addresses ``addresses`` (an ``AddressPolicy``) allows, checked
   on the resolved IP at connect time (``newsmon.extractors.netguard``); by default loopback,
@@ -28,13 +28,15 @@ Limits, all in ``FetchOptions``:
   too_many_redirects are never retried.
 
 A URL without a scheme, or a ``file://`` URL, is read from the local disk (same size limit; a
-gzip file, recognised by its magic bytes, is inflated within the limit). A missing or unreadable
-file is ``file_error``. Local files are never "not modified": ETag/Last-Modified are not used.
+gzip file, recognised by its magic bytes, is inflated within the limit; read by
+``newsmon.extractors.fetchbody``). A missing or unreadable file is ``file_error``. Local files are
+never "not modified": ETag/Last-Modified are not used.
 
-Credentials: ``final_url`` never carries ``user:password@``, and ``error`` never shows it.
+Credentials: ``final_url`` never carries ``user:password@``, and ``error`` never shows it (a failed
+result's ``error`` is redacted by ``_failed``, in ``newsmon.extractors.fetchtypes``).
 
 The client is aiohttp (one session per call, no automatic decompression, redirects or
-``trust_env``: this module does those within its limits; HTTP proxies come from the environment,
+``trust_env``: newsmon does those within its limits; HTTP proxies come from the environment,
 read once per call, and ``~/.netrc`` is never read). It costs about a third of httpx's CPU per page
 (docs/performance.md); URLs are still parsed and joined by ``httpx.URL``, a strict parser.
 """
@@ -44,22 +46,17 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
-import mimetypes
-import os
 import random
 import re
 import socket
-import stat
 import time
 import urllib.request
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO
 from urllib.parse import urlsplit
 from urllib.request import getproxies, url2pathname
 
@@ -67,8 +64,18 @@ import aiohttp
 import httpx
 from yarl import URL
 
+from newsmon.extractors.fetchbody import _read_body, _read_file
+from newsmon.extractors.fetchtypes import (
+    FetchOptions,
+    FetchRequest,
+    FetchResult,
+    FetchStatus,
+    HostCircuit,
+    _failed,
+    _Failure,
+    _redact,
+)
 from newsmon.extractors.netguard import (
-    AddressPolicy,
     BlockedAddressError,
     GuardedResolver,
     ResolveTimeoutError,
@@ -82,6 +89,7 @@ __all__ = [
     "FetchRequest",
     "FetchResult",
     "FetchStatus",
+    "HostCircuit",
     "fetch_all",
     "fetch_batch",
 ]
@@ -89,29 +97,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-_GZIP_MAGIC = b"\x1f\x8b"
-_ERROR_MAX_CHARS = 300
-
-
-class HostCircuit:
-    """Open circuits by host (``scheme://host:port``): a dead host costs one failure per run,
-    not one per article with back-off each time (306 pages on unresolvable hosts took 52 s).
-
-    Opened by a DNS failure, a refused connection or a connect timeout, at the first try: the
-    host's requests (that one's retries included) then fail with the same reason, retryable by
-    the next run.
-    A plain dict: its operations are atomic in CPython, and it pickles with the options.
-    """
-
-    def __init__(self) -> None:
-        self.open: dict[str, FetchResult] = {}
-
-    def trip(self, key: str, result: FetchResult) -> None:
-        self.open.setdefault(key, result)
-
-    def tripped(self, key: str) -> FetchResult | None:
-        return self.open.get(key)
-
 
 _NOT_TRIED = "not tried"
 
@@ -137,68 +122,6 @@ def _host_key(url: str) -> str | None:
 def _host_of(url: httpx.URL) -> str:
     """The key of a host's slot and circuit."""
     return f"{url.scheme}://{url.host}:{url.port or ''}"
-
-
-@dataclass(frozen=True)
-class FetchOptions:
-    timeout_s: float = 10.0  # connect/read timeout
-    deadline_s: float = 30.0  # total time for one attempt incl. redirects and body
-    max_bytes: int = 10_000_000  # decoded body
-    max_concurrency: int = 32
-    per_host: int = 4
-    user_agent: str = "newsmon/0.1 (+https://example.org/newsmon)"
-    retries: int = 2  # extra attempts for transient failures
-    backoff_s: float = 0.5  # first backoff; doubles each retry, with jitter (x0.5..1.0)
-    max_redirects: int = 5
-    max_retry_after_s: float = 30.0  # honour Retry-After up to this; longer: give up, report it
-    trust_env: bool = True  # honour HTTP(S)_PROXY / ALL_PROXY / NO_PROXY / SSL_CERT_FILE
-    addresses: AddressPolicy = field(default_factory=AddressPolicy)  # default: public only
-    # hosts that did not resolve or refused to connect, shared by every batch that uses these
-    # options (one run): their other URLs fail at once, retryable, without a request
-    circuit: HostCircuit = field(default_factory=lambda: HostCircuit(), compare=False)
-
-    def __post_init__(self) -> None:
-        if self.max_concurrency < 1 or self.per_host < 1:
-            raise ValueError("max_concurrency and per_host must be at least 1")
-        if self.retries < 0 or self.max_redirects < 0 or self.max_bytes < 0:
-            raise ValueError("retries, max_redirects and max_bytes must not be negative")
-        if self.timeout_s <= 0 or self.deadline_s <= 0:
-            raise ValueError("timeout_s and deadline_s must be positive")
-
-
-@dataclass(frozen=True)
-class FetchRequest:
-    url: str
-    etag: str | None = None  # sent as If-None-Match
-    last_modified: str | None = None  # sent as If-Modified-Since
-
-
-class FetchStatus(StrEnum):
-    OK = "ok"
-    NOT_MODIFIED = "not_modified"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    url: str  # as requested
-    final_url: str  # after redirects
-    status: FetchStatus
-    reason: Reason | None  # set when FAILED
-    http_status: int | None
-    content: bytes  # b"" unless OK
-    content_type: str | None
-    etag: str | None
-    last_modified: str | None
-    retry_after_s: float | None  # from a 429/503 Retry-After, for the scheduler
-    duration_s: float
-    attempts: int
-    error: str | None  # one-line human detail (never includes credentials)
-    max_age_s: float | None = None  # Cache-Control max-age (or s-maxage) of an ok/304 response
-
-    @property
-    def ok(self) -> bool:
-        return self.status is FetchStatus.OK
 
 
 # -- public entry points --------------------------------------------------------------------------
@@ -280,23 +203,6 @@ def _proxy_for(url: httpx.URL, proxies: dict[str, str]) -> str | None:
 
 
 # -- internals ------------------------------------------------------------------------------------
-
-
-class _Failure(Exception):
-    """A classified failure raised inside one attempt and turned into a FetchResult."""
-
-    def __init__(
-        self,
-        reason: Reason,
-        message: str,
-        http_status: int | None = None,
-        retry_after_s: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.http_status = http_status
-        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -575,183 +481,6 @@ def _check_http_url(url: httpx.URL, what: str = "URL", http_status: int | None =
         raise _Failure(Reason.BAD_URL, f"{what} with port {url.port} out of range", http_status)
 
 
-async def _read_body(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
-    declared = resp.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise _Failure(
-            Reason.TOO_LARGE,
-            f"Content-Length {declared} over the {max_bytes}-byte limit",
-            resp.status,
-        )
-    decoder = _Decoder(resp.headers.get("content-encoding", ""), max_bytes, resp.status)
-    parts: list[bytes] = []
-    async for raw in resp.content.iter_any():
-        parts.append(decoder.feed(raw))
-    parts.append(decoder.flush())
-    return b"".join(parts)
-
-
-class _Inflater:
-    """zlib decompression that never produces more than ``limit`` bytes in total."""
-
-    def __init__(self, coding: str, limit: int, http_status: int | None) -> None:
-        self._gzip = coding in ("gzip", "x-gzip")
-        self._obj = zlib.decompressobj(zlib.MAX_WBITS | 16 if self._gzip else zlib.MAX_WBITS)
-        self._fresh = True  # deflate: nothing decoded yet, a raw-deflate fallback is possible
-        self._limit = limit
-        self._status = http_status
-        self.total = 0
-
-    def feed(self, data: bytes) -> bytes:
-        out: list[bytes] = []
-        while data:
-            try:
-                chunk = self._obj.decompress(data, self._limit - self.total + 1)
-            except zlib.error:
-                if self._gzip or not self._fresh:
-                    raise
-                # "deflate" sent as raw deflate (no zlib header), as some servers do
-                self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
-                self._fresh = False
-                continue
-            self._fresh = False
-            self._take(chunk, out)
-            if self._obj.eof:
-                rest = self._obj.unused_data
-                if not (self._gzip and rest):
-                    break  # trailing bytes after the stream are ignored
-                self._obj = zlib.decompressobj(zlib.MAX_WBITS | 16)  # next gzip member
-                data = rest
-            else:
-                data = self._obj.unconsumed_tail
-        return b"".join(out)
-
-    def flush(self) -> bytes:
-        out: list[bytes] = []
-        self._take(self._obj.flush(), out)
-        return b"".join(out)
-
-    @property
-    def eof(self) -> bool:
-        return self._obj.eof
-
-    def _take(self, chunk: bytes, out: list[bytes]) -> None:
-        self.total += len(chunk)
-        if self.total > self._limit:
-            raise _Failure(
-                Reason.TOO_LARGE, f"decoded body over the {self._limit}-byte limit", self._status
-            )
-        out.append(chunk)
-
-
-class _Decoder:
-    """Undo a Content-Encoding (gzip, deflate, identity; possibly stacked), within a size limit."""
-
-    def __init__(self, content_encoding: str, limit: int, http_status: int | None) -> None:
-        codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
-        codings = [c for c in codings if c != "identity"]
-        for coding in codings:
-            if coding not in ("gzip", "x-gzip", "deflate"):
-                raise _Failure(
-                    Reason.CONNECTION, f"unsupported Content-Encoding {coding!r}", http_status
-                )
-        # applied in the order listed, so undone in reverse
-        self._stages = [_Inflater(c, limit, http_status) for c in reversed(codings)]
-        self._limit = limit
-        self._status = http_status
-        self._total = 0
-
-    def feed(self, data: bytes) -> bytes:
-        for stage in self._stages:
-            data = stage.feed(data)
-        return self._count(data)
-
-    def flush(self) -> bytes:
-        data = b""
-        for stage in self._stages:
-            data = stage.feed(data) + stage.flush()
-        return self._count(data)
-
-    def _count(self, data: bytes) -> bytes:
-        self._total += len(data)
-        if self._total > self._limit:
-            raise _Failure(
-                Reason.TOO_LARGE, f"body over the {self._limit}-byte limit", self._status
-            )
-        return data
-
-
-def _read_file(url: str, path: Path, max_bytes: int) -> FetchResult:
-    """Read a local file (blocking; run in a thread), inflating it if it is gzip."""
-    name = path.name
-    try:
-        # a regular file only: a FIFO would block the run until someone writes to it, a device
-        # never ends, a directory is not a feed. O_NONBLOCK so that opening a FIFO cannot hang.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise _Failure(Reason.FILE_ERROR, f"cannot read {path}: not a regular file")
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as fh:
-            data = fh.read(max_bytes + 1)
-            if data[:2] == _GZIP_MAGIC:
-                data = _gunzip_file(fh, data, path, max_bytes)
-                name = name.removesuffix(".gz").removesuffix(".gzip")
-    except OSError as exc:
-        detail = exc.strerror or type(exc).__name__
-        raise _Failure(Reason.FILE_ERROR, f"cannot read {path}: {detail}") from exc
-    except ValueError as exc:  # a path the OS cannot take
-        raise _Failure(Reason.FILE_ERROR, f"cannot read {path}: {exc}") from exc
-    if len(data) > max_bytes:
-        raise _Failure(Reason.TOO_LARGE, f"file over the {max_bytes}-byte limit")
-    return FetchResult(
-        url=url,
-        final_url=url,
-        status=FetchStatus.OK,
-        reason=None,
-        http_status=None,
-        content=data,
-        content_type=_guess_type(name),
-        etag=None,
-        last_modified=None,
-        retry_after_s=None,
-        duration_s=0.0,
-        attempts=0,
-        error=None,
-    )
-
-
-def _gunzip_file(fh: BinaryIO, head: bytes, path: Path, max_bytes: int) -> bytes:
-    """Inflate a gzip file whose first bytes are ``head``, reading on from ``fh``, bounded."""
-    inflater = _Inflater("gzip", max_bytes, None)
-    parts: list[bytes] = []
-    chunk = head
-    try:
-        while chunk and not inflater.eof:
-            parts.append(inflater.feed(chunk))
-            chunk = fh.read(64 * 1024)
-        parts.append(inflater.flush())
-    except zlib.error as exc:
-        raise _Failure(Reason.FILE_ERROR, f"corrupt gzip file {path}: {exc}") from exc
-    if not inflater.eof:
-        raise _Failure(Reason.FILE_ERROR, f"truncated gzip file {path}")
-    return b"".join(parts)
-
-
-_EXTRA_TYPES = {
-    ".rss": "application/rss+xml",
-    ".atom": "application/atom+xml",
-    ".xml": "application/xml",
-    ".html": "text/html",
-    ".htm": "text/html",
-}
-
-
-def _guess_type(name: str) -> str | None:
-    suffix = Path(name).suffix.lower()
-    return _EXTRA_TYPES.get(suffix) or mimetypes.guess_type(name, strict=False)[0]
-
-
 def _parse_retry_after(value: str | None) -> float | None:
     """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
     if not value:
@@ -822,15 +551,6 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
-
-
-def _redact(text: str) -> str:
-    """One line, no user:password@ parts, bounded length."""
-    line = " ".join(_USERINFO.sub(r"\1***@", text).split())
-    return line if len(line) <= _ERROR_MAX_CHARS else line[: _ERROR_MAX_CHARS - 1] + "…"
-
-
 _MAX_AGE_RE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 
@@ -840,28 +560,3 @@ def _max_age(cache_control: str | None) -> float | None:
         return None
     m = _MAX_AGE_RE.search(cache_control)
     return float(m.group(1)) if m else None
-
-
-def _failed(
-    url: str,
-    final_url: str,
-    reason: Reason,
-    message: str,
-    http_status: int | None = None,
-    retry_after_s: float | None = None,
-) -> FetchResult:
-    return FetchResult(
-        url=url,
-        final_url=final_url,
-        status=FetchStatus.FAILED,
-        reason=reason,
-        http_status=http_status,
-        content=b"",
-        content_type=None,
-        etag=None,
-        last_modified=None,
-        retry_after_s=retry_after_s,
-        duration_s=0.0,
-        attempts=0,
-        error=_redact(message),
-    )

@@ -26,7 +26,6 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from newsmon.channels.email import (
-    TEMPLATES_DIR,
     PartiallySent,
     SendError,
     build_message,
@@ -72,7 +71,7 @@ def run_digest(
     force: bool = False,
     dry_run_dir: Path | None = None,
     password: Secret | None = None,
-    templates_dir: Path = TEMPLATES_DIR,
+    templates_dir: Path | None = None,
 ) -> DigestOutcome:
     """Build and deliver one subscription's digest if it is due (or ``force``)."""
     now = now or datetime.now(UTC)
@@ -103,7 +102,7 @@ def run_digest(
                 next_at=next_due(subscription, now),
                 generated_at=now,
                 alerts_file=alerts_file,
-                templates_dir=templates_dir,
+                templates_dir=templates_dir or settings.templates_dir,
             )
             message = build_message(
                 rendered,

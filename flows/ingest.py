@@ -143,9 +143,10 @@ def load_config(
     db: str | os.PathLike[str] | None = None,
     feeds_file: str | os.PathLike[str] | None = None,
     topics_file: str | os.PathLike[str] | None = None,
+    settings: Settings | None = None,
 ) -> IngestConfig:
-    """Read settings, feeds and topics; raise ConfigError on the first problem."""
-    settings = Settings.from_env()
+    """Read settings (unless given), feeds and topics; raise ConfigError on the first problem."""
+    settings = settings or Settings.from_env()
     settings = replace(
         settings,
         db_path=Path(db) if db else settings.db_path,

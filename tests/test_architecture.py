@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "newsmon.learn",
         "newsmon.feedlist",
         "newsmon.prefect_server",
-        "newsmon.demo",
+        "newsmon.cli",
         "newsmon.cli",
     ),
 )

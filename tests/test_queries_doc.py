@@ -1,6 +1,6 @@
 """docs/queries.md, search and export, on the demo warehouse built as `make demo` builds it.
 
-The warehouse comes from :func:`newsmon.demo.run_demo`: the bundled sample served on 127.0.0.1
+The warehouse comes from :func:`newsmon.cli.demo.run_demo`: the bundled sample served on 127.0.0.1
 and two real ingest flow runs. Every ``sql`` block of docs/queries.md is run through
 ``newsmon sql`` and must print exactly the ``text`` block under it.
 """
@@ -17,8 +17,9 @@ import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
-from newsmon.cli import cli, render
-from newsmon.demo import run_demo
+from newsmon.cli import cli
+from newsmon.cli.demo import run_demo
+from newsmon.cli.render import render
 from newsmon.warehouse.store import connect, run_query
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]

@@ -13,7 +13,8 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-from newsmon.cli import cli, format_summary
+from newsmon.cli import cli
+from newsmon.cli.render import format_summary
 from newsmon.core.locks import exclusive, lock_path
 from newsmon.flows.ingest import RunSummary, ingest
 from tests.httpserver import LoopbackHTTPServer

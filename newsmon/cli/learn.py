@@ -10,7 +10,13 @@ from typing import Any
 
 import click
 
-from newsmon.cli.options import _db_option, _handle_errors, _resolve_db, _topics_option
+from newsmon.cli.options import (
+    current_settings,
+    db_option,
+    handle_errors,
+    resolve_db,
+    topics_option,
+)
 from newsmon.core.errors import ConfigError
 
 _topic_option = click.option(
@@ -19,20 +25,19 @@ _topic_option = click.option(
 
 
 def _topics_path(topics_file: Path | None) -> Path:
-    from newsmon.core.settings import Settings
 
-    return topics_file or Settings.from_env().topics_path
+    return topics_file or current_settings().topics_path
 
 
 def _existing_db(db: Path | None) -> Path:
-    path = _resolve_db(db)
+    path = resolve_db(db)
     if not path.exists():
         raise ConfigError(path, "", "no such warehouse", "run `newsmon init --db PATH` first")
     return path
 
 
 @click.command()
-@_topics_option
+@topics_option
 @_topic_option
 @click.option(
     "--data",
@@ -42,7 +47,7 @@ def _existing_db(db: Path | None) -> Path:
     help="Labelled JSONL (title, text, label; lang, text_kind, borderline optional). Repeat for "
     "several. [default: the training set stored with the topic's current model]",
 )
-@_db_option
+@db_option
 @click.option("--no-labels", is_flag=True, help="Leave out the analysts' labels in the warehouse.")
 @click.option(
     "--output",
@@ -55,7 +60,7 @@ def _existing_db(db: Path | None) -> Path:
     is_flag=True,
     help="Recompute the language directions from the bundled parallel probe (slow).",
 )
-@_handle_errors
+@handle_errors
 def train(
     topics_file: Path | None,
     topic: str,
@@ -75,7 +80,7 @@ def train(
     from newsmon.learn import train as run_train
 
     # the default warehouse may not exist yet (nothing labelled); one named with --db must
-    use_db = None if no_labels else _existing_db(db) if db else _resolve_db(None)
+    use_db = None if no_labels else _existing_db(db) if db else resolve_db(None)
     if use_db is not None and not use_db.exists():
         use_db = None
     trained = run_train(
@@ -103,8 +108,8 @@ def train(
 
 
 @click.command()
-@_db_option
-@_topics_option
+@db_option
+@topics_option
 @_topic_option
 @click.argument("article")
 @click.argument("verdict", type=click.Choice(["relevant", "not-relevant"]))
@@ -112,7 +117,7 @@ def train(
 @click.option(
     "--by", "by", default=None, help="Who labels [default: $NEWSMON_ANALYST, then $USER]."
 )
-@_handle_errors
+@handle_errors
 def label(
     db: Path | None,
     topics_file: Path | None,
@@ -157,7 +162,7 @@ def _user() -> str:
 
 @click.command(name="eval")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
-@_topics_option
+@topics_option
 @_topic_option
 @click.option(
     "--db",
@@ -167,7 +172,7 @@ def _user() -> str:
     help="Measure against the analysts' labels in this warehouse instead of a FILE.",
 )
 @click.option("--errors", is_flag=True, help="List false positives and false negatives.")
-@_handle_errors
+@handle_errors
 def eval_(
     file: Path | None, topics_file: Path | None, topic: str, db: Path | None, errors: bool
 ) -> None:

@@ -14,13 +14,14 @@ import click
 from newsmon.core.errors import ConfigError, NewsmonError
 
 if TYPE_CHECKING:
+    from newsmon.core.settings import Settings
     from newsmon.prefect_server import TemporaryServer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @contextmanager
-def _prefect() -> Iterator[TemporaryServer]:
+def prefect_api() -> Iterator[TemporaryServer]:
     """Prefect for a command that runs flows: quiet, offline defaults, and (when no Prefect
     API is configured) its temporary server started now, to boot while the command imports
     and checks its configuration (newsmon/prefect_server.py). Call ``.ready()`` just before
@@ -40,7 +41,7 @@ class UserError(click.ClickException):
         self.exit_code = 2 if isinstance(error, ConfigError) else 1  # type: ignore[misc]
 
 
-def _handle_errors(fn: F) -> F:
+def handle_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -51,7 +52,7 @@ def _handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _file_option(flag: str, dest: str, what: str, env: str, default: str) -> Callable[[F], F]:
+def file_option(flag: str, dest: str, what: str, env: str, default: str) -> Callable[[F], F]:
     """A ``--flag PATH`` option whose default comes from settings (so it is not shown here)."""
 
     def decorate(fn: F) -> F:
@@ -66,20 +67,20 @@ def _file_option(flag: str, dest: str, what: str, env: str, default: str) -> Cal
     return decorate
 
 
-_db_option = _file_option(
+db_option = file_option(
     "--db",
     "db",
     "Warehouse: a DuckDB file, or a DuckLake (a path ending in .ducklake)",
     "NEWSMON_DB",
     "data/newsmon.duckdb",
 )
-_topics_option = _file_option(
+topics_option = file_option(
     "--topics", "topics_file", "Topics file", "NEWSMON_TOPICS", "config/topics.toml"
 )
-_feeds_option = _file_option(
+feeds_option = file_option(
     "--feeds", "feeds_file", "Feeds file", "NEWSMON_FEEDS", "config/feeds.toml"
 )
-_format_option = click.option(
+format_option = click.option(
     "--format",
     "fmt",
     type=click.Choice(["table", "csv", "json"]),
@@ -87,7 +88,7 @@ _format_option = click.option(
     show_default=True,
     help="Output format.",
 )
-_alerts_option = _file_option(
+alerts_option = file_option(
     "--alerts", "alerts_file", "Subscriptions file", "NEWSMON_ALERTS", "config/alerts.toml"
 )
 
@@ -102,7 +103,20 @@ def printable(text: str) -> str:
     return text.translate(_CONTROLS)
 
 
-def _resolve_db(db: Path | None) -> Path:
+def current_settings() -> Settings:
+    """This invocation's settings: read from the environment and validated once, then shared by
+    every step of the command (cached on click's root context)."""
     from newsmon.core.settings import Settings
 
-    return db if db is not None else Settings.from_env().db_path
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return Settings.from_env()
+    meta = context.find_root().meta
+    if "newsmon.settings" not in meta:
+        meta["newsmon.settings"] = Settings.from_env()
+    settings: Settings = meta["newsmon.settings"]
+    return settings
+
+
+def resolve_db(db: Path | None) -> Path:
+    return db if db is not None else current_settings().db_path

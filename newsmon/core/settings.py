@@ -62,6 +62,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()  # NEWSMON_ALLOWED_HOSTS: names, *.suffix, IPs, CIDRs
     # email digests (docs/alerts.md)
     alerts_path: Path = DEFAULT_CONFIG_DIR / "alerts.toml"  # NEWSMON_ALERTS
+    # the digest's Jinja2 templates: NEWSMON_CONFIG_DIR/templates when that folder exists
+    templates_dir: Path = DEFAULT_CONFIG_DIR / "templates"
     smtp_host: str = "localhost"  # NEWSMON_SMTP_HOST
     smtp_port: int = 0  # NEWSMON_SMTP_PORT: 0 means by security: 25, 587 (starttls), 465 (ssl)
     smtp_security: str = "starttls"  # NEWSMON_SMTP_SECURITY: none | starttls | ssl
@@ -108,6 +110,11 @@ class Settings:
             ),
             allowed_hosts=_allowed_hosts(env, "NEWSMON_ALLOWED_HOSTS"),
             alerts_path=_path(env, "NEWSMON_ALERTS", config_dir / "alerts.toml"),
+            templates_dir=(
+                config_dir / "templates"
+                if (config_dir / "templates").is_dir()
+                else base.templates_dir
+            ),
             smtp_host=env.get("NEWSMON_SMTP_HOST", "").strip() or base.smtp_host,
             smtp_port=_number(env, "NEWSMON_SMTP_PORT", base.smtp_port, int, minimum=0),
             smtp_security=_choice(env, "NEWSMON_SMTP_SECURITY", base.smtp_security, SMTP_SECURITY),

@@ -5,8 +5,8 @@ while batch 1's pages are being fetched, after batch 1 is fetched and before it 
 inside batch 1's load transaction (rows written, not committed), and between batch 1
 (committed) and batch 2 (its pages being fetched). Slow servers hold the process at the first
 two and the last (a route that does not answer until the test lets it);
-``NEWSMON_TEST_PAUSE_AT`` holds it at the others (``newsmon/core/crashpoints.py``). Each process is a
-real ``newsmon run`` (against the session's Prefect server), killed from outside.
+``NEWSMON_TEST_PAUSE_AT`` holds it at the others (``newsmon/core/crashpoints.py``). Each process is
+a real ``newsmon run`` (against the session's Prefect server), killed from outside.
 
 After each kill the warehouse opens, holds only whole batches (every stored article has its
 match rows), and then a normal run leaves every article exactly once, all extracted, with the

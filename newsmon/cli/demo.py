@@ -19,6 +19,9 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import click
+
+from newsmon.cli.options import handle_errors, prefect_api
 from newsmon.core.settings import DEFAULT_CONFIG_DIR
 
 SAMPLE_DIR = DEFAULT_CONFIG_DIR / "sample"
@@ -116,7 +119,7 @@ def _allow_private_networks() -> Iterator[None]:
 
 
 def run_demo(db: Path, echo: Callable[[str], None] = print) -> None:
-    from newsmon.cli import format_summary, render
+    from newsmon.cli.render import format_summary, render
     from newsmon.flows.ingest import ingest
     from newsmon.warehouse.store import connect, run_query
 
@@ -135,4 +138,21 @@ def run_demo(db: Path, echo: Callable[[str], None] = print) -> None:
     echo(render(table.columns, table.rows))
 
 
-__all__ = ["EXAMPLE_QUERY", "run_demo", "serve_sample"]
+@click.command()
+@click.option(
+    "--db",
+    "db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("data/demo.duckdb"),
+    show_default=True,
+    help="Warehouse for the demo (recreated each time).",
+)
+@handle_errors
+def demo(db: Path) -> None:
+    """Offline demo: serve the bundled sample on 127.0.0.1, ingest it, query the result."""
+    with prefect_api() as prefect_server:
+        prefect_server.ready()
+        run_demo(db, echo=click.echo)
+
+
+__all__ = ["EXAMPLE_QUERY", "demo", "run_demo", "serve_sample"]
