@@ -1,6 +1,6 @@
 """Write docs/cli.md from the commands' own --help (tests/test_cli_doc.py checks it is current).
 
-    .venv/bin/python docs/generate_cli.py        # or: make docs
+.venv/bin/python docs/generate_cli.py        # or: make docs
 """
 
 from __future__ import annotations

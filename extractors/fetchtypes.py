@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from newsmon.core.settings import Settings
 from newsmon.extractors.netguard import AddressPolicy
 from newsmon.extractors.reasons import Reason
 
@@ -73,6 +74,21 @@ class FetchOptions:
             raise ValueError("retries, max_redirects and max_bytes must not be negative")
         if self.timeout_s <= 0 or self.deadline_s <= 0:
             raise ValueError("timeout_s and deadline_s must be positive")
+
+    @classmethod
+    def of(cls, settings: Settings) -> FetchOptions:
+        """The options ``settings`` describe, for one run (a new host circuit)."""
+        return cls(
+            timeout_s=settings.http_timeout_s,
+            deadline_s=settings.http_deadline_s,
+            max_bytes=settings.http_max_bytes,
+            max_concurrency=settings.http_concurrency,
+            per_host=settings.http_per_host,
+            user_agent=settings.user_agent,
+            retries=settings.http_retries,
+            max_redirects=settings.http_max_redirects,
+            addresses=AddressPolicy.of(settings),
+        )
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from newsmon.core.locks import exclusive, lock_path
 from newsmon.core.progress import advance
 from newsmon.core.settings import FeedConfig, Settings, load_feeds
 from newsmon.extractors.fetch import FetchOptions
-from newsmon.extractors.netguard import AddressPolicy
 from newsmon.extractors.pipeline import (
     ArticleCandidate,
     ArticleRecord,
@@ -48,9 +47,10 @@ from newsmon.flows.batches import (
 )
 from newsmon.flows.derived import refresh_derived_task
 from newsmon.warehouse import loads
+from newsmon.warehouse import polls as polls_sql
 from newsmon.warehouse.baseline import ensure_baseline
 from newsmon.warehouse.digests import failing_feeds
-from newsmon.warehouse.store import among, connect, keys, now_utc
+from newsmon.warehouse.store import connect, now_utc
 
 
 @dataclass(frozen=True)
@@ -93,20 +93,6 @@ class RunSummary:
     @property
     def feeds_failed(self) -> int:
         return sum(f.status == "failed" for f in self.feeds)
-
-
-def fetch_options(settings: Settings) -> FetchOptions:
-    return FetchOptions(
-        timeout_s=settings.http_timeout_s,
-        deadline_s=settings.http_deadline_s,
-        max_bytes=settings.http_max_bytes,
-        max_concurrency=settings.http_concurrency,
-        per_host=settings.http_per_host,
-        user_agent=settings.user_agent,
-        retries=settings.http_retries,
-        max_redirects=settings.http_max_redirects,
-        addresses=AddressPolicy.of(settings),
-    )
 
 
 # --- tasks: polling here, one per stage per batch in flows/batches.py -----------------------
@@ -210,7 +196,7 @@ def _ingest(config: IngestConfig, only_due: bool, shard: Shard) -> RunSummary:
     logger = get_run_logger()
     run_id = uuid.uuid4().hex[:12]
     summary = RunSummary(run_id=run_id, db_path=str(settings.db_path))
-    options = fetch_options(settings)
+    options = FetchOptions.of(settings)
     start_pool(settings.local_workers)  # the workers start while the feeds are polled
     try:
         summary.baseline_loaded = ensure_baseline(settings.db_path, config.topics)
@@ -265,12 +251,7 @@ def _ingest(config: IngestConfig, only_due: bool, shard: Shard) -> RunSummary:
             for f in failing_feeds(con, now_utc())
             if f.url in shown_urls  # this shard's
         ]
-        next_polls = dict(
-            con.execute(
-                f"SELECT feed_id, next_poll_at FROM feeds WHERE {among('feed_id')}",
-                [keys(p.target.feed_id for p in polls)],
-            ).fetchall()
-        )
+        next_polls = polls_sql.next_poll_times(con, [p.target.feed_id for p in polls])
         for poll in polls:
             feed = by_id[poll.target.url]
             summary.feeds.append(

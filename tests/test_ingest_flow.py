@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 import duckdb
 import pytest
 
+from newsmon.extractors.fetch import FetchOptions
 from newsmon.extractors.pipeline import ArticleCandidate, batches, interleave_by_host, poll_feeds
-from newsmon.flows.ingest import RunSummary, fetch_options, ingest, load_config
+from newsmon.flows.ingest import RunSummary, ingest, load_config
 from newsmon.warehouse import loads
 from newsmon.warehouse.store import connect
 from tests.httpserver import LoopbackHTTPServer
@@ -247,7 +248,7 @@ def test_entries_recorded_before_a_crash_are_fetched_by_the_next_run(
     config = load_config(db, feeds_file)
     with connect(db) as con:  # the crashed run got this far: polls and entries recorded
         targets = loads.register_feeds(con, config.feeds)
-        loads.record_polls(con, "crashed", poll_feeds(targets, fetch_options(config.settings)))
+        loads.record_polls(con, "crashed", poll_feeds(targets, FetchOptions.of(config.settings)))
 
     summary = run(db, feeds_file)
 

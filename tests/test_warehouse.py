@@ -292,17 +292,17 @@ def test_public_names_are_exported(module: str) -> None:
 
 
 def test_a_key_list_parameter_matches_exactly_the_keys_given() -> None:
-    from newsmon.warehouse.store import keys
+    from newsmon.warehouse.store import keys_param
 
     awkward = ["a'b", 'c"d', "é,x", "[1]", "", "id\\n"]
     con = duckdb.connect()
     con.execute("CREATE TABLE t (k VARCHAR, n BIGINT)")
     con.executemany("INSERT INTO t VALUES (?, ?)", [(k, i) for i, k in enumerate([*awkward, "z"])])
     query = """SELECT k FROM t WHERE list_contains(from_json(?, '["VARCHAR"]'), k) ORDER BY n"""
-    assert [r[0] for r in con.execute(query, [keys(awkward)]).fetchall()] == awkward
-    assert con.execute(query, [keys([])]).fetchall() == []
+    assert [r[0] for r in con.execute(query, [keys_param(awkward)]).fetchall()] == awkward
+    assert con.execute(query, [keys_param([])]).fetchall() == []
     numbers = """SELECT n FROM t WHERE list_contains(from_json(?, '["BIGINT"]'), n) ORDER BY n"""
-    assert con.execute(numbers, [keys([6, 0])]).fetchall() == [(0,), (6,)]
+    assert con.execute(numbers, [keys_param([6, 0])]).fetchall() == [(0,), (6,)]
 
 
 def test_registering_feeds_writes_new_and_changed_entries_and_keeps_the_rest(

@@ -18,7 +18,7 @@ from newsmon.extractors.topics import TopicSet
 from newsmon.extractors.urls import content_hash
 from newsmon.warehouse import loads
 from newsmon.warehouse.search import has_index, refresh_index
-from newsmon.warehouse.store import among, connect, keys
+from newsmon.warehouse.store import connect, keys_param, sql_in_keys
 from newsmon.warehouse.stories import update_stories
 
 BASELINE_DIR = Path(__file__).resolve().parent / "baseline"
@@ -99,8 +99,9 @@ def ensure_baseline(db_path: Path, topics: TopicSet) -> int:
         present = {
             r[0]
             for r in con.execute(
-                f"SELECT article_id FROM articles WHERE is_baseline AND {among('article_id')}",
-                [keys(r.article_id for r in records)],
+                "SELECT article_id FROM articles WHERE is_baseline AND "
+                + sql_in_keys("article_id"),
+                [keys_param(r.article_id for r in records)],
             ).fetchall()
         }
         missing = [r for r in records if r.article_id not in present]

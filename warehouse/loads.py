@@ -35,12 +35,12 @@ from newsmon.warehouse.polls import (
 )
 from newsmon.warehouse.search import index_articles
 from newsmon.warehouse.store import (
-    among,
     bulk_insert,
     field_names,
-    keys,
+    keys_param,
     now_utc,
     retry_conflicts,
+    sql_in_keys,
     transaction,
 )
 
@@ -86,10 +86,10 @@ def pending_candidates(
             QUALIFY row_number() OVER (
                 PARTITION BY i.article_id ORDER BY i.first_seen_at, i.seen_order) = 1
         ) AS first_sighting
-        WHERE {"true" if feed_ids is None else among("feed_id")}
+        WHERE {"true" if feed_ids is None else sql_in_keys("feed_id")}
         ORDER BY first_seen_at, seen_order
         """,
-        [] if feed_ids is None else [keys(feed_ids)],
+        [] if feed_ids is None else [keys_param(feed_ids)],
     ).fetchall()
     return _candidates(rows)
 
@@ -106,11 +106,11 @@ def retry_candidates(
         FROM articles a LEFT JOIN feeds f USING (feed_id)
         WHERE a.extraction_status = 'failed' AND list_contains(?, a.extraction_reason)
           AND a.fetch_attempts < ? AND NOT a.is_baseline
-          AND {"true" if feed_ids is None else among("a.feed_id")}
+          AND {"true" if feed_ids is None else sql_in_keys("a.feed_id")}
         ORDER BY a.first_seen_at
         """,
         [sorted(r.value for r in RETRYABLE), max_attempts]
-        + ([] if feed_ids is None else [keys(feed_ids)]),
+        + ([] if feed_ids is None else [keys_param(feed_ids)]),
     ).fetchall()
     return _candidates(rows)
 
@@ -205,7 +205,7 @@ def load_articles(con: duckdb.DuckDBPyConnection, records: Sequence[ArticleRecor
             keep=("canonical_url", "is_baseline", "first_seen_at"),
         )
         for table in ("article_entities", "article_matches"):
-            con.execute(f"DELETE FROM {table} WHERE {among('article_id')}", [keys(ids)])
+            con.execute(f"DELETE FROM {table} WHERE {sql_in_keys('article_id')}", [keys_param(ids)])
         bulk_insert(con, "article_entities", entities)
         bulk_insert(con, "article_matches", matches)
         store_embeddings(con, embeddings)
@@ -226,15 +226,15 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
             FROM articles
             WHERE content_hash IN (
                 SELECT content_hash FROM articles
-                WHERE {among("article_id", "$ids")}
+                WHERE {sql_in_keys("article_id", "$ids")}
             )
             GROUP BY content_hash
         ) AS first
         WHERE articles.content_hash = first.content_hash
           AND articles.article_id <> first.article_id
-          AND {among("articles.article_id", "$ids")}
+          AND {sql_in_keys("articles.article_id", "$ids")}
         """,
-        {"ids": keys(ids)},
+        {"ids": keys_param(ids)},
     )
 
 

@@ -25,12 +25,12 @@ from newsmon.extractors.schedule import (
 )
 from newsmon.extractors.urls import strip_userinfo
 from newsmon.warehouse.store import (
-    among,
     batch_view,
     bulk_insert,
-    keys,
+    keys_param,
     now_utc,
     retry_conflicts,
+    sql_in_keys,
     transaction,
 )
 
@@ -69,14 +69,14 @@ def register_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedConfig]) 
         )
         for f in feeds
     ]
-    ids = keys(r.feed_id for r in rows)
+    ids = keys_param(r.feed_id for r in rows)
     # write only the feeds that are new or whose feeds.toml entry changed: rewriting every
     # feed on every run took 20 s at 180,000 feeds (docs/scaling.md)
     configured = {
         row[0]: tuple(row[1:])
         for row in con.execute(
             "SELECT feed_id, name, tags, language, poll_interval_minutes FROM feeds "
-            f"WHERE {among('feed_id')}",
+            f"WHERE {sql_in_keys('feed_id')}",
             [ids],
         ).fetchall()
     }
@@ -98,7 +98,7 @@ def register_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedConfig]) 
     stored = {
         row[0]: row[1:]
         for row in con.execute(
-            f"SELECT feed_id, etag, last_modified FROM feeds WHERE {among('feed_id')}", [ids]
+            f"SELECT feed_id, etag, last_modified FROM feeds WHERE {sql_in_keys('feed_id')}", [ids]
         ).fetchall()
     }
     return [
@@ -114,14 +114,25 @@ def register_feeds(con: duckdb.DuckDBPyConnection, feeds: Sequence[FeedConfig]) 
     ]
 
 
+def next_poll_times(
+    con: duckdb.DuckDBPyConnection, feed_ids: Sequence[str]
+) -> dict[str, datetime | None]:
+    """When each of ``feed_ids`` is polled next, as stored by :func:`record_polls`."""
+    rows = con.execute(
+        f"SELECT feed_id, next_poll_at FROM feeds WHERE {sql_in_keys('feed_id')}",
+        [keys_param(feed_ids)],
+    ).fetchall()
+    return dict(rows)
+
+
 def due_targets(
     con: duckdb.DuckDBPyConnection, targets: Sequence[FeedTarget], now: datetime
 ) -> list[FeedTarget]:
     """The targets whose next poll time has come (or that were never polled)."""
     scheduled = dict(
         con.execute(
-            f"SELECT feed_id, next_poll_at FROM feeds WHERE {among('feed_id')}",
-            [keys(t.feed_id for t in targets)],
+            f"SELECT feed_id, next_poll_at FROM feeds WHERE {sql_in_keys('feed_id')}",
+            [keys_param(t.feed_id for t in targets)],
         ).fetchall()
     )
     return [t for t in targets if is_due(scheduled.get(t.feed_id), now)]
@@ -242,8 +253,8 @@ def record_polls(
         known = {
             (r[0], r[1])
             for r in con.execute(
-                f"SELECT feed_id, guid FROM feed_items WHERE {among('feed_id')}",
-                [keys(p.target.feed_id for p in polls)],
+                f"SELECT feed_id, guid FROM feed_items WHERE {sql_in_keys('feed_id')}",
+                [keys_param(p.target.feed_id for p in polls)],
             ).fetchall()
         }
         fresh: dict[tuple[str, str], FeedItemRow] = {}
@@ -312,9 +323,9 @@ def _schedules(
         for r in con.execute(
             f"""
             SELECT feed_id, rate_per_hour, last_polled_at, error_streak FROM feeds
-            WHERE {among("feed_id")}
+            WHERE {sql_in_keys("feed_id")}
             """,
-            [keys(p.target.feed_id for p in polls)],
+            [keys_param(p.target.feed_id for p in polls)],
         ).fetchall()
     }
     out: dict[str, NextPoll] = {}
@@ -396,6 +407,7 @@ __all__ = [
     "due_targets",
     "feed_id_for",
     "finish_run",
+    "next_poll_times",
     "record_polls",
     "register_feeds",
     "start_run",

@@ -20,7 +20,14 @@ from newsmon.extractors.language import detect_language
 from newsmon.extractors.pipeline import batches
 from newsmon.extractors.topics import Document, FilterResult, TopicSet, filter_documents
 from newsmon.warehouse.loads import EntityRow, MatchRow, embedding_rows
-from newsmon.warehouse.store import among, bulk_insert, keys, now_utc, retry_conflicts, transaction
+from newsmon.warehouse.store import (
+    bulk_insert,
+    keys_param,
+    now_utc,
+    retry_conflicts,
+    sql_in_keys,
+    transaction,
+)
 
 Progress = Callable[[int, int], None]  # (articles just scored, articles in all)
 # one batch: its documents, the topics, the embeddings stored for them (topics.filter_documents)
@@ -71,9 +78,9 @@ def _documents(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[_Stor
                e.text_key, e.vector
         FROM articles a LEFT JOIN article_embeddings e
             ON e.article_id = a.article_id AND e.encoder = $encoder
-        WHERE {among("a.article_id", "$ids")} ORDER BY a.article_id
+        WHERE {sql_in_keys("a.article_id", "$ids")} ORDER BY a.article_id
         """,
-        {"ids": keys(ids), "encoder": ENCODER},
+        {"ids": keys_param(ids), "encoder": ENCODER},
     ).fetchall()
     return [_Stored(r[0], Document.of(r[1], r[2], r[3]), r[4], r[5], r[6]) for r in rows]
 
@@ -153,9 +160,9 @@ def _swap_in(con: duckdb.DuckDBPyConnection, ids: Sequence[str], started: dateti
             f"""
             CREATE OR REPLACE TEMP TABLE rescore_ids AS
             SELECT article_id FROM articles
-            WHERE {among("article_id", "$ids")} AND updated_at <= $started
+            WHERE {sql_in_keys("article_id", "$ids")} AND updated_at <= $started
             """,
-            {"ids": keys(ids), "started": started},
+            {"ids": keys_param(ids), "started": started},
         )
         for table, staged in (
             ("article_entities", "rescore_entities"),

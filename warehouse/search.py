@@ -24,7 +24,7 @@ import duckdb
 
 from newsmon.core.errors import WarehouseError
 from newsmon.warehouse import extensions, lake
-from newsmon.warehouse.store import Table, among, keys, retry_conflicts, transaction
+from newsmon.warehouse.store import Table, keys_param, retry_conflicts, sql_in_keys, transaction
 
 INDEX_SCHEMA = "fts_main_articles"
 
@@ -113,8 +113,8 @@ def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -
     old = [
         r[0]
         for r in con.execute(
-            f"SELECT docid FROM {s}.docs WHERE {among('name')}",
-            [keys(ids)],
+            f"SELECT docid FROM {s}.docs WHERE {sql_in_keys('name')}",
+            [keys_param(ids)],
         ).fetchall()
     ]
     if old:
@@ -130,9 +130,9 @@ def index_articles(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -
         CREATE OR REPLACE TEMP TABLE _index_docs AS
         SELECT (SELECT coalesce(max(docid), -1) FROM {s}.docs) + row_number() OVER () AS docid,
                article_id AS name, {", ".join(_FIELDS)}
-        FROM articles WHERE {among("article_id")}
+        FROM articles WHERE {sql_in_keys("article_id")}
         """,
-        [keys(ids)],
+        [keys_param(ids)],
     )
     con.execute(
         f"""
@@ -188,16 +188,16 @@ def _drop_docs(con: duckdb.DuckDBPyConnection, docids: Sequence[int]) -> None:
         f"""
         UPDATE {s}.dict SET df = dict.df - n.docs
         FROM (SELECT termid, count(DISTINCT docid) AS docs FROM {s}.terms
-              WHERE {among("docid", of="BIGINT")} GROUP BY termid) AS n
+              WHERE {sql_in_keys("docid", of="BIGINT")} GROUP BY termid) AS n
         WHERE dict.termid = n.termid
         """,
-        [keys(docids)],
+        [keys_param(docids)],
     )
     con.execute(f"DELETE FROM {s}.dict WHERE df <= 0")
     for table in ("terms", "docs"):
         con.execute(
-            f"DELETE FROM {s}.{table} WHERE {among('docid', of='BIGINT')}",
-            [keys(docids)],
+            f"DELETE FROM {s}.{table} WHERE {sql_in_keys('docid', of='BIGINT')}",
+            [keys_param(docids)],
         )
 
 

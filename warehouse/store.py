@@ -276,9 +276,9 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> Table:
     return Table(columns, [tuple(r) for r in cur.fetchall()])
 
 
-def among(column: str, param: str = "?", of: str = "VARCHAR") -> str:
+def sql_in_keys(column: str, param: str = "?", of: str = "VARCHAR") -> str:
     """SQL: ``column`` is one of the keys in query parameter ``param``, passed as
-    :func:`keys` (``of``: the keys' type).
+    :func:`keys_param` (``of``: the keys' type).
 
     An ``IN`` over the unnested list, which DuckDB runs as a hash semi-join: ``list_contains``
     scanned the whole list for every row, fine for a batch of 200 keys, but 47 s to register
@@ -287,9 +287,9 @@ def among(column: str, param: str = "?", of: str = "VARCHAR") -> str:
     return f"""{column} IN (SELECT unnest(from_json({param}, '["{of}"]')))"""
 
 
-def keys(values: Iterable[str | int]) -> str:
-    """A list of keys as one query parameter, for :func:`among`: ``f"... WHERE
-    {among('article_id')}"`` with ``keys(ids)`` as the parameter.
+def keys_param(values: Iterable[str | int]) -> str:
+    """A list of keys as one query parameter, for :func:`sql_in_keys`: ``f"... WHERE
+    {sql_in_keys('article_id')}"`` with ``keys_param(ids)`` as the parameter.
 
     DuckDB's Python client converts a list parameter element by element and, for each, tries to
     import pandas; without pandas installed every try searches sys.path again. A 200-key list
@@ -305,7 +305,6 @@ def now_utc() -> datetime:
 
 __all__ = [
     "Table",
-    "among",
     "batch_view",
     "bulk_insert",
     "connect",
@@ -313,9 +312,10 @@ __all__ = [
     "duckdb_threads",
     "field_names",
     "is_conflict",
-    "keys",
+    "keys_param",
     "now_utc",
     "retry_conflicts",
     "run_query",
+    "sql_in_keys",
     "transaction",
 ]

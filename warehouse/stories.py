@@ -32,12 +32,12 @@ from newsmon.extractors.stories import (
     signature,
 )
 from newsmon.warehouse.store import (
-    among,
     batch_view,
     bulk_insert,
-    keys,
+    keys_param,
     now_utc,
     retry_conflicts,
+    sql_in_keys,
     transaction,
 )
 
@@ -84,7 +84,7 @@ _AT = "coalesce(a.published_at, a.first_seen_at)"
 
 def _pending(con: duckdb.DuckDBPyConnection, only: Sequence[str] | None) -> list[_Pending]:
     """Articles that need a signature or a story (among ``only``, when given), oldest first."""
-    restrict = "" if only is None else f"AND {among('a.article_id')}"
+    restrict = "" if only is None else f"AND {sql_in_keys('a.article_id')}"
     rows = con.execute(
         f"""
         SELECT a.article_id, {_AT}, a.story_id, a.title, a.summary, a.text
@@ -94,7 +94,7 @@ def _pending(con: duckdb.DuckDBPyConnection, only: Sequence[str] | None) -> list
           {restrict}
         ORDER BY {_AT}, a.article_id
         """,
-        [SCHEME] if only is None else [SCHEME, keys(only)],
+        [SCHEME] if only is None else [SCHEME, keys_param(only)],
     ).fetchall()
     return [_Pending(*r) for r in rows]
 
@@ -116,10 +116,10 @@ def _known(
                s.body_minhash, s.body_shingles, s.head_minhash, s.head_shingles
         FROM articles a JOIN story_signatures s USING (article_id)
         WHERE a.story_id IS NOT NULL AND s.scheme = ?
-          AND {_AT} BETWEEN ? AND ? AND NOT {among("a.article_id")}
+          AND {_AT} BETWEEN ? AND ? AND NOT {sql_in_keys("a.article_id")}
         ORDER BY {_AT}, a.article_id
         """,
-        [SCHEME, start, end, keys(exclude)],
+        [SCHEME, start, end, keys_param(exclude)],
     ).fetchall()
     return [
         StoryItem(r[0], r[1], Signature(_minhash(r[3], r[4]), _minhash(r[5], r[6])), r[2])
@@ -192,8 +192,8 @@ def _cluster_batch(
             r[0]: (r[1], r[2])
             for r in con.execute(
                 "SELECT article_id, matched_article_id, similarity FROM story_signatures "
-                f"WHERE {among('article_id')}",
-                [keys(resigned)],
+                f"WHERE {sql_in_keys('article_id')}",
+                [keys_param(resigned)],
             ).fetchall()
         }
         rows = []
@@ -260,9 +260,9 @@ def refresh_stories(con: duckdb.DuckDBPyConnection, story_ids: Sequence[str] | N
         return
     if not story_ids:
         return
-    ids = keys(story_ids)
-    con.execute(f"DELETE FROM stories WHERE {among('story_id', '$ids')}", {"ids": ids})
-    where = f"AND {among('a.story_id', '$ids')}"
+    ids = keys_param(story_ids)
+    con.execute(f"DELETE FROM stories WHERE {sql_in_keys('story_id', '$ids')}", {"ids": ids})
+    where = f"AND {sql_in_keys('a.story_id', '$ids')}"
     con.execute(f"INSERT INTO stories {_STORY_ROWS.format(where=where)}", {"now": now, "ids": ids})
 
 

@@ -225,11 +225,11 @@ def _check(url: str) -> Any:
 def _check_many(urls: Sequence[str], chunk: int = 20) -> list[Any]:
     """Poll feeds once (concurrently, ``chunk`` at a time, reporting progress); store nothing."""
     from newsmon.core.progress import advance
+    from newsmon.extractors.fetch import FetchOptions
     from newsmon.extractors.pipeline import FeedTarget, poll_feeds
-    from newsmon.flows.ingest import fetch_options
 
     settings = current_settings()
-    options = fetch_options(settings)
+    options = FetchOptions.of(settings)
     polls: list[Any] = []
     for i in range(0, len(urls), chunk):
         targets = [FeedTarget(f"check-{j}", u) for j, u in enumerate(urls[i : i + chunk], i)]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from newsmon.core.errors import ConfigError, NewsmonError
+from newsmon.core.errors import NewsmonError
 
 if TYPE_CHECKING:
     from newsmon.core.settings import Settings
@@ -38,7 +38,7 @@ class UserError(click.ClickException):
 
     def __init__(self, error: NewsmonError) -> None:
         super().__init__(str(error))
-        self.exit_code = 2 if isinstance(error, ConfigError) else 1  # type: ignore[misc]
+        self.exit_code = error.exit_code  # type: ignore[misc]  # click declares it a ClassVar
 
 
 def handle_errors(fn: F) -> F:

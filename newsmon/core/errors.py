@@ -1,10 +1,16 @@
 """newsmon's exception hierarchy, drawn once.
 
     NewsmonError                 base: the CLI turns any of these into one clear sentence
-    ├── ConfigError              a config file or NEWSMON_* variable is wrong: stops before any work
+    ├── ConfigError              a config file or NEWSMON_* variable is wrong: stops before any
+    │                            work (exit status 2)
     ├── WarehouseError           the DuckDB file cannot be opened, migrated or written
     │   └── WarehouseLockedError another process holds the write lock (retryable)
     └── QueryError               a `newsmon sql` query failed
+
+Each class says in its type whether the same command can succeed later unchanged
+(``retryable``: a lock held by another process) or needs a fix first (terminal: everything
+else), and the exit status the CLI gives it (``exit_code``), so every command reports the same
+error the same way.
 
 Failures of a single feed, page or article are *not* exceptions: they are values (a status and
 a reason from ``newsmon.extractors.reasons``) recorded in the warehouse, so that one bad input
@@ -14,14 +20,20 @@ never stops a run.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 
 class NewsmonError(Exception):
     """Base class of every error newsmon reports to a user."""
 
+    retryable: ClassVar[bool] = False  # True: the same command may succeed later as it is
+    exit_code: ClassVar[int] = 1  # the command could not do its work
+
 
 class ConfigError(NewsmonError):
     """A configuration problem, naming the file, the key, the bad value and the fix."""
+
+    exit_code: ClassVar[int] = 2  # bad usage or configuration: nothing was done
 
     def __init__(
         self,
@@ -44,6 +56,8 @@ class WarehouseError(NewsmonError):
 
 class WarehouseLockedError(WarehouseError):
     """Another process holds DuckDB's write lock on the file (retry later)."""
+
+    retryable: ClassVar[bool] = True
 
 
 class QueryError(NewsmonError):
