@@ -1,4 +1,4 @@
-"""Write docs/cli.md from the commands' own --help (tests/test_cli_doc.py checks it is current).
+"""Write docs/cli.md from the commands' own --help (tests/cli/test_cli_doc.py checks it is current).
 
 .venv/bin/python docs/generate_cli.py        # or: make docs
 """

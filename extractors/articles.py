@@ -61,7 +61,7 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "application/
 # HtmlElement, chosen in C. lxml.html's parser asks a Python method for each element's class
 # (so that forms and inputs get their own), every time an element object is made, which
 # trafilatura's tree walks do hundreds of thousands of times a page; it never uses those
-# classes. Same text and metadata (tests/test_articles.py); 2-6% less extraction CPU.
+# classes. Same text and metadata (tests/extractors/test_articles.py); 2-6% less extraction CPU.
 _HTML_PARSER = HTMLParser(
     collect_ids=False,
     default_doctype=False,
@@ -209,8 +209,8 @@ def page_metadata(tree: HtmlElement, url: str | None) -> Document:
     That call runs ``trafilatura.metadata.extract_metadata``, which also looks for categories,
     tags and a licence: three searches over the whole page that newsmon never stores and that
     cost 13-15% of the extraction time (docs/performance.md). This is the same function, same
-    order and same cleaning, without them; tests/test_articles.py checks the result against
-    trafilatura's own on every corpus page, so an upgrade that changes it is caught.
+    order and same cleaning, without them; tests/extractors/test_articles.py checks the result
+    against trafilatura's own on every corpus page, so an upgrade that changes it is caught.
     """
     metadata = examine_meta(tree)
     if metadata.author and " " not in metadata.author:

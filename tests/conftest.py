@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 from newsmon.prefect_server import apply_quiet_defaults
 
@@ -18,9 +17,6 @@ from tests.httpserver import LoopbackHTTPServer  # noqa: E402
 
 # fixtures shared by several test files: a real Prefect server (schedules, work pools)
 pytest_plugins = ["tests.prefectapi"]
-
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "config" / "sample"
 
 
 @pytest.fixture
@@ -43,7 +39,7 @@ def prefect_server() -> Iterator[None]:
 def _clean_newsmon_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests start from the defaults, whatever NEWSMON_* the developer has exported, except
     one: the test servers listen on 127.0.0.1, which newsmon refuses to fetch from by default
-    (tests/test_ssrf.py unsets this to prove it)."""
+    (tests/hostile/test_ssrf.py unsets this to prove it)."""
     for key in list(os.environ):
         if key.startswith("NEWSMON_"):
             monkeypatch.delenv(key)

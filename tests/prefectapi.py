@@ -13,13 +13,11 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.paths import ROOT
 from tests.smtpserver import free_port
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_until(what: str, check: object, timeout: float) -> None:

@@ -10,8 +10,9 @@ from typing import Any
 from newsmon.extractors.shards import Shard
 from newsmon.warehouse.loads import feed_id_for
 from tests.httpserver import LoopbackHTTPServer
+from tests.paths import ROOT
 
-SAMPLE = Path(__file__).resolve().parents[1] / "config" / "sample"
+SAMPLE = ROOT / "config" / "sample"
 FEED_TYPES = {".rss": "application/rss+xml", ".atom": "application/atom+xml", ".rdf": None}
 
 

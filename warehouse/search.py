@@ -11,7 +11,8 @@ lags the articles. :func:`search` ranks articles with ``match_bm25``.
 
 The index is DuckDB's own layout (``docs``, ``terms``, ``dict`` with document frequencies,
 ``stats``), which ``match_bm25`` reads at query time; adding documents updates the document
-frequencies and statistics exactly, so scores equal a full rebuild's (tests/test_search_index.py).
+frequencies and statistics exactly, so scores equal a full rebuild's
+(tests/warehouse/test_search_index.py).
 """
 
 from __future__ import annotations

@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import duckdb
-
+from tests import helpers
 from tests.httpserver import LoopbackHTTPServer
 
 PACKAGE = "tests.hostile"
@@ -172,8 +171,7 @@ class HostileRun:
         return run
 
     def rows(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(self.db), read_only=True) as con:
-            return con.execute(sql, params or []).fetchall()
+        return helpers.rows(self.db, sql, params)
 
     def feed(self, name: str) -> tuple[Any, ...]:
         """(status, reason, http_status, error, entries_seen, bozo) of the feed's first poll."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -12,43 +12,16 @@ import pytest
 
 from newsmon.core.errors import WarehouseError, WarehouseLockedError
 from newsmon.core.settings import DEFAULT_CONFIG_DIR
-from newsmon.extractors.pipeline import ArticleRecord, filter_articles
+from newsmon.extractors.pipeline import filter_articles
 from newsmon.extractors.topics import load_topics
 from newsmon.warehouse import loads
 from newsmon.warehouse.baseline import baseline_articles, baseline_records, ensure_baseline
 from newsmon.warehouse.migrations import MIGRATIONS, latest_version
 from newsmon.warehouse.store import connect, duckdb_threads
-from tests.paths import SEEDS
+from tests.helpers import record
+from tests.paths import ROOT, SEEDS
 
 TOPICS = load_topics(DEFAULT_CONFIG_DIR / "topics.toml")
-
-
-def record(n: int, text: str, **changes: object) -> ArticleRecord:
-    url = f"https://news.example/{n}"
-    base = ArticleRecord(
-        article_id=f"id{n}",
-        canonical_url=url,
-        url=url,
-        final_url=url,
-        feed_id="f1",
-        guid=str(n),
-        title=f"Title {n}",
-        author=None,
-        published_at=datetime(2026, 11, 1, tzinfo=UTC),
-        fetched_at=datetime(2026, 11, 2, tzinfo=UTC),
-        language="en",
-        site_name="Example",
-        description=None,
-        summary="summary",
-        text=text,
-        extraction_status="extracted",
-        extraction_reason=None,
-        extraction_error=None,
-        fetch_attempts=1,
-        http_status=200,
-        content_hash=f"hash-{text}",
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def test_migrations_run_once_in_order_and_are_recorded(tmp_path: Path) -> None:
@@ -190,7 +163,7 @@ def test_a_locked_warehouse_is_a_clear_error_after_waiting(tmp_path: Path) -> No
 
 
 def test_baseline_ships_the_seed_texts_unchanged() -> None:
-    shipped = Path(__file__).resolve().parents[1] / "warehouse" / "baseline"
+    shipped = ROOT / "warehouse" / "baseline"
     names = sorted(p.name for p in shipped.glob("*.txt"))
     assert names == sorted(p.name for p in SEEDS.glob("0*.txt"))
     for name in names:

@@ -23,7 +23,6 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +44,6 @@ from newsmon.extractors.articles import (
 from newsmon.extractors.reasons import Reason
 from tests.paths import CORPUS
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGES = CORPUS / "pages"
 MANIFEST = PAGES / "MANIFEST.jsonl"
 

@@ -33,6 +33,7 @@ from newsmon.extractors.urls import content_hash
 from newsmon.warehouse import loads
 from newsmon.warehouse.store import connect
 from newsmon.warehouse.stories import update_stories
+from tests.helpers import rows
 from tests.storycorpus import CorpusArticle, build_corpus, pairwise_scores
 
 
@@ -77,8 +78,7 @@ def records(corpus: list[CorpusArticle]) -> list[ArticleRecord]:
 
 
 def stories_of(db: Path) -> dict[str, str]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return dict(con.execute("SELECT article_id, story_id FROM articles").fetchall())
+    return dict(rows(db, "SELECT article_id, story_id FROM articles"))
 
 
 def test_the_corpus_is_what_the_acceptance_asks_for(corpus: list[CorpusArticle]) -> None:

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 from click.testing import CliRunner, Result
 
@@ -22,12 +21,11 @@ from newsmon.cli import cli
 from newsmon.core.errors import WarehouseLockedError
 from newsmon.extractors.relevance import load_model
 from newsmon.warehouse.store import connect
+from tests.helpers import record, rows
 from tests.httpserver import LoopbackHTTPServer, closed_port
-from tests.paths import CORPUS
+from tests.paths import CORPUS, ROOT
 from tests.sample import expected, serve_sample, write_feeds_toml
-from tests.test_warehouse import record
 
-ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ROOT / "config" / "topics.toml"
 LABELLED = CORPUS / "labelled" / "items.jsonl"
 BASELINE_TITLES = [
@@ -43,11 +41,6 @@ def invoke(*args: str | Path, env: dict[str, str] | None = None) -> Result:
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     assert "Traceback" not in result.output
     return result
-
-
-def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 @pytest.fixture(scope="module")

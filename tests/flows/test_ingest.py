@@ -9,10 +9,8 @@ reported and retried.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-import duckdb
 import pytest
 
 from newsmon.extractors.fetch import FetchOptions
@@ -20,15 +18,12 @@ from newsmon.extractors.pipeline import ArticleCandidate, batches, interleave_by
 from newsmon.flows.ingest import RunSummary, ingest, load_config
 from newsmon.warehouse import loads
 from newsmon.warehouse.store import connect
+from tests.helpers import rows
 from tests.httpserver import LoopbackHTTPServer
+from tests.paths import ROOT
 from tests.sample import expected, serve_sample, write_feeds_toml
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
-
-
-def rows(db: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
 
 
 def run(db: Path, feeds: Path) -> RunSummary:
@@ -137,7 +132,7 @@ def test_bad_feeds_and_pages_are_recorded_reported_and_retried(
     monkeypatch.setenv("NEWSMON_HTTP_MAX_BYTES", "300000")
     monkeypatch.setenv("NEWSMON_WORKERS", "1")
     base = http_server.url("").rstrip("/")
-    page = (Path(__file__).resolve().parents[1] / "config" / "sample" / "articles").joinpath(
+    page = (ROOT / "config" / "sample" / "articles").joinpath(
         "germany-air-defence-procurement.html"
     )
     http_server.add(

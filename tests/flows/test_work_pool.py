@@ -18,10 +18,10 @@ import pytest
 
 from newsmon.warehouse.store import connect
 from tests.httpserver import LoopbackHTTPServer
+from tests.paths import ROOT
 from tests.prefectapi import wait_until
 from tests.sample import news_page, rss, shard_feeds, write_feeds_toml
 
-ROOT = Path(__file__).resolve().parents[1]
 NEWSMON = [sys.executable, "-m", "newsmon.cli"]
 PREFECT = [sys.executable, "-m", "prefect"]
 SHARED = "/shared.html"  # an article both shards' feeds link to

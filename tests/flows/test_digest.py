@@ -24,9 +24,9 @@ from newsmon.flows.digest import DigestOutcome, run_digest, subscription_lock
 from newsmon.warehouse import loads
 from newsmon.warehouse.baseline import ensure_baseline
 from newsmon.warehouse.store import connect
+from tests.helpers import record
 from tests.httpserver import closed_port
 from tests.smtpserver import Handler, smtp_server
-from tests.test_warehouse import record
 
 TOPICS = load_topics(DEFAULT_CONFIG_DIR / "topics.toml")
 HOSTILE = "<script>alert('x')</script> NATO allies & <b>EU</b> agree air defence plan"

@@ -25,7 +25,7 @@ from newsmon.extractors.netguard import AddressPolicy
 from newsmon.extractors.reasons import Reason
 from tests.httpserver import LoopbackHTTPServer, Reply, closed_port
 
-# the server is on 127.0.0.1, which newsmon refuses by default (tests/test_ssrf.py)
+# the server is on 127.0.0.1, which newsmon refuses by default (tests/hostile/test_ssrf.py)
 LOCAL = AddressPolicy(allow_private=True)
 
 

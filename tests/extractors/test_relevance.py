@@ -20,8 +20,8 @@ from newsmon.extractors.topics import Document, filter_documents, load_topics
 from newsmon.warehouse import loads
 from newsmon.warehouse.baseline import ensure_baseline
 from newsmon.warehouse.store import connect
+from tests.helpers import record
 from tests.paths import topics_copy
-from tests.test_warehouse import record
 
 TOPIC = "eu_nato_defence"
 TOPICS_FILE = DEFAULT_CONFIG_DIR / "topics.toml"

@@ -25,9 +25,9 @@ from newsmon.warehouse.migrations import migrate
 from newsmon.warehouse.search import SearchOptions, search
 from newsmon.warehouse.store import bulk_insert, connect, is_conflict, retry_conflicts, transaction
 from tests.httpserver import LoopbackHTTPServer
+from tests.paths import ROOT
 from tests.sample import news_page, rss, shard_feeds, write_feeds_toml
 
-ROOT = Path(__file__).resolve().parents[1]
 NEWSMON = [sys.executable, "-m", "newsmon.cli"]
 
 

@@ -17,8 +17,8 @@ from newsmon.warehouse import loads
 from newsmon.warehouse.baseline import ensure_baseline
 from newsmon.warehouse.rescore import rescore
 from newsmon.warehouse.store import connect
+from tests.helpers import record
 from tests.paths import topics_copy
-from tests.test_warehouse import record
 
 TOPICS_FILE = DEFAULT_CONFIG_DIR / "topics.toml"
 TOPICS = load_topics(TOPICS_FILE)

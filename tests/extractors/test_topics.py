@@ -18,8 +18,8 @@ from newsmon.extractors.topics import (
     filter_documents,
     load_topics,
 )
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ROOT / "config" / "topics.toml"
 TOPIC = "eu_nato_defence"
 

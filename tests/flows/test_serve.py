@@ -12,10 +12,10 @@ from pathlib import Path
 
 from newsmon.warehouse.store import connect
 from tests.httpserver import LoopbackHTTPServer
+from tests.paths import ROOT
 from tests.prefectapi import wait_until
 from tests.sample import news_page, rss
 
-ROOT = Path(__file__).resolve().parents[1]
 NEWSMON = [sys.executable, "-m", "newsmon.cli"]
 INTERVAL = 5  # seconds between ingest runs
 

@@ -7,7 +7,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
@@ -17,6 +16,7 @@ from newsmon.cli import cli
 from newsmon.cli.render import format_summary
 from newsmon.core.locks import exclusive, lock_path
 from newsmon.flows.ingest import RunSummary, ingest
+from tests.helpers import rows
 from tests.httpserver import LoopbackHTTPServer
 from tests.sample import serve_sample, write_feeds_toml
 
@@ -32,11 +32,6 @@ def rss(items: int, ttl: int | None = None) -> str:
     ttl_tag = f"<ttl>{ttl}</ttl>" if ttl else ""
     channel = f"<channel><title>t</title>{ttl_tag}{entries}</channel>"
     return f'<?xml version="1.0"?><rss version="2.0">{channel}</rss>'
-
-
-def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 @pytest.fixture

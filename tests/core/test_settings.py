@@ -11,9 +11,7 @@ import pytest
 from newsmon.core.errors import ConfigError
 from newsmon.core.settings import DEFAULT_CONFIG_DIR, DEFAULT_DB, FeedConfig, Settings, load_feeds
 from newsmon.extractors.topics import load_topics
-
-ROOT = Path(__file__).resolve().parents[1]
-
+from tests.paths import ROOT
 
 # --- Settings.from_env ---------------------------------------------------------------------
 

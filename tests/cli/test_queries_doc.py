@@ -21,10 +21,11 @@ from newsmon.cli import cli
 from newsmon.cli.demo import run_demo
 from newsmon.cli.render import render
 from newsmon.warehouse.store import connect, run_query
+from tests.paths import ROOT
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_server")]
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "queries.md"
+DOC = ROOT / "docs" / "queries.md"
 BLOCK = re.compile(r"```sql\n(.*?)\n```\n\n```text\n(.*?)\n```", re.S)
 VIEWS = [
     "relevant_articles",

@@ -15,9 +15,8 @@ import pytest
 
 from newsmon.extractors.evaluate import EvalDataError, evaluate_file, read_labelled
 from newsmon.extractors.topics import TopicSet, load_topics
-from tests.paths import CORPUS
+from tests.paths import CORPUS, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 LABELLED = CORPUS / "labelled" / "items.jsonl"
 
 MIN_PRECISION = 0.91

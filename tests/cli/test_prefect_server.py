@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.httpserver import LoopbackHTTPServer
+from tests.paths import ROOT
 
 SCRIPT = textwrap.dedent(
     """

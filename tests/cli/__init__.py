@@ -1,0 +1,1 @@
+"""Tests of newsmon.cli and the application modules it drives."""
