@@ -20,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 
 from newsmon.core.errors import ConfigError
 from newsmon.core.locks import exclusive, lock_path
-from newsmon.core.progress import advance
+from newsmon.core.progress import advance, stored
 from newsmon.core.settings import FeedConfig, Settings, load_feeds
 from newsmon.extractors.fetch import FetchOptions
 from newsmon.extractors.pipeline import (
@@ -348,6 +348,7 @@ def _publish_artifact(summary: RunSummary) -> None:
 def _tally(summary: RunSummary, records: Sequence[ArticleRecord], total: int) -> None:
     """Count a loaded batch's failed pages and note its relevant articles in the summary."""
     advance(len(records), total)
+    stored(len(records))
     for r in records:
         if r.extraction_status == "failed":
             summary.articles_failed += 1

@@ -42,7 +42,17 @@ _register()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    cli.main(args=list(argv) if argv is not None else None, prog_name="newsmon")
+    """The ``newsmon`` command. The long commands run under :mod:`newsmon.cli.supervise`, so
+    SIGINT and SIGTERM stop them at once, with one line."""
+    import sys
+
+    from newsmon.cli.supervise import supervise
+
+    args = list(argv) if argv is not None else sys.argv[1:]
+    status = supervise(args)
+    if status is not None:
+        sys.exit(status)
+    cli.main(args=args, prog_name="newsmon")
 
 
 __all__ = ["cli", "main"]

@@ -1,4 +1,6 @@
-"""Progress of long interactive work (``run``, ``rescore``): a bar on a terminal, lines otherwise.
+"""Progress of long interactive work (``run``, ``rescore``): a bar on a terminal, lines otherwise;
+and the count of articles stored so far, for the line a stopped command prints
+(newsmon/cli/supervise.py).
 
 The stages report through :func:`advance` wherever they run in this process (Prefect runs tasks
 in threads); the CLI installs a reporter for the duration of a command with :func:`reporting`.
@@ -7,6 +9,7 @@ Without one (a deployment, a test), reports cost nothing.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -17,6 +20,8 @@ import click
 
 _lock = threading.Lock()
 _current: _Reporter | None = None
+REPORT_ENV = "NEWSMON_STOP_REPORT"  # a file that holds the number of articles stored so far
+_stored = 0
 
 
 class _Reporter:
@@ -53,6 +58,21 @@ def advance(n: int, total: int | None = None) -> None:
             _current.advance(n, total)
 
 
+def stored(n: int) -> None:
+    """Note ``n`` more articles committed to the warehouse: kept in the file ``REPORT_ENV``
+    names, when it is set, so the process that supervises this one can say what was kept."""
+    global _stored
+    path = os.environ.get(REPORT_ENV)
+    with _lock:
+        _stored += n
+        if path:
+            try:
+                with open(path, "w", encoding="ascii") as out:
+                    out.write(str(_stored))
+            except OSError:
+                pass  # only the stop line's count is lost
+
+
 @contextmanager
 def reporting(label: str, stream: TextIO | None = None) -> Iterator[None]:
     """Show progress reports made while the block runs (on stderr by default)."""
@@ -68,4 +88,4 @@ def reporting(label: str, stream: TextIO | None = None) -> Iterator[None]:
         reporter.close()
 
 
-__all__ = ["advance", "reporting"]
+__all__ = ["REPORT_ENV", "advance", "reporting", "stored"]

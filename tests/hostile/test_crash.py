@@ -29,10 +29,11 @@ import duckdb
 import pytest
 
 from newsmon.flows.ingest import ingest
+from tests.helpers import rows
 from tests.hostile.suite import item, page, rss, write_feeds
 from tests.httpserver import LoopbackHTTPServer, Reply
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 ARTICLES = 6  # 4 in feed "a", 2 in feed "b"
 BATCH = 3
 WAIT_S = 240.0  # a ceiling: five processes start at once, other tests share the two cores
@@ -120,15 +121,10 @@ def _env(s: Scenario, api_url: str) -> dict[str, str]:
     return env
 
 
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
 def _committed(db: Path) -> int:
     """Articles committed so far, or -1 while the run holds the warehouse."""
     try:
-        return _rows(db, "SELECT count(*) FROM articles WHERE NOT is_baseline")[0][0]
+        return rows(db, "SELECT count(*) FROM articles WHERE NOT is_baseline")[0][0]
     except duckdb.Error:
         return -1
 
@@ -195,40 +191,45 @@ def test_sigkill_at_every_point_then_rerun_loses_and_duplicates_nothing(tmp_path
             s.proc.send_signal(signal.SIGKILL)
             assert s.proc.wait(30) == -signal.SIGKILL
             s.gate.set()
+            # the command ran under newsmon/cli/supervise.py: the kernel kills its child as the
+            # supervisor dies (PR_SET_PDEATHSIG), a moment later
+            gone = time.monotonic() + 10
+            while _committed(db) == -1 and time.monotonic() < gone:
+                time.sleep(0.02)
             # whatever was committed is whole: no half-written batch, no orphan rows
-            assert _rows(db, "SELECT count(*) FROM feed_items") == [(s.items_after_kill,)], s.point
-            assert _rows(db, "SELECT count(*) FROM articles WHERE NOT is_baseline") == [
+            assert rows(db, "SELECT count(*) FROM feed_items") == [(s.items_after_kill,)], s.point
+            assert rows(db, "SELECT count(*) FROM articles WHERE NOT is_baseline") == [
                 (s.articles_after_kill,)
             ], s.point
-            assert _rows(
+            assert rows(
                 db,
                 "SELECT count(*) FROM articles a WHERE NOT is_baseline AND NOT EXISTS "
                 "(SELECT 1 FROM article_matches m WHERE m.article_id = a.article_id)",
             ) == [(0,)], s.point
-            assert _rows(db, "SELECT count(*), count(finished_at) FROM runs") == [(1, 0)], s.point
+            assert rows(db, "SELECT count(*), count(finished_at) FROM runs") == [(1, 0)], s.point
 
         for s, feeds, db, _ in runs:  # the next run finishes the work
             os.environ.update(NEWSMON_BATCH_SIZE=str(BATCH), NEWSMON_WORKERS="1")
             summary = ingest(db=str(db), feeds_file=str(feeds))
             assert summary.articles_new == ARTICLES - s.articles_after_kill, s.point
-            assert _rows(
+            assert rows(
                 db,
                 "SELECT count(*), count(DISTINCT canonical_url), "
                 "count(*) FILTER (WHERE extraction_status = 'extracted') "
                 "FROM articles WHERE NOT is_baseline",
             ) == [(ARTICLES, ARTICLES, ARTICLES)], s.point
-            assert _rows(db, "SELECT count(*) FROM feed_items") == [(ARTICLES,)], s.point
-            assert _rows(
+            assert rows(db, "SELECT count(*) FROM feed_items") == [(ARTICLES,)], s.point
+            assert rows(
                 db,
                 "SELECT count(*) FROM article_matches m JOIN articles a USING (article_id) "
                 "WHERE NOT a.is_baseline",
             ) == [(ARTICLES,)], s.point
-            assert _rows(db, "SELECT name, etag, last_status FROM feeds ORDER BY name") in (
+            assert rows(db, "SELECT name, etag, last_status FROM feeds ORDER BY name") in (
                 [("a", '"a1"', st_a), ("b", '"b1"', st_b)]
                 for st_a in ("ok", "not_modified")
                 for st_b in ("ok", "not_modified")
             ), s.point
-            assert _rows(db, "SELECT count(*), count(finished_at) FROM runs") == [(2, 1)], s.point
+            assert rows(db, "SELECT count(*), count(finished_at) FROM runs") == [(2, 1)], s.point
             # nothing fetched more than twice (once by the killed run, once by the next)
             for slug in ("a0", "a1", "a2", "a3", "b0", "b1"):
                 assert s.server.count(f"/pages/{slug}.html") <= 2, (s.point, slug)
