@@ -14,11 +14,17 @@ for Prefect workers on any number of machines to run; the ingest deployment is s
 workers poll disjoint feed sets at once. Workers import the flows by module path
 (``newsmon.flows.serve:pooled_ingest``), so they need newsmon installed; the flows keep their
 retries and timeouts (:data:`pooled_ingest`, :data:`pooled_digest`).
+
+Every deployment name carries the warehouse's instance name (``newsmon-ingest-INSTANCE``;
+default: the file's name and a hash of its path, :func:`instance_for`), and neither command
+replaces a deployment that serves another warehouse (:func:`refuse_replacing`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +34,27 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.types.entrypoint import EntrypointType
 
+from newsmon.core.errors import ConfigError
 from newsmon.flows.digest import digest
 from newsmon.flows.ingest import ingest
+
+INSTANCE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+def instance_for(db: Path) -> str:
+    """The default instance name of a warehouse: its file name and a short hash of its absolute
+    path, so two warehouses never share deployment names on one Prefect server."""
+    stem = re.sub(r"[^a-z0-9-]+", "-", db.stem.lower()).strip("-")[:24] or "warehouse"
+    return f"{stem}-{hashlib.sha256(str(db.resolve()).encode()).hexdigest()[:6]}"
+
+
+def check_instance(name: str) -> str:
+    """``name`` if it can be part of a deployment name, else a ConfigError with the fix."""
+    if not INSTANCE_NAME.fullmatch(name):
+        raise ConfigError(
+            "--instance", name, "must be 1-40 lower-case letters, digits or dashes", "e.g. main"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -38,6 +63,8 @@ class ServeConfig:
     feeds_file: Path
     topics_file: Path
     alerts_file: Path | None  # None: no digest deployment
+    # part of every deployment name: `newsmon-ingest-INSTANCE` (default: instance_for(db))
+    instance: str = field(default="")
     ingest_interval_s: float = 120.0
     digest_interval_s: float = 60.0
     retries: int = 2
@@ -73,31 +100,77 @@ class _Spec:
 def _specs(config: ServeConfig, shards: int = 1) -> list[_Spec]:
     """The deployments to make: one ingest per shard (the whole list: one), and the digest."""
     files = {"db": str(config.db), "topics_file": str(config.topics_file)}
+    instance = config.instance or instance_for(config.db)
     out = []
     for i in range(1, shards + 1):
         parameters: dict[str, Any] = {**files, "feeds_file": str(config.feeds_file)}
         parameters["only_due"] = True
         if shards == 1:
             name, description = (
-                "newsmon-ingest",
+                f"newsmon-ingest-{instance}",
                 "Poll the feeds that are due and load what is new.",
             )
         else:
             parameters["shard"] = f"{i}/{shards}"
-            name = f"newsmon-ingest-{i}-of-{shards}"
+            name = f"newsmon-ingest-{instance}-{i}-of-{shards}"
             description = f"Poll the due feeds of shard {i}/{shards} and load what is new."
         out.append(_Spec("ingest", name, config.ingest_interval_s, parameters, description))
     if config.alerts_file is not None:
         parameters = {**files, "alerts_file": str(config.alerts_file)}
         description = "E-mail the digests that are due."
         out.append(
-            _Spec("digest", "newsmon-digest", config.digest_interval_s, parameters, description)
+            _Spec(
+                "digest",
+                f"newsmon-digest-{instance}",
+                config.digest_interval_s,
+                parameters,
+                description,
+            )
         )
     return out
 
 
+def _absolute(config: ServeConfig) -> ServeConfig:
+    return replace(
+        config,
+        db=config.db.resolve(),
+        feeds_file=config.feeds_file.resolve(),
+        topics_file=config.topics_file.resolve(),
+        alerts_file=config.alerts_file.resolve() if config.alerts_file else None,
+        instance=config.instance or instance_for(config.db),
+    )
+
+
+def names(config: ServeConfig, shards: int = 1) -> list[str]:
+    """The deployment names ``serve`` (one shard) or ``deploy`` would register."""
+    return [spec.name for spec in _specs(_absolute(config), shards)]
+
+
+def refuse_replacing(config: ServeConfig, shards: int = 1) -> None:
+    """A ConfigError, before anything is registered, when one of our deployment names is taken
+    on the Prefect server by a deployment of another warehouse (`deploy` would silently replace
+    a running `serve`'s deployments, and its digests then read another warehouse)."""
+    config = _absolute(config)
+    with get_client(sync_client=True) as client:
+        for spec in _specs(config, shards):
+            try:
+                existing = client.read_deployment_by_name(f"{spec.kind}/{spec.name}")
+            except ObjectNotFound:
+                continue
+            other = (existing.parameters or {}).get("db")
+            if other is not None and Path(str(other)) != config.db:
+                raise ConfigError(
+                    "--instance",
+                    config.instance,
+                    f"deployment {spec.kind}/{spec.name} on this Prefect server serves {other}",
+                    "give this warehouse its own --instance NAME, or delete that deployment "
+                    f"(prefect deployment delete '{spec.kind}/{spec.name}')",
+                )
+
+
 def deployments(config: ServeConfig) -> list[object]:
     """The deployments ``serve`` runs, with their parameters, schedules, retries and timeouts."""
+    config = _absolute(config)
     flows = {
         "ingest": _retrying(ingest, config, config.ingest_timeout_s),
         "digest": _retrying(digest, config, config.digest_timeout_s),
@@ -118,13 +191,7 @@ def pool_deployments(config: ServeConfig, shards: int) -> list[RunnerDeployment]
     """What :func:`deploy_to_pool` registers: ``shards`` ingest deployments
     (``newsmon-ingest-I-of-N``, parameter ``shard="I/N"``) and the digest one, with absolute
     paths (a worker runs each flow in a directory of its own)."""
-    absolute = replace(
-        config,
-        db=config.db.resolve(),
-        feeds_file=config.feeds_file.resolve(),
-        topics_file=config.topics_file.resolve(),
-        alerts_file=config.alerts_file.resolve() if config.alerts_file else None,
-    )
+    absolute = _absolute(config)
     flows = {"ingest": pooled_ingest, "digest": pooled_digest}
     out: list[RunnerDeployment] = []
     for spec in _specs(absolute, shards):
@@ -144,12 +211,14 @@ def pool_deployments(config: ServeConfig, shards: int) -> list[RunnerDeployment]
 
 def deploy_to_pool(config: ServeConfig, pool: str, shards: int) -> list[str]:
     """Register :func:`pool_deployments` on the work pool ``pool``; return their names. Raises
-    LookupError when there is no such pool (before registering anything)."""
+    LookupError when there is no such pool, and ConfigError when a name is another
+    warehouse's (:func:`refuse_replacing`), before registering anything."""
     with get_client(sync_client=True) as client:
         try:
             client.read_work_pool(pool)
         except ObjectNotFound:
             raise LookupError(f"no work pool named {pool!r} on this Prefect server") from None
+    refuse_replacing(config, shards)
     deps = pool_deployments(config, shards)
     deploy(
         *deps,
@@ -163,16 +232,21 @@ def deploy_to_pool(config: ServeConfig, pool: str, shards: int) -> list[str]:
 
 
 def serve_forever(config: ServeConfig) -> None:
-    """Serve the deployments until interrupted (Ctrl-C / SIGINT)."""
+    """Serve the deployments until interrupted (newsmon/cli/supervise.py stops it); call
+    :func:`refuse_replacing` first."""
     serve(*deployments(config))  # type: ignore[arg-type]
 
 
 __all__ = [
     "ServeConfig",
+    "check_instance",
     "deploy_to_pool",
     "deployments",
+    "instance_for",
+    "names",
     "pool_deployments",
     "pooled_digest",
     "pooled_ingest",
+    "refuse_replacing",
     "serve_forever",
 ]

@@ -23,7 +23,7 @@ from typing import Any, ParamSpec, TypeVar
 import duckdb
 import pyarrow as pa
 
-from newsmon.core.errors import WarehouseError, WarehouseLockedError
+from newsmon.core.errors import MissingWarehouseError, WarehouseError, WarehouseLockedError
 from newsmon.warehouse import extensions, lake
 from newsmon.warehouse.migrations import migrate
 
@@ -31,10 +31,6 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 LOCK_RETRY_S = 30.0
-
-
-def _no_warehouse(path: Path) -> WarehouseError:
-    return WarehouseError(f"no warehouse at {path}: create it with `newsmon init --db {path}`")
 
 
 @contextmanager
@@ -48,7 +44,7 @@ def connect(
     """
     path = Path(path)
     if read_only and not path.exists():
-        raise _no_warehouse(path)
+        raise MissingWarehouseError(path)
     if not read_only:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +75,7 @@ def connect_sealed(
     """
     path = Path(path)
     if not path.exists():
-        raise _no_warehouse(path)
+        raise MissingWarehouseError(path)
     if lake.is_lake(path):
         con = lake.attach_fresh(path.resolve())
         con.execute(f"USE {lake.CATALOG}")

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import click
 
 from newsmon.cli.options import (
-    UserError,
     alerts_option,
     current_settings,
     db_option,
@@ -18,7 +17,7 @@ from newsmon.cli.options import (
     topics_option,
 )
 from newsmon.cli.render import format_outcome
-from newsmon.core.errors import ConfigError
+from newsmon.core.errors import require_warehouse
 
 if TYPE_CHECKING:
     pass
@@ -60,10 +59,7 @@ def digest(
         alerts_path = alerts_file or settings.alerts_path
         topics_path = topics_file or settings.topics_path
         subs = select_subscriptions(alerts_path, topics_path, subscription)  # bad config: stop
-        if not db_path.exists():
-            raise UserError(
-                ConfigError(db_path, "", "no such warehouse", "run `newsmon init --db PATH` first")
-            )
+        require_warehouse(db_path)
         from newsmon.core.locks import check_lockable
 
         for sub in subs:  # each digest holds a lock beside the warehouse

@@ -17,7 +17,7 @@ from newsmon.cli.options import (
     resolve_db,
     topics_option,
 )
-from newsmon.core.errors import ConfigError
+from newsmon.core.errors import ConfigError, require_warehouse
 
 _topic_option = click.option(
     "--topic", default="eu_nato_defence", show_default=True, help="The topic."
@@ -30,10 +30,7 @@ def _topics_path(topics_file: Path | None) -> Path:
 
 
 def _existing_db(db: Path | None) -> Path:
-    path = resolve_db(db)
-    if not path.exists():
-        raise ConfigError(path, "", "no such warehouse", "run `newsmon init --db PATH` first")
-    return path
+    return require_warehouse(resolve_db(db))
 
 
 @click.command()

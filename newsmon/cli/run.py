@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import click
 
 from newsmon.cli.options import (
-    UserError,
     current_settings,
     db_option,
     feeds_option,
@@ -18,7 +17,7 @@ from newsmon.cli.options import (
     topics_option,
 )
 from newsmon.cli.render import cell, format_rescore, format_summary, render
-from newsmon.core.errors import ConfigError, WarehouseError
+from newsmon.core.errors import require_warehouse
 from newsmon.core.progress import reporting
 
 if TYPE_CHECKING:
@@ -72,14 +71,23 @@ def init(db: Path | None, topics_file: Path | None) -> None:
     metavar="I/N",
     help="Poll only the I-th of N disjoint shards of the feed list.",
 )
+@click.option(
+    "--init", "create", is_flag=True, help="Create the warehouse first when there is none."
+)
 @handle_errors
 def run(
-    db: Path | None, feeds_file: Path | None, topics_file: Path | None, due: bool, shard: str
+    db: Path | None,
+    feeds_file: Path | None,
+    topics_file: Path | None,
+    due: bool,
+    shard: str,
+    create: bool,
 ) -> None:
     """Poll every feed once, fetch and filter new articles, and load them (the ingest flow).
 
     With --due, only feeds whose adaptive schedule says so (what `newsmon serve` does); with
-    --shard, only one shard of the feeds (docs/scaling.md).
+    --shard, only one shard of the feeds (docs/scaling.md). The warehouse must exist (`newsmon
+    init`) unless --init is given: a mistyped --db does not make a new, empty one.
     """
     with prefect_api() as prefect_server:
         from newsmon.core.locks import check_lockable
@@ -88,6 +96,8 @@ def run(
 
         part = parse_shard(shard)  # fail on bad parameters and config before any work
         config = load_config(db, feeds_file, topics_file, current_settings())
+        if not create:
+            require_warehouse(config.settings.db_path)
         check_lockable(config.settings.db_path, part.lock_name)
         which = "" if part.whole else f"shard {part} of "
         click.echo(f"Ingesting {which}{len(config.feeds)} feeds into {config.settings.db_path} ...")
@@ -129,10 +139,7 @@ def rescore(db: Path | None, topics_file: Path | None, batch_size: int) -> None:
         db_path = db or settings.db_path
         topics_path = topics_file or settings.topics_path
         load_topics(topics_path)  # a bad topics file stops here, before any flow runs
-        if not db_path.exists():
-            raise UserError(
-                ConfigError(db_path, "", "no such warehouse", "run `newsmon init --db PATH` first")
-            )
+        require_warehouse(db_path)
         prefect_server.ready()
         with reporting("rescore: articles"):
             summary = rescore_flow(
@@ -198,10 +205,7 @@ def checkpoint(db: Path | None, keep_days: int) -> None:
     from newsmon.warehouse.store import connect, retry_conflicts
 
     db_path = resolve_db(db)
-    if not db_path.exists():
-        raise WarehouseError(
-            f"no warehouse at {db_path}: create it with `newsmon init --db {db_path}`"
-        )
+    require_warehouse(db_path)
     with connect(db_path) as con:
         if not lake.is_lake(db_path):
             con.execute("CHECKPOINT")

@@ -41,6 +41,12 @@ def _schedule_options(fn: F) -> F:
                 help="Seconds between digest checks.",
             ),
             click.option("--no-digest", is_flag=True, help="Only the ingest deployment(s)."),
+            click.option(
+                "--instance",
+                default=None,
+                help="Name in every deployment's name [default: the warehouse's file name and a "
+                "hash of its path].",
+            ),
         ]
     ):
         fn = option(fn)
@@ -55,12 +61,13 @@ def _serve_config(
     interval: float,
     digest_interval: float,
     no_digest: bool,
+    instance: str | None,
 ) -> ServeConfig:
     """The deployments' settings, with the configuration (feeds, topics, subscriptions) checked:
     a bad one stops the command before anything is served or deployed."""
     from newsmon.flows.digest import select_subscriptions
     from newsmon.flows.ingest import load_config
-    from newsmon.flows.serve import ServeConfig
+    from newsmon.flows.serve import ServeConfig, check_instance, instance_for
 
     settings = load_config(db, feeds_file, topics_file, current_settings()).settings
     alerts = None if no_digest else (alerts_file or settings.alerts_path)
@@ -71,6 +78,7 @@ def _serve_config(
         feeds_file=settings.feeds_path,
         topics_file=settings.topics_path,
         alerts_file=alerts,
+        instance=check_instance(instance) if instance else instance_for(settings.db_path),
         ingest_interval_s=interval,
         digest_interval_s=digest_interval,
     )
@@ -104,20 +112,23 @@ def serve(
     interval: float,
     digest_interval: float,
     no_digest: bool,
+    instance: str | None,
 ) -> None:
     """Run newsmon unattended: serve the ingest and digest deployments (needs a Prefect server).
 
     Start one with `prefect server start` and set PREFECT_API_URL; stop serving with Ctrl-C.
     """
-    from newsmon.flows.serve import serve_forever
+    from newsmon.flows.serve import names, refuse_replacing, serve_forever
 
     _require_prefect_api("schedules")
     config = _serve_config(
-        db, feeds_file, topics_file, alerts_file, interval, digest_interval, no_digest
+        db, feeds_file, topics_file, alerts_file, interval, digest_interval, no_digest, instance
     )
+    refuse_replacing(config)
+    ingest_name, *digest_name = names(config)
     click.echo(
-        f"Serving newsmon-ingest every {interval:g} s"
-        + ("" if config.alerts_file is None else f" and newsmon-digest every {digest_interval:g} s")
+        f"Serving {ingest_name} every {interval:g} s"
+        + "".join(f" and {n} every {digest_interval:g} s" for n in digest_name)
         + f" on {config.db}; runs are in the Prefect UI. Ctrl-C stops."
     )
     serve_forever(config)
@@ -148,6 +159,7 @@ def deploy(
     interval: float,
     digest_interval: float,
     no_digest: bool,
+    instance: str | None,
 ) -> None:
     """Register the ingest (in --shards shards) and digest deployments on a work pool, for
     Prefect workers to run (`prefect worker start --pool POOL`, on any machine with newsmon).
@@ -159,7 +171,7 @@ def deploy(
 
     _require_prefect_api("work pools")
     config = _serve_config(
-        db, feeds_file, topics_file, alerts_file, interval, digest_interval, no_digest
+        db, feeds_file, topics_file, alerts_file, interval, digest_interval, no_digest, instance
     )
     try:
         names = deploy_to_pool(config, pool, shards)

@@ -4,7 +4,8 @@
     ├── ConfigError              a config file or NEWSMON_* variable is wrong: stops before any
     │                            work (exit status 2)
     ├── WarehouseError           the DuckDB file cannot be opened, migrated or written
-    │   └── WarehouseLockedError another process holds the write lock (retryable)
+    │   ├── WarehouseLockedError another process holds the write lock (retryable)
+    │   └── MissingWarehouseError there is no warehouse at the path (create it with init)
     └── QueryError               a `newsmon sql` query failed
 
 Each class says in its type whether the same command can succeed later unchanged
@@ -60,14 +61,31 @@ class WarehouseLockedError(WarehouseError):
     retryable: ClassVar[bool] = True
 
 
+class MissingWarehouseError(WarehouseError):
+    """No warehouse at the path a command was given: every command says so in these words."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(f"no warehouse at {path}: create it with `newsmon init --db {path}`")
+        self.path = Path(path)
+
+
+def require_warehouse(path: Path) -> Path:
+    """``path``, or :class:`MissingWarehouseError` when nothing is there."""
+    if not path.exists():
+        raise MissingWarehouseError(path)
+    return path
+
+
 class QueryError(NewsmonError):
     """An ad-hoc SQL query failed."""
 
 
 __all__ = [
     "ConfigError",
+    "MissingWarehouseError",
     "NewsmonError",
     "QueryError",
     "WarehouseError",
     "WarehouseLockedError",
+    "require_warehouse",
 ]

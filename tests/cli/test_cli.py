@@ -359,7 +359,7 @@ def test_run_with_a_broken_feeds_file_does_nothing(tmp_path: Path) -> None:
     feeds.write_text('[[feeds]]\nname = "a"\nurll = "http://a.example/rss"\n', encoding="utf-8")
     db_path = tmp_path / "tmp" / "x.duckdb"
 
-    result = invoke("run", "--feeds", feeds, "--db", db_path)
+    result = invoke("run", "--init", "--feeds", feeds, "--db", db_path)
 
     assert result.exit_code == 2
     assert result.stdout == ""
@@ -403,7 +403,17 @@ def test_run_ingests_the_sample_and_reports_a_refused_feed(
     db_path = tmp_path / "w.duckdb"
 
     proc = subprocess.run(
-        [sys.executable, "-m", "newsmon.cli", "run", "--feeds", feeds_file, "--db", db_path],
+        [
+            sys.executable,
+            "-m",
+            "newsmon.cli",
+            "run",
+            "--init",
+            "--feeds",
+            feeds_file,
+            "--db",
+            db_path,
+        ],
         env={**os.environ, "NEWSMON_WORKERS": "1"},
         cwd=tmp_path,
         capture_output=True,
@@ -483,10 +493,43 @@ def test_run_where_nothing_can_be_written_is_one_line(tmp_path: Path) -> None:
     root): one line naming the lock file and the fix, before any flow starts; no traceback."""
     feeds = tmp_path / "feeds.toml"
     feeds.write_text('[[feeds]]\nname = "One"\nurl = "https://one.example/rss"\n', "utf-8")
-    result = invoke("run", "--db", "/proc/newsmon-test.duckdb", "--feeds", feeds)
+    result = invoke("run", "--init", "--db", "/proc/newsmon-test.duckdb", "--feeds", feeds)
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(
         "Error: cannot create the lock file /proc/newsmon-test.duckdb.ingest.lock"
     ), result.stderr
     assert "give --db a path in a writable folder" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("run",),
+        ("sql", "SELECT 1"),
+        ("status",),
+        ("search", "nato"),
+        ("export", "out"),
+        ("checkpoint",),
+        ("rescore",),
+        ("digest",),
+        ("eval", "--db"),
+        ("train", "--db"),
+        ("label", "abcdef", "relevant"),
+    ],
+    ids=lambda c: c[0],
+)
+def test_a_missing_warehouse_is_one_line_with_one_exit_status_everywhere(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Issue 21: run made a new warehouse at a mistyped path; the others said it in two ways
+    with two exit statuses."""
+    path = tmp_path / "typo" / "w.duckdb"
+    name, *rest = command
+    args = [name, *rest, str(path)] if rest[-1:] == ["--db"] else [name, "--db", path, *rest]
+    result = invoke(*args, env={"NEWSMON_ALERTS": str(ROOT / "config" / "alerts.toml")})
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: no warehouse at {path}: create it with `newsmon init --db {path}`\n",
+    )
+    assert not path.parent.exists()

@@ -159,7 +159,17 @@ def test_newsmon_run_without_a_prefect_server(tmp_path: Path) -> None:
         feeds = write_feeds(tmp_path / "feeds.toml", {"site": server.url("/feed.xml")})
         db = tmp_path / "w.duckdb"
         out = subprocess.run(
-            [sys.executable, "-m", "newsmon.cli", "run", "--db", str(db), "--feeds", str(feeds)],
+            [
+                sys.executable,
+                "-m",
+                "newsmon.cli",
+                "run",
+                "--init",
+                "--db",
+                str(db),
+                "--feeds",
+                str(feeds),
+            ],
             cwd=ROOT,
             env=_env(NEWSMON_ALLOW_PRIVATE_NETWORKS="true"),
             capture_output=True,

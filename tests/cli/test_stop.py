@@ -109,7 +109,7 @@ def test_ctrl_c_stops_a_run_at_once_with_one_line_and_the_next_run_completes(
             feeds = write_feeds(tmp_path / "feeds.toml", _serve(server, gate))
             db = tmp_path / "w.duckdb"
             proc = subprocess.Popen(
-                [sys.executable, "-m", "newsmon.cli", "run", "--db", str(db),
+                [sys.executable, "-m", "newsmon.cli", "run", "--init", "--db", str(db),
                  "--feeds", str(feeds)],
                 cwd=ROOT, env=_env(str(PREFECT_API_URL.value())), text=True,
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,

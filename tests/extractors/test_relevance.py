@@ -265,7 +265,7 @@ def test_train_and_eval_on_a_warehouse_without_labels(tmp_path: Path) -> None:
     code, out = run("train", "--db", str(old), "--output", str(model))
     assert code == 0 and "0 analysts' labels" in out and model.exists(), out
     code, out = run("train", "--db", str(tmp_path / "typo.duckdb"), "--output", str(model))
-    assert code == 2 and "no such warehouse" in out, out
+    assert code == 1 and "no warehouse at" in out, out
 
 
 def test_train_from_the_stored_set_refuses_after_the_topic_changed(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from newsmon.flows.serve import instance_for
 from newsmon.warehouse.store import connect
 from tests.httpserver import LoopbackHTTPServer
 from tests.paths import ROOT
@@ -94,7 +95,7 @@ def test_serve_picks_up_a_new_item_and_respects_poll_times(
         except subprocess.TimeoutExpired:
             os.killpg(serve.pid, signal.SIGKILL)
             out, _ = serve.communicate()
-    assert "Serving newsmon-ingest every 5 s" in out
+    assert f"Serving newsmon-ingest-w-{instance_for(db)[2:]} every 5 s on {db}" in out
 
 
 def test_serve_without_a_prefect_server_says_how_to_start_one(tmp_path: Path) -> None:

@@ -82,11 +82,24 @@ def test_two_workers_on_a_pool_poll_disjoint_shards_and_load_every_article_once(
     cli(*PREFECT, "work-pool", "create", "newsmon-test", "--type", "process")
     deployed = cli(
         *NEWSMON, "deploy", "--pool", "newsmon-test", "--shards", "2", "--no-digest",
-        "--db", str(db), "--feeds", str(feeds), "--interval", "3600",
+        "--db", str(db), "--feeds", str(feeds), "--interval", "3600", "--instance", "pool",
     )  # fmt: skip
-    assert "newsmon-ingest-1-of-2, newsmon-ingest-2-of-2" in deployed
+    assert "newsmon-ingest-pool-1-of-2, newsmon-ingest-pool-2-of-2" in deployed
+    # issue 21: the same names for another warehouse would have replaced these, silently
+    other = tmp_path / "other.duckdb"
+    clash = subprocess.run(
+        [*NEWSMON, "deploy", "--pool", "newsmon-test", "--shards", "2", "--no-digest",
+         "--db", str(other), "--feeds", str(feeds), "--instance", "pool"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert clash.returncode == 2 and clash.stdout == "", clash.stdout + clash.stderr
+    assert clash.stderr.count("\n") == 1 and "Traceback" not in clash.stderr, clash.stderr
+    assert f"deployment ingest/newsmon-ingest-pool-1-of-2 on this Prefect server serves {db}" in (
+        clash.stderr
+    )
+    assert "give this warehouse its own --instance NAME" in clash.stderr
     for index in (1, 2):
-        cli(*PREFECT, "deployment", "run", f"ingest/newsmon-ingest-{index}-of-2")
+        cli(*PREFECT, "deployment", "run", f"ingest/newsmon-ingest-pool-{index}-of-2")
 
     command = [*PREFECT, "worker", "start", "--pool", "newsmon-test", "--name"]
     workers = [

@@ -158,6 +158,7 @@ def test_sigkill_at_every_point_then_rerun_loses_and_duplicates_nothing(tmp_path
                     "-m",
                     "newsmon.cli",
                     "run",
+                    "--init",
                     "--db",
                     str(db),
                     "--feeds",

@@ -50,7 +50,7 @@ def test_a_locked_warehouse_fails_the_run_cleanly_and_changes_nothing(
     feeds = write_feeds_toml(tmp_path / "feeds.toml", serve_sample(http_server))
     db = tmp_path / "w.duckdb"
     runner = CliRunner()
-    first = runner.invoke(cli, ["run", "--db", str(db), "--feeds", str(feeds)])
+    first = runner.invoke(cli, ["run", "--init", "--db", str(db), "--feeds", str(feeds)])
     assert first.exit_code == 0, first.output
     # new entries for the next run: it would write if it could
     http_server.reset_stats()
@@ -68,7 +68,7 @@ def test_a_locked_warehouse_fails_the_run_cleanly_and_changes_nothing(
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"locked"
         start = time.monotonic()
-        locked = runner.invoke(cli, ["run", "--db", str(db), "--feeds", str(feeds)])
+        locked = runner.invoke(cli, ["run", "--init", "--db", str(db), "--feeds", str(feeds)])
         elapsed = time.monotonic() - start
     finally:
         holder.kill()
@@ -81,6 +81,6 @@ def test_a_locked_warehouse_fails_the_run_cleanly_and_changes_nothing(
     assert elapsed < 60  # it gave up; the figure itself is not asserted
     assert _dump(db) == before
 
-    again = runner.invoke(cli, ["run", "--db", str(db), "--feeds", str(feeds)])
+    again = runner.invoke(cli, ["run", "--init", "--db", str(db), "--feeds", str(feeds)])
     assert again.exit_code == 0, again.output
     assert _dump(db)["feed_items"] != before["feed_items"]

@@ -364,7 +364,17 @@ def test_two_shards_ingest_at_once_into_one_lake_and_every_article_lands_once(
     }
     runs = [
         subprocess.Popen(
-            [*NEWSMON, "run", "--db", str(db), "--feeds", str(feeds), "--shard", f"{i}/2"],
+            [
+                *NEWSMON,
+                "run",
+                "--init",
+                "--db",
+                str(db),
+                "--feeds",
+                str(feeds),
+                "--shard",
+                f"{i}/2",
+            ],
             env=env,
             cwd=tmp_path,
             stdout=subprocess.PIPE,
