@@ -166,11 +166,18 @@ def ingest(
     topics_file: str | None = None,
     only_due: bool = False,
     shard: str = "1/1",
+    poll_ceiling_s: float | None = None,
+    alerts_file: str | None = None,
 ) -> RunSummary:
     """Poll the feeds once (with ``only_due``, those whose next poll time has come; with
     ``shard`` "I/N", those of the I-th of N shards: extractors/shards.py) and load what is new
     into the warehouse. Two ingests of one shard never write one warehouse at once: a second
-    one waits up to ``NEWSMON_INGEST_LOCK_WAIT`` seconds, then does nothing and says so."""
+    one waits up to ``NEWSMON_INGEST_LOCK_WAIT`` seconds, then does nothing and says so.
+
+    ``serve`` passes the other two while an ``immediate`` subscription exists: no feed waits
+    longer than ``poll_ceiling_s`` between polls (extractors/schedule.py), and a run that stored
+    relevant articles sends the digests that are due (``alerts_file``) at once, instead of on
+    the digest deployment's next tick."""
     part = parse_shard(shard)
     config = load_config(db, feeds_file, topics_file)
     settings = config.settings
@@ -185,12 +192,22 @@ def ingest(
                 settings.db_path,
             )
             return RunSummary(run_id="", db_path=str(settings.db_path), skipped=True)
-        summary = _ingest(config, only_due, part)
+        summary = _ingest(config, only_due, part, poll_ceiling_s)
     _publish_artifact(summary)
+    if alerts_file and summary.relevant:
+        from newsmon.flows.digest import digest
+
+        digest(
+            db=str(settings.db_path),
+            alerts_file=alerts_file,
+            topics_file=str(settings.topics_path),
+        )
     return summary
 
 
-def _ingest(config: IngestConfig, only_due: bool, shard: Shard) -> RunSummary:
+def _ingest(
+    config: IngestConfig, only_due: bool, shard: Shard, poll_ceiling_s: float | None = None
+) -> RunSummary:
     started = time.perf_counter()
     settings = config.settings
     logger = get_run_logger()
@@ -206,7 +223,8 @@ def _ingest(config: IngestConfig, only_due: bool, shard: Shard) -> RunSummary:
         with connect(settings.db_path) as con:
             targets = loads.register_feeds(con, feeds)
             if only_due:
-                targets = loads.due_targets(con, targets, now_utc())
+                ceiling = timedelta(seconds=poll_ceiling_s) if poll_ceiling_s else None
+                targets = loads.due_targets(con, targets, now_utc(), ceiling)
             loads.start_run(con, run_id, len(targets))
         summary.feeds_not_due = len(feeds) - len(targets)
 
@@ -215,7 +233,9 @@ def _ingest(config: IngestConfig, only_due: bool, shard: Shard) -> RunSummary:
         poll_s = time.perf_counter() - poll_started
 
         with connect(settings.db_path) as con:
-            new_per_feed = loads.record_polls(con, run_id, polls, ScheduleRules.of(settings))
+            new_per_feed = loads.record_polls(
+                con, run_id, polls, ScheduleRules.of(settings, poll_ceiling_s)
+            )
             fresh = loads.pending_candidates(con, own)
             retries = loads.retry_candidates(con, settings.max_article_attempts, own)
         todo = interleave_by_host([*fresh, *retries])  # each batch spread over every site

@@ -65,6 +65,9 @@ class ServeConfig:
     alerts_file: Path | None  # None: no digest deployment
     # part of every deployment name: `newsmon-ingest-INSTANCE` (default: instance_for(db))
     instance: str = field(default="")
+    # an `immediate` subscription exists: no feed waits longer than this (issue 21), and an
+    # ingest that stored relevant articles sends the due digests at once
+    poll_ceiling_s: float | None = None
     ingest_interval_s: float = 120.0
     digest_interval_s: float = 60.0
     retries: int = 2
@@ -105,6 +108,9 @@ def _specs(config: ServeConfig, shards: int = 1) -> list[_Spec]:
     for i in range(1, shards + 1):
         parameters: dict[str, Any] = {**files, "feeds_file": str(config.feeds_file)}
         parameters["only_due"] = True
+        if config.poll_ceiling_s is not None and config.alerts_file is not None:
+            parameters["poll_ceiling_s"] = config.poll_ceiling_s
+            parameters["alerts_file"] = str(config.alerts_file)
         if shards == 1:
             name, description = (
                 f"newsmon-ingest-{instance}",

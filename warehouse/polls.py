@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import duckdb
 
@@ -126,16 +126,39 @@ def next_poll_times(
 
 
 def due_targets(
-    con: duckdb.DuckDBPyConnection, targets: Sequence[FeedTarget], now: datetime
+    con: duckdb.DuckDBPyConnection,
+    targets: Sequence[FeedTarget],
+    now: datetime,
+    ceiling: timedelta | None = None,
 ) -> list[FeedTarget]:
-    """The targets whose next poll time has come (or that were never polled)."""
-    scheduled = dict(
-        con.execute(
-            f"SELECT feed_id, next_poll_at FROM feeds WHERE {sql_in_keys('feed_id')}",
+    """The targets whose next poll time has come (or that were never polled).
+
+    With ``ceiling`` (immediate subscriptions, :meth:`ScheduleRules.of`), a quarter of it early,
+    since ``serve`` runs the ingest at that same interval and a feed polled a few seconds into
+    one run must be due at the next; and also every healthy feed whose interval came from its
+    publishing rate and that has waited ``ceiling`` since its last poll, whatever was scheduled
+    before the ceiling applied. The feed's own word (TTL, max-age, Retry-After), a configured
+    interval and a failure back-off still hold."""
+    scheduled = {
+        row[0]: row[1:]
+        for row in con.execute(
+            "SELECT feed_id, next_poll_at, last_polled_at, error_streak, schedule_reason "
+            f"FROM feeds WHERE {sql_in_keys('feed_id')}",
             [keys_param(t.feed_id for t in targets)],
         ).fetchall()
-    )
-    return [t for t in targets if is_due(scheduled.get(t.feed_id), now)]
+    }
+    if ceiling is None:
+        return [t for t in targets if is_due(scheduled.get(t.feed_id, (None,))[0], now)]
+    soon = now + ceiling / 4
+
+    def due(target: FeedTarget) -> bool:
+        next_at, last_at, streak, why = scheduled.get(target.feed_id, (None, None, 0, None))
+        if is_due(next_at, soon):
+            return True
+        by_rate = streak == 0 and why in (None, "rate", "overflow")
+        return by_rate and (last_at is None or last_at + ceiling <= soon)
+
+    return [t for t in targets if due(t)]
 
 
 # --- runs ---------------------------------------------------------------------------------

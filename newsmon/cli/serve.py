@@ -71,14 +71,17 @@ def _serve_config(
 
     settings = load_config(db, feeds_file, topics_file, current_settings()).settings
     alerts = None if no_digest else (alerts_file or settings.alerts_path)
-    if alerts is not None:
-        select_subscriptions(alerts, settings.topics_path, None)
+    subscriptions = (
+        [] if alerts is None else select_subscriptions(alerts, settings.topics_path, None)
+    )
+    immediate = any(s.frequency == "immediate" for s in subscriptions)
     return ServeConfig(
         db=settings.db_path,
         feeds_file=settings.feeds_path,
         topics_file=settings.topics_path,
         alerts_file=alerts,
         instance=check_instance(instance) if instance else instance_for(settings.db_path),
+        poll_ceiling_s=settings.immediate_poll_interval_s if immediate else None,
         ingest_interval_s=interval,
         digest_interval_s=digest_interval,
     )

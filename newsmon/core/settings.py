@@ -52,6 +52,8 @@ class Settings:
     poll_min_interval_s: float = 120.0  # NEWSMON_POLL_MIN_INTERVAL: the floor
     poll_max_interval_s: float = 21_600.0  # NEWSMON_POLL_MAX_INTERVAL: the ceiling
     poll_initial_interval_s: float = 900.0  # NEWSMON_POLL_INITIAL_INTERVAL: a new feed
+    # while an `immediate` subscription exists, no feed waits longer than this (serve)
+    immediate_poll_interval_s: float = 120.0  # NEWSMON_IMMEDIATE_POLL_INTERVAL
     story_window_days: int = 7  # NEWSMON_STORY_WINDOW_DAYS: copies this close join one story
     # limits on what strangers can make newsmon do
     http_max_redirects: int = 5  # NEWSMON_HTTP_MAX_REDIRECTS: redirect hops followed
@@ -133,6 +135,9 @@ class Settings:
             ),
             poll_initial_interval_s=_number(
                 env, "NEWSMON_POLL_INITIAL_INTERVAL", base.poll_initial_interval_s, float
+            ),
+            immediate_poll_interval_s=_number(
+                env, "NEWSMON_IMMEDIATE_POLL_INTERVAL", base.immediate_poll_interval_s, float
             ),
             smtp_password=Secret.from_env(env, "NEWSMON_SMTP_PASSWORD"),
         )

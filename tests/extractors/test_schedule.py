@@ -122,3 +122,27 @@ def test_jitter_spreads_within_the_share() -> None:
 def test_due() -> None:
     assert is_due(None, T0)
     assert is_due(T0, T0) and not is_due(T0 + timedelta(seconds=1), T0)
+
+
+def test_one_304_after_the_first_poll_does_not_park_a_feed_for_hours() -> None:
+    """Issue 21: a new feed whose second poll was a 304 went to the 6-hour ceiling at once."""
+    first = next_poll(FeedSchedule(), ok(entries=20, new=20), rand=no_jitter)
+    assert first.interval == RULES.initial and first.rate_per_hour is None
+    second = next_poll(FeedSchedule(None, T0, 0), ok(15, entries=0, new=0), rand=no_jitter)
+    assert timedelta(minutes=15) < second.interval < timedelta(minutes=30), second
+    assert second.rate_per_hour == pytest.approx(0.7 * 4.0)  # the prior (1 per 15 min), decayed
+
+
+def test_an_immediate_subscription_caps_every_feed_at_its_interval() -> None:
+    from newsmon.core.settings import Settings
+
+    rules = ScheduleRules.of(Settings(), ceiling_s=120)
+    assert rules.ceiling == rules.floor == rules.initial == timedelta(minutes=2)
+    quiet = FeedSchedule(rate_per_hour=0.0, last_polled_at=T0 - timedelta(hours=5))
+    assert next_poll(quiet, ok(), rules, rand=no_jitter).interval == timedelta(minutes=2)
+    # the feed's own word still wins, and failures still back off
+    assert next_poll(quiet, ok(ttl_minutes=60), rules).why == "ttl"
+    assert next_poll(quiet, PollOutcome(T0, False, 0, 0, reason="timeout"), rules).interval > (
+        timedelta(minutes=2)
+    )
+    assert ScheduleRules.of(Settings()).ceiling == timedelta(hours=6)  # no subscription: as before

@@ -319,3 +319,38 @@ def test_duckdb_threads_applies_to_the_block_and_is_restored_after_it(tmp_path: 
         with pytest.raises(RuntimeError), duckdb_threads(con, 2):
             raise RuntimeError("a failed load")
         assert threads(con) == 3
+
+
+def test_an_immediate_ceiling_makes_parked_feeds_due_but_keeps_their_own_word(
+    tmp_path: Path,
+) -> None:
+    """Issue 21: feeds scheduled for hours before an immediate subscription existed are polled
+    within its interval; one that asked for a TTL, or is failing, keeps its time."""
+    from datetime import UTC, datetime, timedelta
+
+    from newsmon.core.settings import FeedConfig
+    from newsmon.warehouse.polls import due_targets
+
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    feeds = [FeedConfig(n, f"https://{n}.example/feed.xml") for n in ("rate", "ttl", "failing")]
+    with connect(tmp_path / "w.duckdb") as con:
+        targets = loads.register_feeds(con, feeds)
+        for name, why, streak in (
+            ("rate", "rate", 0),
+            ("ttl", "ttl", 0),
+            ("failing", "backoff", 2),
+        ):
+            con.execute(
+                "UPDATE feeds SET next_poll_at = ?, last_polled_at = ?, schedule_reason = ?, "
+                "error_streak = ? WHERE name = ?",
+                [now + timedelta(hours=5), now - timedelta(minutes=3), why, streak, name],
+            )
+        assert due_targets(con, targets, now) == []  # no ceiling: as scheduled
+        due = due_targets(con, targets, now, ceiling=timedelta(minutes=2))
+        assert [t.url for t in due] == ["https://rate.example/feed.xml"]
+        # serve runs every 2 minutes: a feed due 20 s after this run starts is due now
+        con.execute(
+            "UPDATE feeds SET next_poll_at = ? WHERE name = 'ttl'", [now + timedelta(seconds=20)]
+        )
+        due = due_targets(con, targets, now, ceiling=timedelta(minutes=2))
+        assert len(due) == 2
