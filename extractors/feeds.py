@@ -166,12 +166,14 @@ def _gunzip(content: bytes, limit: int) -> bytes | None:
 
 # --------------------------------------------------------------------------- item limit
 
-# the start tag of an item (RSS) or entry (Atom), with an optional namespace prefix
-_ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>/]")
+# the start tag of an item (RSS) or entry (Atom), with an optional namespace prefix; in any
+# case, since feedparser's loose parser (the fallback for a malformed feed) folds tag names:
+# `<ITEM>` counted as nothing here would have been read past the limit (issue 21)
+_ITEM_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>/]", re.IGNORECASE)
 _ROOTS = (
-    (re.compile(rb"<rss[\s>]"), b"</channel></rss>"),
-    (re.compile(rb"<rdf:RDF[\s>]"), b"</rdf:RDF>"),
-    (re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)feed[\s>]"), b"</%sfeed>"),
+    (re.compile(rb"<rss[\s>]", re.IGNORECASE), b"</channel></rss>"),
+    (re.compile(rb"<rdf:RDF[\s>]", re.IGNORECASE), b"</rdf:RDF>"),
+    (re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)feed[\s>]", re.IGNORECASE), b"</%sfeed>"),
 )
 
 

@@ -204,15 +204,25 @@ class _Token:
     number: int = 0  # the distance of NEAR/N
 
 
+def _around(text: str, pos: int, width: int = 40) -> str:
+    """``text`` as an error shows it: whole when short, else ``width`` characters either side
+    of ``pos`` (a 600 KB query made a 600 KB error line)."""
+    text = text.strip() if len(text) <= 2 * width else text
+    if len(text) <= 2 * width:
+        return text
+    start, end = max(0, pos - width), min(len(text), pos + width)
+    return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+
+
 def _fail(source: str, key: str, query: str, pos: int, problem: str) -> ConfigError:
     line_no = query.count("\n", 0, pos) + 1
     line_start = query.rfind("\n", 0, pos) + 1
     line_end = query.find("\n", pos)
     line = query[line_start : line_end if line_end >= 0 else len(query)]
     column = pos - line_start + 1
-    where = f"position {pos} (line {line_no}, column {column}: {line.strip()!r})"
+    where = f"position {pos} (line {line_no}, column {column}: {_around(line, column - 1)!r})"
     if "\n" not in query.strip():
-        where = f"position {pos} in {query!r}"
+        where = f"position {pos} in {_around(query, pos)!r}"
     return ConfigError(
         source,
         key,
@@ -318,11 +328,39 @@ def _make_term(
     return Term(words, prefix, case_sensitive)
 
 
+# Bounds on a query a stranger may have written (an imported topics file, a saved search): the
+# parser and the matcher recurse over the tree, so 5,000 nested groups stopped them with a
+# RecursionError and a traceback (issue 21); and every term is an automaton entry.
+MAX_DEPTH = 64  # nested groups, NOT, field prefixes and NEAR chains
+MAX_TERMS = 10_000
+
+
 class _Parser:
     def __init__(self, query: str, source: str, key: str) -> None:
         self.query, self.source, self.key = query, source, key
         self.tokens = _tokenize(query, source, key)
         self.i = 0
+        self.depth = 0
+        terms = [t for t in self.tokens if t.kind == "TERM"]
+        if len(terms) > MAX_TERMS:
+            raise _fail(
+                source,
+                key,
+                query,
+                terms[MAX_TERMS].pos,
+                f"more than {MAX_TERMS} terms in one query",
+            )
+
+    def enter(self, tok: _Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _fail(
+                self.source,
+                self.key,
+                self.query,
+                tok.pos,
+                f"nested deeper than {MAX_DEPTH} levels (groups, NOT, fields and NEAR chains)",
+            )
 
     def peek(self) -> _Token:
         return self.tokens[self.i]
@@ -363,8 +401,10 @@ class _Parser:
 
     def parse_near(self) -> Node:
         node = self.parse_unary()
+        depth = self.depth
         while self.peek().kind == "NEAR":
             op = self.take()
+            self.enter(op)  # each NEAR wraps the chain so far: a level of the tree
             right = self.parse_unary()
             for side in (node, right):
                 if _has_not(side):
@@ -376,16 +416,17 @@ class _Parser:
                         f"expected terms, phrases or groups on both sides of {op.text}, not NOT",
                     )
             node = NearNode(node, right, op.number)
+        self.depth = depth
         return node
 
     def parse_unary(self) -> Node:
         tok = self.peek()
-        if tok.kind == "NOT":
+        if tok.kind in ("NOT", "FIELD"):
             self.take()
-            return NotNode(self.parse_unary())
-        if tok.kind == "FIELD":
-            self.take()
-            return FieldNode(tok.text[:-1], self.parse_unary())
+            self.enter(tok)
+            inner = self.parse_unary()
+            self.depth -= 1
+            return NotNode(inner) if tok.kind == "NOT" else FieldNode(tok.text[:-1], inner)
         return self.parse_atom()
 
     def parse_atom(self) -> Node:
@@ -394,10 +435,12 @@ class _Parser:
             assert tok.term is not None
             return TermNode(tok.term)
         if tok.kind == "(":
+            self.enter(tok)
             node = self.parse_or()
             close = self.take()
             if close.kind != ")":
                 raise self.error(close, "')' to close the '(' at position " + str(tok.pos))
+            self.depth -= 1
             return node
         raise self.error(tok, "a term, a \"phrase\", NOT or '('")
 

@@ -13,7 +13,8 @@ rules are tested as such and the warehouse only stores the result (``feeds.next_
 * **Overflow.** When every entry of a poll was new, items may have been missed between polls:
   the interval is halved (down to the floor).
 * **The feed's own word.** Never sooner than the feed's ``<ttl>``, its ``Cache-Control: max-age``
-  or a ``Retry-After``; a configured ``poll_interval_minutes`` replaces the adaptive interval.
+  or a ``Retry-After``, up to ``max_backoff`` (a day): no hint parks a feed for longer; a
+  configured ``poll_interval_minutes`` replaces the adaptive interval.
   A 304 Not Modified is a successful poll with nothing new.
 * **Failures** back off exponentially with the error streak: transient ones (timeouts, DNS,
   refused or broken connections, 5xx, 429) from ``soft_backoff``, permanent-looking ones (404,
@@ -150,7 +151,7 @@ def next_poll(
     if not outcome.ok:
         streak = state.error_streak + 1
         delay = failure_backoff(outcome.reason, outcome.http_status, streak, rules)
-        delay, why = _respect_hints(delay, "backoff", outcome)
+        delay, why = _respect_hints(delay, "backoff", outcome, rules.max_backoff)
         return _at(outcome.polled_at, delay, state.rate_per_hour, streak, why, rules, rand)
     hours = (
         (outcome.polled_at - state.last_polled_at).total_seconds() / 3600
@@ -164,23 +165,30 @@ def next_poll(
         delay, why = adaptive_interval(rate, rules), "rate"
         if outcome.entries and outcome.new >= outcome.entries and state.last_polled_at:
             delay, why = max(rules.floor, delay / 2), "overflow"
-    delay, why = _respect_hints(delay, why, outcome)
+    delay, why = _respect_hints(delay, why, outcome, rules.max_backoff)
     return _at(outcome.polled_at, delay, rate, 0, why, rules, rand)
 
 
-def _respect_hints(delay: timedelta, why: str, outcome: PollOutcome) -> tuple[timedelta, str]:
-    """Never sooner than the feed asks: TTL, Cache-Control max-age, Retry-After."""
+def _respect_hints(
+    delay: timedelta, why: str, outcome: PollOutcome, longest: timedelta
+) -> tuple[timedelta, str]:
+    """Never sooner than the feed asks (TTL, Cache-Control max-age, Retry-After), and never
+    later than ``longest`` for it: a max-age of 10^400 seconds or a Retry-After in the year
+    9999 would otherwise overflow the date or park the feed for good (issue 21)."""
     hints = [
-        (timedelta(minutes=outcome.ttl_minutes), "ttl") if outcome.ttl_minutes else None,
-        (timedelta(seconds=outcome.max_age_s), "max-age") if outcome.max_age_s else None,
-        (timedelta(seconds=outcome.retry_after_s), "retry-after")
-        if outcome.retry_after_s
-        else None,
+        (_seconds(outcome.ttl_minutes * 60.0), "ttl") if outcome.ttl_minutes else None,
+        (_seconds(outcome.max_age_s), "max-age") if outcome.max_age_s else None,
+        (_seconds(outcome.retry_after_s), "retry-after") if outcome.retry_after_s else None,
     ]
     for hint in hints:
         if hint is not None and hint[0] > delay:
-            delay, why = hint
+            delay, why = min(hint[0], max(longest, delay)), hint[1]
     return delay, why
+
+
+def _seconds(value: float) -> timedelta:
+    """A hint in seconds as a delay, whatever its size (a year at most; ``inf`` too)."""
+    return timedelta(seconds=min(value, 366 * 86_400.0))
 
 
 def _at(

@@ -100,7 +100,7 @@ def _open_file(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyCon
             return duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
-                raise WarehouseError(f"cannot open {path}: {exc}") from None
+                raise _unreadable(path, exc) from None
             if time.monotonic() >= deadline:
                 raise WarehouseLockedError(
                     f"{path} is locked by another newsmon process (an ingest run?); "
@@ -109,7 +109,20 @@ def _open_file(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyCon
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
         except duckdb.Error as exc:
-            raise WarehouseError(f"cannot open {path}: {exc}") from None
+            raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: duckdb.Error) -> WarehouseError:
+    """Cannot open ``path``: one line, with the fix when the file itself is damaged."""
+    detail = " ".join(str(exc).split())
+    damaged = ("not a valid DuckDB database", "Could not read enough bytes", "checksum")
+    fix = (
+        "; the file is damaged (truncated or overwritten): restore it from a backup "
+        "(docs/operations.md), or create a new warehouse with `newsmon init --db OTHER`"
+        if any(d in detail for d in damaged)
+        else ""
+    )
+    return WarehouseError(f"cannot open {path}: {detail}{fix}")
 
 
 @contextmanager

@@ -4,6 +4,7 @@ Prefect set-up. Command modules import from here; nothing here imports a command
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +30,21 @@ def prefect_api() -> Iterator[TemporaryServer]:
     from newsmon.prefect_server import TemporaryServer, apply_quiet_defaults
 
     apply_quiet_defaults()
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _SaidOnce) for f in logger.filters):
+            logger.addFilter(_SaidOnce())
     with TemporaryServer() as server:
         yield server
+
+
+class _SaidOnce(logging.Filter):
+    """Drops Prefect's report of a flow or task that failed with one of our errors (with its
+    traceback): the command says it in one line (handle_errors). Other failures still log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, NewsmonError)
 
 
 class UserError(click.ClickException):

@@ -527,3 +527,24 @@ def test_feedparser_crash_is_a_recorded_failure() -> None:
     assert not parsed.ok
     assert parsed.reason is Reason.EXTRACT_ERROR
     assert parsed.bozo_message and "TypeError" in parsed.bozo_message
+
+
+def test_the_byte_level_item_cut_holds_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21: `<ITEM>` dodged the cut made before parsing (the loose parser, which a malformed
+    feed falls back to, folds tag names), so feedparser parsed every item of a huge feed; the
+    limit was applied only afterwards. The document feedparser gets now stops at the limit."""
+    import feedparser
+
+    seen: list[bytes] = []
+    real = feedparser.parse
+    monkeypatch.setattr(
+        feedparser, "parse", lambda content, **kw: seen.append(content) or real(content, **kw)
+    )
+    items = "".join(
+        f"<ITEM><TITLE>t{n}</TITLE><LINK>http://x.example/{n}</LINK><GUID>g{n}</GUID></ITEM>"
+        for n in range(600)
+    )
+    body = f'<?xml version="1.0"?><RSS><CHANNEL><TITLE>Loud</TITLE>{items}&bogus;'.encode()
+    parsed = parse_feed(body, "http://x.example/feed.xml", max_items=200)
+    assert (len(parsed.entries), parsed.entries_over_limit) == (200, 400)
+    assert seen[0].count(b"<ITEM>") == 200
