@@ -1,7 +1,7 @@
-"""The per-feed item limit, dodged by a change of case (end to end; the cut before parsing is
-checked in tests/extractors/test_feeds.py): a malformed feed (so feedparser falls
-back to its loose parser, which folds tag names) of 600 ``<ITEM>`` elements. The limit
-(``NEWSMON_MAX_FEED_ITEMS``, 200 in this suite) counted none of them and let all 600 through."""
+"""The per-feed item limit, dodged by a change of case: a malformed feed (so feedparser falls
+back to its loose parser, which folds tag names) of 600 ``<ITEM>`` elements. The byte-level cut
+(``NEWSMON_MAX_FEED_ITEMS``, 200 in this suite) counted none of them, so the parser read all
+600 before the later cap; tests/extractors/test_feeds.py checks the cut itself, this the run."""
 
 from __future__ import annotations
 
