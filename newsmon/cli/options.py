@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from newsmon.core.errors import NewsmonError
+from newsmon.core.errors import NewsmonError, storage_error
 
 if TYPE_CHECKING:
     from newsmon.core.settings import Settings
@@ -44,7 +44,9 @@ class _SaidOnce(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        return not isinstance(error, NewsmonError)
+        if error is None:
+            return True
+        return not isinstance(error, NewsmonError) and storage_error(error) is None
 
 
 class UserError(click.ClickException):
@@ -62,6 +64,11 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except NewsmonError as exc:
             raise UserError(exc) from None
+        except Exception as exc:  # a full disk, a read-only file system: one line too
+            storage = storage_error(exc)
+            if storage is None:
+                raise
+            raise UserError(storage) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -6,7 +6,9 @@
     ├── WarehouseError           the DuckDB file cannot be opened, migrated or written
     │   ├── WarehouseLockedError another process holds the write lock (retryable)
     │   └── MissingWarehouseError there is no warehouse at the path (create it with init)
-    └── QueryError               a `newsmon sql` query failed
+    ├── QueryError               a `newsmon sql` query failed
+    └── StorageError             the disk is full, read-only or refuses us (storage_error()
+                                 recognises it in an OSError or a DuckDB error)
 
 Each class says in its type whether the same command can succeed later unchanged
 (``retryable``: a lock held by another process) or needs a fix first (terminal: everything
@@ -20,6 +22,7 @@ never stops a run.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import ClassVar
 
@@ -80,12 +83,60 @@ class QueryError(NewsmonError):
     """An ad-hoc SQL query failed."""
 
 
+class StorageError(NewsmonError):
+    """A file could not be written or read for a reason of the storage: disk full, a file-size
+    limit, a read-only file system, permissions, an I/O error. Nothing half-written is kept:
+    every warehouse write is a transaction."""
+
+
+_STORAGE_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EFBIG: "the file grew past the size this process may write",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EIO: "an input/output error",
+}
+# the same, as DuckDB words them in its own errors
+_STORAGE_TEXTS = {
+    "No space left on device": errno.ENOSPC,
+    "Disk quota exceeded": errno.EDQUOT,
+    "File too large": errno.EFBIG,
+    "Read-only file system": errno.EROFS,
+    "Permission denied": errno.EACCES,
+}
+
+
+def storage_error(exc: BaseException) -> StorageError | None:
+    """``exc`` (or what caused it) as a StorageError with the fix, or None when it is not a
+    storage failure. Lets every command say "disk full" in one line, whichever layer met it."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(seen) < 16 and all(current is not s for s in seen):
+        seen.append(current)
+        code = current.errno if isinstance(current, OSError) else None
+        if code not in _STORAGE_ERRNOS:
+            code = next((c for text, c in _STORAGE_TEXTS.items() if text in str(current)), None)
+        if code is not None:
+            name = getattr(current, "filename", None)
+            where = f" {name}" if name else " a file"
+            return StorageError(
+                f"cannot use{where}: {_STORAGE_ERRNOS[code]}; nothing half-written was kept. "
+                "Fix: free space on that file system or make it writable, then run again"
+            )
+        current = current.__cause__ or current.__context__
+    return None
+
+
 __all__ = [
     "ConfigError",
     "MissingWarehouseError",
     "NewsmonError",
     "QueryError",
+    "StorageError",
     "WarehouseError",
     "WarehouseLockedError",
     "require_warehouse",
+    "storage_error",
 ]
