@@ -267,6 +267,32 @@ def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
+# Upper bounds: a value past them is a typo or an attack, and each made something overflow or
+# run away (timedelta(seconds=1e300), 100,000 worker processes, a 10^30-article batch; issue 21).
+_MAXIMA: dict[str, float] = {
+    "NEWSMON_HTTP_TIMEOUT": 3600,
+    "NEWSMON_HTTP_DEADLINE": 3600,
+    "NEWSMON_HTTP_MAX_BYTES": 1_000_000_000,
+    "NEWSMON_HTTP_CONCURRENCY": 10_000,
+    "NEWSMON_HTTP_PER_HOST": 1_000,
+    "NEWSMON_HTTP_RETRIES": 10,
+    "NEWSMON_HTTP_MAX_REDIRECTS": 50,
+    "NEWSMON_WORKERS": 256,
+    "NEWSMON_BATCH_SIZE": 100_000,
+    "NEWSMON_MAX_ARTICLE_ATTEMPTS": 1_000,
+    "NEWSMON_STORY_WINDOW_DAYS": 3_650,
+    "NEWSMON_MAX_FEED_ITEMS": 1_000_000,
+    "NEWSMON_MAX_TEXT_CHARS": 100_000_000,
+    "NEWSMON_SMTP_PORT": 65_535,
+    "NEWSMON_SMTP_TIMEOUT": 3600,
+    "NEWSMON_INGEST_LOCK_WAIT": 86_400,
+    "NEWSMON_POLL_MIN_INTERVAL": 30 * 86_400,
+    "NEWSMON_POLL_MAX_INTERVAL": 30 * 86_400,
+    "NEWSMON_POLL_INITIAL_INTERVAL": 30 * 86_400,
+    "NEWSMON_IMMEDIATE_POLL_INTERVAL": 86_400,
+}
+
+
 def _number(
     env: Mapping[str, str],
     name: str,
@@ -283,15 +309,18 @@ def _number(
         value = None
     strict = minimum is None
     minimum = 0 if minimum is None else minimum
+    maximum = _MAXIMA.get(name, math.inf)
     if (
         value is None
         or not isinstance(value, int | float)
         or not math.isfinite(value)
         or value < minimum
+        or value > maximum
         or (strict and value == 0)
     ):
         what = "a whole number" if kind is int else "a number"
         bound = "greater than 0" if strict else f"at least {minimum:g}"
+        bound += "" if math.isinf(maximum) else f" and at most {maximum:.0f}"
         raise ConfigError(
             ENV,
             name,

@@ -110,37 +110,44 @@ def test_paths_expand_the_home_directory(monkeypatch: pytest.MonkeyPatch, tmp_pa
         (
             "NEWSMON_HTTP_TIMEOUT",
             "abc",
-            "environment: NEWSMON_HTTP_TIMEOUT: must be a number greater than 0, got 'abc'. "
+            "environment: NEWSMON_HTTP_TIMEOUT: must be a number greater than 0 and at most 3600, "
+            "got 'abc'. "
             "Fix: set NEWSMON_HTTP_TIMEOUT=10.0 or unset it for the default",
         ),
         (
             "NEWSMON_HTTP_TIMEOUT",
             "0",
-            "environment: NEWSMON_HTTP_TIMEOUT: must be a number greater than 0, got '0'. "
+            "environment: NEWSMON_HTTP_TIMEOUT: must be a number greater than 0 and at most 3600, "
+            "got '0'. "
             "Fix: set NEWSMON_HTTP_TIMEOUT=10.0 or unset it for the default",
         ),
         (
             "NEWSMON_HTTP_TIMEOUT",
             "nan",
-            "environment: NEWSMON_HTTP_TIMEOUT: must be a number greater than 0, got 'nan'. "
+            "environment: NEWSMON_HTTP_TIMEOUT: must be a number greater than 0 and at most 3600, "
+            "got 'nan'. "
             "Fix: set NEWSMON_HTTP_TIMEOUT=10.0 or unset it for the default",
         ),
         (
             "NEWSMON_HTTP_DEADLINE",
             "-3",
-            "environment: NEWSMON_HTTP_DEADLINE: must be a number greater than 0, got '-3'. "
+            "environment: NEWSMON_HTTP_DEADLINE: must be a number greater than 0 and at most 3600, "
+            "got '-3'. "
             "Fix: set NEWSMON_HTTP_DEADLINE=30.0 or unset it for the default",
         ),
         (
             "NEWSMON_HTTP_RETRIES",
             "-1",
-            "environment: NEWSMON_HTTP_RETRIES: must be a whole number at least 0, got '-1'. "
+            "environment: NEWSMON_HTTP_RETRIES: must be a whole number at least 0 and at most 10, "
+            "got "
+            "'-1'. "
             "Fix: set NEWSMON_HTTP_RETRIES=2 or unset it for the default",
         ),
         (
             "NEWSMON_WORKERS",
             "1.5",
-            "environment: NEWSMON_WORKERS: must be a whole number greater than 0, got '1.5'. "
+            "environment: NEWSMON_WORKERS: must be a whole number greater than 0 and at most 256, "
+            "got '1.5'. "
             f"Fix: set NEWSMON_WORKERS={max(1, os.cpu_count() or 1)} or unset it for the default",
         ),
         (
@@ -156,10 +163,25 @@ def test_paths_expand_the_home_directory(monkeypatch: pytest.MonkeyPatch, tmp_pa
             "would be ignored. Fix: set NEWSMON_TASK_RUNNER=dask to use the cluster, or unset "
             "NEWSMON_DASK_ADDRESS",
         ),
+        (  # issue 21: extremes that overflowed a date or ran away
+            "NEWSMON_POLL_MAX_INTERVAL",
+            "1e300",
+            "environment: NEWSMON_POLL_MAX_INTERVAL: must be a number greater than 0 and at most "
+            "2592000, got '1e300'. Fix: set NEWSMON_POLL_MAX_INTERVAL=21600.0 or unset it for "
+            "the default",
+        ),
+        (
+            "NEWSMON_WORKERS",
+            "100000",
+            "environment: NEWSMON_WORKERS: must be a whole number greater than 0 and at most 256, "
+            f"got '100000'. Fix: set NEWSMON_WORKERS={max(1, os.cpu_count() or 1)} or unset it "
+            "for the default",
+        ),
         (
             "NEWSMON_BATCH_SIZE",
             "0",
-            "environment: NEWSMON_BATCH_SIZE: must be a whole number greater than 0, got '0'. "
+            "environment: NEWSMON_BATCH_SIZE: must be a whole number greater than 0 and at most "
+            "100000, got '0'. "
             "Fix: set NEWSMON_BATCH_SIZE=200 or unset it for the default",
         ),
     ],
