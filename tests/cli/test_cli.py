@@ -375,7 +375,8 @@ def test_run_with_a_bad_variable_does_nothing(tmp_path: Path) -> None:
     result = invoke("run", "--db", db_path, env={"NEWSMON_HTTP_TIMEOUT": "abc"})
     assert result.exit_code == 2
     assert result.stderr == (
-        "Error: environment: NEWSMON_HTTP_TIMEOUT: must be a number greater than 0, got 'abc'. "
+        "Error: environment: NEWSMON_HTTP_TIMEOUT: must be a number greater than 0 and at most "
+        "3600, got 'abc'. "
         "Fix: set NEWSMON_HTTP_TIMEOUT=10.0 or unset it for the default\n"
     )
     assert not db_path.parent.exists()
