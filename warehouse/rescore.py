@@ -15,6 +15,7 @@ from datetime import datetime
 
 import duckdb
 
+from newsmon.core.crashpoints import pause_point
 from newsmon.extractors.embedding import ENCODER, Given, from_blob
 from newsmon.extractors.language import detect_language
 from newsmon.extractors.pipeline import batches
@@ -172,6 +173,7 @@ def _swap_in(con: duckdb.DuckDBPyConnection, ids: Sequence[str], started: dateti
             con.execute(
                 f"INSERT INTO {table} SELECT * FROM {staged} WHERE article_id IN (FROM rescore_ids)"
             )
+        pause_point("rescore")  # a crash test kills here: rows swapped, not committed
         con.execute(
             "DELETE FROM article_embeddings WHERE article_id IN "
             "(SELECT article_id FROM rescore_embeddings WHERE article_id IN (FROM rescore_ids))"

@@ -84,3 +84,24 @@ def test_a_damaged_warehouse_is_one_line_with_the_fix(tmp_path: Path, damage: st
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
     assert out.stderr.startswith(f"Error: cannot open {db}: ")
     assert "the file is damaged" in out.stderr and "newsmon init --db OTHER" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("NEWSMON_POLL_MAX_INTERVAL", "1e300"),  # overflowed the schedule's dates
+        ("NEWSMON_WORKERS", "100000"),  # a process each
+        ("NEWSMON_BATCH_SIZE", "1" + "0" * 30),
+        ("NEWSMON_HTTP_TIMEOUT", "inf"),
+        ("NEWSMON_SMTP_PORT", "99999"),
+        ("NEWSMON_HTTP_MAX_BYTES", "-1"),
+    ],
+)
+def test_extreme_environment_values_stop_before_any_work(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    db = tmp_path / "w.duckdb"
+    result = CliRunner().invoke(cli, ["run", "--init", "--db", str(db)], env={name: value})
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and f"{name}: must be" in result.stderr
+    assert not db.exists()

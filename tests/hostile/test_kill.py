@@ -1,0 +1,135 @@
+"""SIGKILL where a clean stop cannot reach: inside a rescore's swap transaction, and during an SMTP
+exchange the server stalls (the message handed over, the reply never coming). Nothing is lost
+and nothing is doubled beyond what docs/alerts.md promises: a killed rescore changed nothing and
+the next one completes; a digest killed mid-send stays "sending" and its items go out once more
+on the next run, after which nothing is sent again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from newsmon.flows.ingest import ingest
+from tests.helpers import rows
+from tests.httpserver import LoopbackHTTPServer
+from tests.paths import ROOT
+from tests.prefectapi import wait_until
+from tests.sample import serve_sample, write_feeds_toml
+from tests.smtpserver import Handler, smtp_server
+
+MATCHES = "SELECT article_id, topic, score, relevant FROM article_matches ORDER BY 1, 2"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, http_server: LoopbackHTTPServer) -> Path:
+    """The bundled sample, ingested (13 articles, 8 relevant)."""
+    db = tmp_path / "w.duckdb"
+    feeds = write_feeds_toml(tmp_path / "feeds.toml", serve_sample(http_server))
+    os.environ["NEWSMON_WORKERS"] = "1"
+    assert ingest(db=str(db), feeds_file=str(feeds)).articles_new == 13
+    return db
+
+
+def _start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
+    from prefect.settings import PREFECT_API_URL
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsmon.cli", *args],
+        env=base | {"PREFECT_API_URL": str(PREFECT_API_URL.value())} | env,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    threading.Thread(
+        target=lambda: lines.extend(iter(proc.stderr.readline, "")),  # type: ignore[union-attr]
+        daemon=True,
+    ).start()
+    return proc, lines
+
+
+def _kill(proc: subprocess.Popen[str], db: Path) -> None:
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(30) == -signal.SIGKILL
+    deadline = time.monotonic() + 10  # the supervised child dies a moment later
+    while time.monotonic() < deadline:
+        try:
+            rows(db, "SELECT 1")
+            return
+        except Exception:
+            time.sleep(0.05)
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_sigkill_inside_a_rescore_changes_nothing(warehouse: Path, tmp_path: Path) -> None:
+    before = rows(warehouse, MATCHES)
+    proc, lines = _start(["rescore", "--db", str(warehouse)], {"NEWSMON_TEST_PAUSE_AT": "rescore"})
+    wait_until("the swap paused", lambda: any("paused at rescore" in x for x in lines), 120)
+    _kill(proc, warehouse)
+    assert rows(warehouse, MATCHES) == before  # the swap was rolled back, whole
+    again, _ = _start(["rescore", "--db", str(warehouse)], {})
+    assert again.wait(180) == 0
+    assert rows(warehouse, MATCHES) == before  # the same topics: the same scores
+
+
+class _Stalling(Handler):
+    """Takes the message, then never answers DATA while ``stall`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stall = threading.Event()
+        self.stall.set()
+        self.stalled = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        import asyncio
+
+        if self.stall.is_set():
+            self.stalled.set()
+            while self.stall.is_set():
+                await asyncio.sleep(0.05)
+            return "451 gone"
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_sigkill_during_a_stalled_smtp_exchange_resends_once(
+    warehouse: Path, tmp_path: Path
+) -> None:
+    alerts = tmp_path / "alerts.toml"
+    alerts.write_text(
+        'version = 1\n[[subscriptions]]\nname = "flash"\nrecipients = ["duty@example.org"]\n'
+        'topics = ["eu_nato_defence"]\nmin_score = 0.5\nfrequency = "immediate"\n'
+        "max_items = 50\n",
+        encoding="utf-8",
+    )
+    handler = _Stalling()
+    with smtp_server(handler) as (host, port):
+        env = {
+            "NEWSMON_SMTP_HOST": host,
+            "NEWSMON_SMTP_PORT": str(port),
+            "NEWSMON_SMTP_SECURITY": "none",
+            "NEWSMON_ALERTS": str(alerts),
+        }
+        proc, _ = _start(["digest", "--db", str(warehouse)], env)
+        try:
+            assert handler.stalled.wait(120), "the digest never reached DATA"
+            _kill(proc, warehouse)
+        finally:
+            handler.stall.clear()
+        assert rows(warehouse, "SELECT status FROM digests") == [("sending",)]
+        assert handler.messages == []
+        for expected in (1, 1):  # the next run resends it once; the one after sends nothing
+            again, _ = _start(["digest", "--db", str(warehouse)], env)
+            assert again.wait(180) == 0
+            assert len(handler.messages) == expected
+        assert rows(warehouse, "SELECT count(*) FILTER (WHERE status = 'sent') FROM digests") == [
+            (1,)
+        ]
