@@ -386,3 +386,50 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.seen.append(record.getMessage())
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_an_ingest_serving_an_immediate_subscription_sends_its_digest_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21: a new item waited 16 minutes for the duty officer's inbox. With an immediate
+    subscription, serve's ingest caps every feed's interval (poll_ceiling_s) and sends the due
+    digests as soon as it stored relevant articles, instead of on the digest's own clock."""
+    from newsmon.flows.ingest import ingest
+    from tests.httpserver import LoopbackHTTPServer
+    from tests.sample import serve_sample, write_feeds_toml
+    from tests.smtpserver import smtp_server
+
+    alerts = tmp_path / "alerts.toml"
+    alerts.write_text(
+        'version = 1\n[[subscriptions]]\nname = "flash"\nrecipients = ["duty@example.org"]\n'
+        'topics = ["eu_nato_defence"]\nmin_score = 0.5\nfrequency = "immediate"\n'
+        "max_items = 50\n",
+        encoding="utf-8",
+    )
+    handler = Handler()
+    with LoopbackHTTPServer() as http, smtp_server(handler) as (host, port):
+        feeds = write_feeds_toml(tmp_path / "feeds.toml", serve_sample(http))
+        for key, value in {
+            "NEWSMON_SMTP_HOST": host,
+            "NEWSMON_SMTP_PORT": str(port),
+            "NEWSMON_SMTP_SECURITY": "none",
+            "NEWSMON_WORKERS": "1",
+        }.items():
+            monkeypatch.setenv(key, value)
+        db = tmp_path / "w.duckdb"
+        summary = ingest(
+            db=str(db), feeds_file=str(feeds), only_due=True, poll_ceiling_s=120.0,
+            alerts_file=str(alerts),
+        )  # fmt: skip
+        assert summary.relevant
+        assert len(handler.messages) == 1  # sent by the ingest, before it returned
+        text = str(handler.messages[0].message.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+        assert "Germany orders further air-defence batteries" in text
+        with connect(db, read_only=True) as con:
+            waits = con.execute(
+                "SELECT max(next_poll_at - last_polled_at), count(*) FROM feeds "
+                "WHERE last_status = 'ok' AND schedule_reason IN ('rate', 'overflow')"
+            ).fetchone()  # (a feed that asked for a TTL keeps it)
+        assert waits is not None and waits[1] >= 2, waits
+        assert waits[0] <= timedelta(seconds=132)  # 2 minutes and the jitter
