@@ -143,7 +143,8 @@ def _defuse(html: str) -> str:
     summaries). One pass here decides instead, each ``<`` looking no further than the next
     ``<``: a comment is kept when a ``-->`` follows somewhere, a tag, declaration or processing
     instruction when its ``>`` comes before the next ``<``. What is kept parses as before; an
-    unclosed tag is shown as the text it is, an unclosed declaration or comment is dropped."""
+    unclosed tag is shown as text (``<a`` as ``< a``: nothing stored looks like markup), an
+    unclosed declaration or comment is dropped."""
     last_comment_end = html.rfind("-->")
     out: list[str] = []
     i = 0
@@ -158,8 +159,8 @@ def _defuse(html: str) -> str:
         stop = len(html) if following < 0 else following
         if html.find(">", j + 1, stop) >= 0 and not html.startswith("<!--", j):
             out.append(html[j:stop])
-        elif not html.startswith(("<!", "<?"), j):
-            out.append("&lt;" + html[j + 1 : stop])
+        elif not html.startswith(("<!", "<?"), j):  # "< " so that no stored text looks like a tag
+            out.append("&lt; " + html[j + 1 : stop])
         i = stop  # (an unclosed declaration, CDATA section or comment is dropped, as before)
     out.append(html[i:])
     return "".join(out)

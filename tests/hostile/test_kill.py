@@ -7,6 +7,7 @@ on the next run, after which nothing is sent again."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,13 +29,27 @@ from tests.smtpserver import Handler, smtp_server
 MATCHES = "SELECT article_id, topic, score, relevant FROM article_matches ORDER BY 1, 2"
 
 
+@pytest.fixture(scope="module")
+def ingested(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled sample, ingested once for the module (13 articles, 8 relevant)."""
+    work = tmp_path_factory.mktemp("kill")
+    db = work / "w.duckdb"
+    with LoopbackHTTPServer() as http_server, pytest.MonkeyPatch.context() as env:
+        feeds = write_feeds_toml(work / "feeds.toml", serve_sample(http_server))
+        env.setenv("NEWSMON_WORKERS", "1")
+        env.setenv("NEWSMON_ALLOW_PRIVATE_NETWORKS", "true")
+        assert ingest(db=str(db), feeds_file=str(feeds)).articles_new == 13
+    return db
+
+
 @pytest.fixture
-def warehouse(tmp_path: Path, http_server: LoopbackHTTPServer) -> Path:
-    """The bundled sample, ingested (13 articles, 8 relevant)."""
+def warehouse(ingested: Path, tmp_path: Path) -> Path:
+    """A copy of it, for one test to kill things over."""
     db = tmp_path / "w.duckdb"
-    feeds = write_feeds_toml(tmp_path / "feeds.toml", serve_sample(http_server))
-    os.environ["NEWSMON_WORKERS"] = "1"
-    assert ingest(db=str(db), feeds_file=str(feeds)).articles_new == 13
+    shutil.copyfile(ingested, db)
+    wal = ingested.with_name(ingested.name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, db.with_name(db.name + ".wal"))
     return db
 
 
