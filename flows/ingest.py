@@ -217,15 +217,15 @@ def _ingest(
     start_pool(settings.local_workers)  # the workers start while the feeds are polled
     try:
         summary.baseline_loaded = ensure_baseline(settings.db_path, config.topics)
-        feeds = [f for f in config.feeds if shard.holds(loads.feed_id_for(f.url))]
+        feeds = [f for f in config.feeds if shard.holds(polls_sql.feed_id_for(f.url))]
         # a shard fetches only the articles its own feeds saw first (None: every article)
-        own = None if shard.whole else [loads.feed_id_for(f.url) for f in feeds]
+        own = None if shard.whole else [polls_sql.feed_id_for(f.url) for f in feeds]
         with connect(settings.db_path) as con:
-            targets = loads.register_feeds(con, feeds)
+            targets = polls_sql.register_feeds(con, feeds)
             if only_due:
                 ceiling = timedelta(seconds=poll_ceiling_s) if poll_ceiling_s else None
-                targets = loads.due_targets(con, targets, now_utc(), ceiling)
-            loads.start_run(con, run_id, len(targets))
+                targets = polls_sql.due_targets(con, targets, now_utc(), ceiling)
+            polls_sql.start_run(con, run_id, len(targets))
         summary.feeds_not_due = len(feeds) - len(targets)
 
         poll_started = time.perf_counter()
@@ -233,7 +233,7 @@ def _ingest(
         poll_s = time.perf_counter() - poll_started
 
         with connect(settings.db_path) as con:
-            new_per_feed = loads.record_polls(
+            new_per_feed = polls_sql.record_polls(
                 con, run_id, polls, ScheduleRules.of(settings, poll_ceiling_s)
             )
             fresh = loads.pending_candidates(con, own)
@@ -287,7 +287,7 @@ def _ingest(
                     next_poll_at=next_polls.get(poll.target.feed_id),
                 )
             )
-        loads.finish_run(
+        polls_sql.finish_run(
             con,
             run_id,
             feeds_ok=sum(f.status == "ok" for f in summary.feeds),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from newsmon.extractors.shards import Shard
-from newsmon.warehouse.loads import feed_id_for
+from newsmon.warehouse.polls import feed_id_for
 from tests.httpserver import LoopbackHTTPServer
 from tests.paths import ROOT
 

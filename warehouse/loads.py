@@ -3,8 +3,7 @@ feed entries whose article is still to fetch (or to fetch again).
 
 Every write takes a whole batch and runs in one transaction; every write is idempotent (keys
 are stable hashes of URLs, so re-loading a batch after a crash replaces rather than duplicates).
-Feeds and their state, runs and polls are written by :mod:`newsmon.warehouse.polls`; their names
-are imported here too, so ``loads.register_feeds`` and the like keep working.
+Feeds and their state, runs and polls are written by :mod:`newsmon.warehouse.polls`.
 """
 
 from __future__ import annotations
@@ -21,18 +20,6 @@ from newsmon.extractors.embedding import ENCODER, to_blob
 from newsmon.extractors.pipeline import ArticleCandidate, ArticleRecord
 from newsmon.extractors.reasons import RETRYABLE
 from newsmon.extractors.topics import FilterResult, TopicMatch
-from newsmon.warehouse.polls import (
-    FeedFetchRow,
-    FeedItemRow,
-    FeedRow,
-    FeedStateRow,
-    due_targets,
-    feed_id_for,
-    finish_run,
-    record_polls,
-    register_feeds,
-    start_run,
-)
 from newsmon.warehouse.search import index_articles
 from newsmon.warehouse.store import (
     bulk_insert,
@@ -241,21 +228,11 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
 __all__ = [
     "EmbeddingRow",
     "EntityRow",
-    "FeedFetchRow",
-    "FeedItemRow",
-    "FeedRow",
-    "FeedStateRow",
     "MatchRow",
-    "due_targets",
     "embedding_rows",
-    "feed_id_for",
-    "finish_run",
     "load_articles",
     "mark_duplicates",
     "pending_candidates",
-    "record_polls",
-    "register_feeds",
     "retry_candidates",
-    "start_run",
     "store_embeddings",
 ]

@@ -45,7 +45,7 @@ def feeds() -> None:
 def feeds_list(db: Path | None, feeds_file: Path | None) -> None:
     """Each configured feed with its health: status, last success, error streak, next poll."""
     from newsmon.core.settings import load_feeds
-    from newsmon.warehouse.loads import feed_id_for
+    from newsmon.warehouse.polls import feed_id_for
     from newsmon.warehouse.store import connect, run_query
 
     configured = load_feeds(_feeds_path(feeds_file))

@@ -13,11 +13,12 @@ import click
 from newsmon.cli.options import (
     current_settings,
     db_option,
+    existing_db,
     handle_errors,
     resolve_db,
     topics_option,
 )
-from newsmon.core.errors import ConfigError, require_warehouse
+from newsmon.core.errors import ConfigError
 
 _topic_option = click.option(
     "--topic", default="eu_nato_defence", show_default=True, help="The topic."
@@ -27,10 +28,6 @@ _topic_option = click.option(
 def _topics_path(topics_file: Path | None) -> Path:
 
     return topics_file or current_settings().topics_path
-
-
-def _existing_db(db: Path | None) -> Path:
-    return require_warehouse(resolve_db(db))
 
 
 @click.command()
@@ -77,7 +74,7 @@ def train(
     from newsmon.learn import train as run_train
 
     # the default warehouse may not exist yet (nothing labelled); one named with --db must
-    use_db = None if no_labels else _existing_db(db) if db else resolve_db(None)
+    use_db = None if no_labels else existing_db(db) if db else resolve_db(None)
     if use_db is not None and not use_db.exists():
         use_db = None
     trained = run_train(
@@ -134,7 +131,7 @@ def label(
 
     topics_path = _topics_path(topics_file)
     check_topic(declared_topics(topics_path), topic, topics_path)
-    path = _existing_db(db)
+    path = existing_db(db)
     who = by or os.environ.get("NEWSMON_ANALYST") or _user()
     with connect(path) as con:
         try:
@@ -190,7 +187,7 @@ def eval_(
         from newsmon.warehouse.labels import labelled_articles
         from newsmon.warehouse.store import connect
 
-        with connect(_existing_db(db), read_only=True) as con:
+        with connect(existing_db(db), read_only=True) as con:
             rows = labelled_articles(con, topic)
         report = evaluate_labelled(rows, topics, topic)
         model = topics.topic(topic).model

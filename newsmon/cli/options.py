@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from newsmon.core.errors import NewsmonError, storage_error
+from newsmon.core.errors import NewsmonError, require_warehouse, storage_error
 
 if TYPE_CHECKING:
     from newsmon.core.settings import Settings
@@ -141,3 +141,8 @@ def current_settings() -> Settings:
 
 def resolve_db(db: Path | None) -> Path:
     return db if db is not None else current_settings().db_path
+
+
+def existing_db(db: Path | None) -> Path:
+    """The warehouse this command reads, which must exist (MissingWarehouseError says how)."""
+    return require_warehouse(resolve_db(db))

@@ -10,6 +10,7 @@ import click
 from newsmon.cli.options import (
     current_settings,
     db_option,
+    existing_db,
     feeds_option,
     handle_errors,
     prefect_api,
@@ -204,8 +205,7 @@ def checkpoint(db: Path | None, keep_days: int) -> None:
     from newsmon.warehouse import lake
     from newsmon.warehouse.store import connect, retry_conflicts
 
-    db_path = resolve_db(db)
-    require_warehouse(db_path)
+    db_path = existing_db(db)
     with connect(db_path) as con:
         if not lake.is_lake(db_path):
             con.execute("CHECKPOINT")

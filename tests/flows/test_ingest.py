@@ -16,7 +16,7 @@ import pytest
 from newsmon.extractors.fetch import FetchOptions
 from newsmon.extractors.pipeline import ArticleCandidate, batches, interleave_by_host, poll_feeds
 from newsmon.flows.ingest import RunSummary, ingest, load_config
-from newsmon.warehouse import loads
+from newsmon.warehouse import polls
 from newsmon.warehouse.store import connect
 from tests.helpers import rows
 from tests.httpserver import LoopbackHTTPServer
@@ -242,8 +242,8 @@ def test_entries_recorded_before_a_crash_are_fetched_by_the_next_run(
     db = tmp_path / "w.duckdb"
     config = load_config(db, feeds_file)
     with connect(db) as con:  # the crashed run got this far: polls and entries recorded
-        targets = loads.register_feeds(con, config.feeds)
-        loads.record_polls(con, "crashed", poll_feeds(targets, FetchOptions.of(config.settings)))
+        targets = polls.register_feeds(con, config.feeds)
+        polls.record_polls(con, "crashed", poll_feeds(targets, FetchOptions.of(config.settings)))
 
     summary = run(db, feeds_file)
 

@@ -20,8 +20,8 @@ from newsmon.core.errors import WarehouseError
 from newsmon.core.locks import exclusive, lock_path
 from newsmon.warehouse import extensions, lake, store
 from newsmon.warehouse.baseline import baseline_records
-from newsmon.warehouse.loads import FeedRow, feed_id_for
 from newsmon.warehouse.migrations import migrate
+from newsmon.warehouse.polls import FeedRow, feed_id_for
 from newsmon.warehouse.search import SearchOptions, search
 from newsmon.warehouse.store import bulk_insert, connect, is_conflict, retry_conflicts, transaction
 from tests.httpserver import LoopbackHTTPServer

@@ -14,7 +14,7 @@ from newsmon.core.errors import WarehouseError, WarehouseLockedError
 from newsmon.core.settings import DEFAULT_CONFIG_DIR
 from newsmon.extractors.pipeline import filter_articles
 from newsmon.extractors.topics import load_topics
-from newsmon.warehouse import loads
+from newsmon.warehouse import loads, polls
 from newsmon.warehouse.baseline import baseline_articles, baseline_records, ensure_baseline
 from newsmon.warehouse.migrations import MIGRATIONS, latest_version
 from newsmon.warehouse.store import connect, duckdb_threads
@@ -286,11 +286,11 @@ def test_registering_feeds_writes_new_and_changed_entries_and_keeps_the_rest(
     a = FeedConfig("A", "https://a.example/feed.xml", ("nato",))
     b = FeedConfig("B", "https://b.example/feed.xml", language="de")
     with connect(tmp_path / "w.duckdb") as con:
-        loads.register_feeds(con, [a, b])
+        polls.register_feeds(con, [a, b])
         con.execute("UPDATE feeds SET etag = 'e1' WHERE name = 'A'")  # as a poll would
         added = dict(con.execute("SELECT name, added_at FROM feeds").fetchall())
         renamed = dataclasses.replace(b, name="B (Berlin)", tags=("eu",), poll_interval_minutes=30)
-        targets = loads.register_feeds(con, [a, renamed])
+        targets = polls.register_feeds(con, [a, renamed])
         rows = con.execute(
             "SELECT name, tags, language, poll_interval_minutes, etag, added_at FROM feeds "
             "ORDER BY name"
@@ -334,7 +334,7 @@ def test_an_immediate_ceiling_makes_parked_feeds_due_but_keeps_their_own_word(
     now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
     feeds = [FeedConfig(n, f"https://{n}.example/feed.xml") for n in ("rate", "ttl", "failing")]
     with connect(tmp_path / "w.duckdb") as con:
-        targets = loads.register_feeds(con, feeds)
+        targets = polls.register_feeds(con, feeds)
         for name, why, streak in (
             ("rate", "rate", 0),
             ("ttl", "ttl", 0),
