@@ -190,7 +190,8 @@ def evaluate_labelled(
     and the stored embedding as ``text_key`` and ``vector``, reused when the text matches)."""
     items = [
         LabelledItem(
-            str(r["article_id"]), str(r["title"]), str(r.get("text") or r.get("summary") or ""),
+            str(r["article_id"]), str(r["title"]),
+            Document.of(r["title"], r.get("text"), r.get("summary")).text,
             int(r["label"]), str(r["text_kind"]),
         )
         for r in rows

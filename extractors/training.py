@@ -159,7 +159,7 @@ def items_from_model(model: RelevanceModel) -> list[TrainingItem]:
             text_kind=m["kind"],
             borderline=bool(m["borderline"]),
             source=m["source"],
-            weight=float(m.get("weight", 1.0)),
+            weight=ex.weight,
         )
         for i, (ex, m) in enumerate(zip(model.examples, t.meta, strict=True))
         if m["source"] == "shipped"
@@ -378,7 +378,6 @@ def fit(
                     "kind": i.text_kind,
                     "borderline": i.borderline,
                     "source": i.source,
-                    "weight": i.weight,
                 }
                 for i in items
             ),

@@ -101,9 +101,10 @@ class _Spec:
 
 
 def _specs(config: ServeConfig, shards: int = 1) -> list[_Spec]:
-    """The deployments to make: one ingest per shard (the whole list: one), and the digest."""
+    """The deployments to make: one ingest per shard (the whole list: one), and the digest.
+    ``config`` is :func:`_absolute`'s: absolute paths, the instance named."""
     files = {"db": str(config.db), "topics_file": str(config.topics_file)}
-    instance = config.instance or instance_for(config.db)
+    instance = config.instance
     out = []
     for i in range(1, shards + 1):
         parameters: dict[str, Any] = {**files, "feeds_file": str(config.feeds_file)}

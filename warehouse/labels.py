@@ -15,14 +15,6 @@ import duckdb
 from newsmon.extractors.embedding import ENCODER, from_blob
 from newsmon.warehouse.store import now_utc, retry_conflicts, transaction
 
-_LATEST = """
-    SELECT * FROM labels
-    WHERE topic = $topic
-    QUALIFY row_number() OVER (
-        PARTITION BY article_id, topic, labelled_by ORDER BY labelled_at DESC
-    ) = 1
-"""
-
 
 class UnknownArticleError(LookupError):
     """No stored article has the id (or id prefix) given."""
@@ -82,10 +74,10 @@ def labelled_articles(con: duckdb.DuckDBPyConnection, topic: str) -> list[dict[s
     if not _has_labels(con):
         return []
     rows = con.execute(
-        f"""
-        WITH latest AS ({_LATEST}),
-        one AS (
-            FROM latest
+        """
+        WITH one AS (
+            FROM labels
+            WHERE topic = $topic
             QUALIFY row_number() OVER (PARTITION BY article_id ORDER BY labelled_at DESC) = 1
         )
         SELECT o.article_id, a.title, a.text, a.summary, o.relevant, a.detected_language,
