@@ -162,7 +162,14 @@ COMMIT_WAIT_S = (0.02, 1.0)  # the first wait before running a conflicting write
 
 # How DuckLake 1.5 reports a commit that lost to another writer's: a logical conflict, the
 # SQLite catalog busy with (or changed by) another process, its own retries used up.
-_CONFLICTS = ("Transaction conflict", "database is locked", "Exceeded the maximum retry count")
+_CONFLICTS = (
+    "Transaction conflict",
+    "database is locked",
+    "Exceeded the maximum retry count",
+    # two processes creating one new lake: the later commit read the catalog mid-creation
+    # ("Table entry ... does not have any columns"); against the newer snapshot it succeeds
+    "Failed to commit DuckLake transaction",
+)
 
 
 def is_conflict(exc: BaseException) -> bool:
