@@ -23,6 +23,7 @@ from datetime import date
 
 import duckdb
 
+from newsmon.core.crashpoints import pause_point
 from newsmon.core.errors import WarehouseError
 from newsmon.warehouse import extensions, lake
 from newsmon.warehouse.store import Table, keys_param, retry_conflicts, sql_in_keys, transaction
@@ -84,7 +85,9 @@ def refresh_index(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)build the BM25 index over every article's title, summary and text."""
     load_fts(con)
     if not lake.is_lake_connection(con):
-        con.execute(_CREATE_INDEX)
+        with transaction(con):  # a build killed half-way leaves the index it replaced, or none
+            con.execute(_CREATE_INDEX)
+            pause_point("index")  # crash-test hook: the index built, not committed
         return
     # DuckLake cannot take the tables the pragma creates from queries: build the same layout
     # in memory over no articles, copy it, and index every article into it.

@@ -4,8 +4,9 @@
 ``newsmon: paused at <point>`` to stderr and sleep (up to ``MAX_PAUSE_S``), waiting to be killed.
 Unset (always, outside tests), ``pause_point`` does nothing. Points: ``extract`` (a batch's
 pages fetched, not extracted yet), ``load`` (inside a batch's load transaction, rows written,
-not committed), ``rescore`` (inside a rescore's swap transaction, not committed). Polling,
-fetching and sending are paused by slow servers instead, with no hook.
+not committed), ``rescore`` (inside a rescore's swap transaction, not committed), ``index`` (a
+full-text index built in its transaction, not committed). Polling, fetching and sending are
+paused by slow servers instead, with no hook.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""SIGKILL where a clean stop cannot reach: inside a rescore's swap transaction, and during an SMTP
-exchange the server stalls (the message handed over, the reply never coming). Nothing is lost
-and nothing is doubled beyond what docs/alerts.md promises: a killed rescore changed nothing and
-the next one completes; a digest killed mid-send stays "sending" and its items go out once more
-on the next run, after which nothing is sent again."""
+"""SIGKILL where a clean stop cannot reach: inside a rescore's swap transaction, during a full-text
+index build, and during an SMTP exchange the server stalls (the message handed over, the reply
+never coming). Nothing is lost and nothing is doubled beyond what docs/alerts.md promises: a
+killed rescore changed nothing and the next one completes; a killed index build leaves no half
+index, and the next run builds it whole; a digest killed mid-send stays "sending" and its items
+go out once more on the next run, after which nothing is sent again."""
 
 from __future__ import annotations
 
@@ -92,6 +93,30 @@ def test_sigkill_inside_a_rescore_changes_nothing(warehouse: Path, tmp_path: Pat
     again, _ = _start(["rescore", "--db", str(warehouse)], {})
     assert again.wait(180) == 0
     assert rows(warehouse, MATCHES) == before  # the same topics: the same scores
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_sigkill_during_an_index_build_leaves_no_half_index(warehouse: Path) -> None:
+    import duckdb
+
+    from newsmon.flows.derived import refresh_derived
+    from newsmon.warehouse.search import INDEX_SCHEMA, SearchOptions, has_index, load_fts, search
+
+    with duckdb.connect(str(warehouse)) as con:  # a warehouse from before the index
+        load_fts(con)
+        con.execute("PRAGMA drop_fts_index('articles')")
+    proc, lines = _start(["rescore", "--db", str(warehouse)], {"NEWSMON_TEST_PAUSE_AT": "index"})
+    wait_until("the index build paused", lambda: any("paused at index" in x for x in lines), 120)
+    _kill(proc, warehouse)
+    schemas = f"SELECT count(*) FROM duckdb_schemas() WHERE schema_name = '{INDEX_SCHEMA}'"
+    assert rows(warehouse, schemas) == [(0,)]  # rolled back whole: no index, not half of one
+
+    refresh_derived(warehouse, 7)  # what the next ingest or rescore does first
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert has_index(con)
+        found = search(con, "NATO", SearchOptions())
+    title = found.columns.index("title")
+    assert found.rows and "nato" in found.rows[0][title].lower(), found.rows
 
 
 class _Stalling(Handler):
