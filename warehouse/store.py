@@ -23,7 +23,13 @@ from typing import Any, ParamSpec, TypeVar
 import duckdb
 import pyarrow as pa
 
-from newsmon.core.errors import MissingWarehouseError, WarehouseError, WarehouseLockedError
+from newsmon.core.errors import (
+    MissingWarehouseError,
+    NewsmonError,
+    WarehouseError,
+    WarehouseLockedError,
+    storage_error,
+)
 from newsmon.warehouse import extensions, lake
 from newsmon.warehouse.migrations import migrate
 
@@ -49,7 +55,9 @@ def connect(
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise WarehouseError(f"cannot create {path.parent}: {exc.strerror}") from None
+            raise storage_error(exc) or WarehouseError(
+                f"cannot create {path.parent}: {exc.strerror}"
+            ) from None
     if lake.is_lake(path):
         con = lake.open_lake(path, read_only=read_only)
     else:
@@ -112,8 +120,12 @@ def _open_file(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyCon
             raise _unreadable(path, exc) from None
 
 
-def _unreadable(path: Path, exc: duckdb.Error) -> WarehouseError:
-    """Cannot open ``path``: one line, with the fix when the file itself is damaged."""
+def _unreadable(path: Path, exc: duckdb.Error) -> NewsmonError:
+    """Cannot open ``path``: one line, with the fix when the file itself is damaged (or the
+    storage's words, when the storage is at fault)."""
+    storage = storage_error(exc, path)
+    if storage is not None:
+        return storage
     detail = " ".join(str(exc).split())
     damaged = ("not a valid DuckDB database", "Could not read enough bytes", "checksum")
     fix = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,13 +41,31 @@ def prefect_api() -> Iterator[TemporaryServer]:
 
 class _SaidOnce(logging.Filter):
     """Drops Prefect's report of a flow or task that failed with one of our errors (with its
-    traceback): the command says it in one line (handle_errors). Other failures still log."""
+    traceback, or as the run's final state): the command says it in one line (handle_errors).
+    Other failures still log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if error is None:
-            return True
+            said = _FINAL_STATE.search(record.getMessage())
+            return said is None or said.group(1) not in _our_error_names()
         return not isinstance(error, NewsmonError) and storage_error(error) is None
+
+
+# how Prefect words a run's final state: "Finished in state Failed('Task run encountered an
+# exception WarehouseError: ...')"
+_FINAL_STATE = re.compile(
+    r"Finished in state Failed\('(?:Task|Flow) run encountered an exception (\w+): "
+)
+
+
+def _our_error_names() -> frozenset[str]:
+    found, todo = set(), [NewsmonError]
+    while todo:
+        kind = todo.pop()
+        found.add(kind.__name__)
+        todo.extend(kind.__subclasses__())
+    return frozenset(found)
 
 
 class UserError(click.ClickException):

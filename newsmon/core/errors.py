@@ -108,9 +108,10 @@ _STORAGE_TEXTS = {
 }
 
 
-def storage_error(exc: BaseException) -> StorageError | None:
+def storage_error(exc: BaseException, path: str | Path | None = None) -> StorageError | None:
     """``exc`` (or what caused it) as a StorageError with the fix, or None when it is not a
-    storage failure. Lets every command say "disk full" in one line, whichever layer met it."""
+    storage failure. Lets every command say "disk full" in one line, whichever layer met it.
+    ``path`` names the file when the error does not (DuckDB's do not)."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(seen) < 16 and all(current is not s for s in seen):
@@ -119,7 +120,7 @@ def storage_error(exc: BaseException) -> StorageError | None:
         if code not in _STORAGE_ERRNOS:
             code = next((c for text, c in _STORAGE_TEXTS.items() if text in str(current)), None)
         if code is not None:
-            name = getattr(current, "filename", None)
+            name = getattr(current, "filename", None) or path
             where = f" {name}" if name else " a file"
             return StorageError(
                 f"cannot use{where}: {_STORAGE_ERRNOS[code]}; nothing half-written was kept. "

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from newsmon.core.errors import WarehouseError
+from newsmon.core.errors import WarehouseError, storage_error
 
 
 @contextmanager
@@ -44,6 +44,9 @@ def _open_lock(path: Path) -> IO[str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path.open("a")
     except OSError as exc:  # a read-only folder or file system, a path that cannot exist
+        storage = storage_error(exc)  # read-only, permissions, full: every command's wording
+        if storage is not None:
+            raise storage from None
         raise WarehouseError(
             f"cannot create the lock file {path} ({exc.strerror or exc}): newsmon writes "
             "next to the warehouse; give --db a path in a writable folder"
