@@ -13,7 +13,10 @@ Limits, all in ``FetchOptions``:
   (all redirect hops and the body), so a server dripping a byte at a time is cut off;
 - size: ``max_bytes`` of *decoded* body, enforced while streaming, whether or not the server
   declared a Content-Length; gzip/deflate are inflated in bounded steps, so a gzip bomb is
-  stopped after ``max_bytes`` of output (``newsmon.extractors.fetchbody``);
+  stopped after ``max_bytes`` of output (``newsmon.extractors.fetchbody``); the bodies one call
+  returns hold at most ``batch_max_bytes`` together: a body that would pass it is dropped as
+  ``deferred`` (retryable, not retried in this call, and not counted as a page's attempt), so
+  many pages just under ``max_bytes`` cannot take the memory of a batch of them;
 - redirects: at most ``max_redirects``; a redirect to anything but http(s) is refused (bad_url);
 - addresses: connections go only to addresses ``addresses`` (an ``AddressPolicy``) allows, checked
   on the resolved IP at connect time (``newsmon.extractors.netguard``); by default loopback,
@@ -230,6 +233,7 @@ class _Fetcher:
         self._proxies = proxies
         self._all = asyncio.Semaphore(options.max_concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
+        self._held = 0  # bytes of the bodies this call returns (FetchOptions.batch_max_bytes)
 
     def _host_slot(self, url: httpx.URL) -> asyncio.Semaphore:
         key = _host_of(url)
@@ -398,6 +402,13 @@ class _Fetcher:
                 phrase = f" {resp.reason}" if resp.reason else ""
                 raise _Failure(reason, f"HTTP {code}{phrase}", code, retry_after)
             content = await _read_body(resp, self._opts.max_bytes)
+            if self._held + len(content) > self._opts.batch_max_bytes:
+                raise _Failure(
+                    Reason.DEFERRED,
+                    f"the batch already holds {self._held} bytes of pages "
+                    f"(NEWSMON_HTTP_BATCH_MAX_BYTES): fetched again by the next run",
+                )
+            self._held += len(content)
             return FetchResult(
                 url=req.url,
                 final_url=final,
@@ -426,6 +437,8 @@ def _public(url: httpx.URL) -> str:
 
 def _transient(result: FetchResult) -> bool:
     if result.status is not FetchStatus.FAILED:
+        return False
+    if result.reason is Reason.DEFERRED:  # no room in this batch: the next run, not a retry
         return False
     return result.reason in RETRYABLE or result.http_status == 429
 

@@ -54,6 +54,7 @@ class FetchOptions:
     timeout_s: float = 10.0  # connect/read timeout
     deadline_s: float = 30.0  # total time for one attempt incl. redirects and body
     max_bytes: int = 10_000_000  # decoded body
+    batch_max_bytes: int = 200_000_000  # bodies one fetch_all call holds at once (deferred past it)
     max_concurrency: int = 32
     per_host: int = 4
     user_agent: str = "newsmon/0.1 (+https://example.org/newsmon)"
@@ -82,6 +83,7 @@ class FetchOptions:
             timeout_s=settings.http_timeout_s,
             deadline_s=settings.http_deadline_s,
             max_bytes=settings.http_max_bytes,
+            batch_max_bytes=settings.http_batch_max_bytes,
             max_concurrency=settings.http_concurrency,
             per_host=settings.http_per_host,
             user_agent=settings.user_agent,

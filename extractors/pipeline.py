@@ -264,7 +264,8 @@ def _record(
         extraction_status=status,
         extraction_reason=reason,
         extraction_error=error,
-        fetch_attempts=cand.attempts + (1 if fetch else 0),
+        # a page deferred for the batch's byte budget was not tried: it keeps its attempts
+        fetch_attempts=cand.attempts + (1 if fetch and fetch.reason is not Reason.DEFERRED else 0),
         http_status=fetch.http_status if fetch else None,
         content_hash=content_hash(body) if body else None,
     )

@@ -23,6 +23,7 @@ class Reason(StrEnum):
     HTTP_5XX = "http_5xx"
     TOO_LARGE = "too_large"  # body over the size limit (declared or streamed)
     TOO_MANY_ITEMS = "too_many_items"  # a feed over the item limit: the first ones were kept
+    DEFERRED = "deferred"  # the batch already held its byte budget of bodies: the next run
     # content
     NOT_A_FEED = "not_a_feed"  # parsed, but no feed and no entries (HTML page, JSON, garbage)
     NOT_HTML = "not_html"  # an article URL that is not an HTML page (PDF, image)
@@ -38,6 +39,7 @@ RETRYABLE: frozenset[Reason] = frozenset(
         Reason.REFUSED,
         Reason.CONNECTION,
         Reason.HTTP_5XX,
+        Reason.DEFERRED,
     }
 )
 

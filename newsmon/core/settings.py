@@ -37,6 +37,8 @@ class Settings:
     http_timeout_s: float = 10.0  # NEWSMON_HTTP_TIMEOUT: connect/read timeout
     http_deadline_s: float = 30.0  # NEWSMON_HTTP_DEADLINE: total time for one request
     http_max_bytes: int = 10_000_000  # NEWSMON_HTTP_MAX_BYTES: largest body accepted
+    # bodies one batch may hold at once; past it a page waits for the next run (memory bound)
+    http_batch_max_bytes: int = 200_000_000  # NEWSMON_HTTP_BATCH_MAX_BYTES
     http_concurrency: int = 32  # NEWSMON_HTTP_CONCURRENCY: requests in flight in total
     http_per_host: int = 4  # NEWSMON_HTTP_PER_HOST: requests in flight per host
     http_retries: int = 2  # NEWSMON_HTTP_RETRIES: extra attempts for transient failures
@@ -88,6 +90,9 @@ class Settings:
             http_timeout_s=_number(env, "NEWSMON_HTTP_TIMEOUT", base.http_timeout_s, float),
             http_deadline_s=_number(env, "NEWSMON_HTTP_DEADLINE", base.http_deadline_s, float),
             http_max_bytes=_number(env, "NEWSMON_HTTP_MAX_BYTES", base.http_max_bytes, int),
+            http_batch_max_bytes=_number(
+                env, "NEWSMON_HTTP_BATCH_MAX_BYTES", base.http_batch_max_bytes, int
+            ),
             http_concurrency=_number(env, "NEWSMON_HTTP_CONCURRENCY", base.http_concurrency, int),
             http_per_host=_number(env, "NEWSMON_HTTP_PER_HOST", base.http_per_host, int),
             http_retries=_number(env, "NEWSMON_HTTP_RETRIES", base.http_retries, int, minimum=0),
@@ -273,6 +278,7 @@ _MAXIMA: dict[str, float] = {
     "NEWSMON_HTTP_TIMEOUT": 3600,
     "NEWSMON_HTTP_DEADLINE": 3600,
     "NEWSMON_HTTP_MAX_BYTES": 1_000_000_000,
+    "NEWSMON_HTTP_BATCH_MAX_BYTES": 100_000_000_000,
     "NEWSMON_HTTP_CONCURRENCY": 10_000,
     "NEWSMON_HTTP_PER_HOST": 1_000,
     "NEWSMON_HTTP_RETRIES": 10,

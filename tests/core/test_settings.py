@@ -223,8 +223,9 @@ def test_example_env_lists_exactly_the_variables_config_reads() -> None:
         )
     )
     # 33: + NEWSMON_INGEST_LOCK_WAIT and the three POLL_ intervals (issue 5); 35: the task
-    # runner and the Dask address (issue 9); 36: the immediate poll interval (issue 21)
-    assert len(read) == 36
+    # runner and the Dask address (issue 9); 36: the immediate poll interval, 37: a batch's
+    # byte budget (issue 21)
+    assert len(read) == 37
     assert documented == read
 
 

@@ -37,6 +37,7 @@ ENV = {
     "NEWSMON_HTTP_DEADLINE": "4",  # per request, all hops and the body included
     "NEWSMON_HTTP_RETRIES": "0",  # transient failures are retried by the second run instead
     "NEWSMON_HTTP_MAX_BYTES": "8000000",
+    "NEWSMON_HTTP_BATCH_MAX_BYTES": "40000000",  # five pages just under the limit (near_limit)
     "NEWSMON_HTTP_MAX_REDIRECTS": "5",
     "NEWSMON_MAX_FEED_ITEMS": "200",
     "NEWSMON_MAX_TEXT_CHARS": "100000",
