@@ -3,7 +3,10 @@ index build, and during an SMTP exchange the server stalls (the message handed o
 never coming). Nothing is lost and nothing is doubled beyond what docs/alerts.md promises: a
 killed rescore changed nothing and the next one completes; a killed index build leaves no half
 index, and the next run builds it whole; a digest killed mid-send stays "sending" and its items
-go out once more on the next run, after which nothing is sent again."""
+go out once more on the next run, after which nothing is sent again. Ctrl-C (to the process
+group) in the rescore's swap and SIGTERM (to the process) in the stalled exchange stop the
+command as a kill does, in one last line with 130 / 143 within 5 s (tests/cli/test_stop.py does
+the same for run and serve)."""
 
 from __future__ import annotations
 
@@ -54,7 +57,9 @@ def warehouse(ingested: Path, tmp_path: Path) -> Path:
     return db
 
 
-def _start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
+def _start(
+    args: list[str], env: dict[str, str], *, group: bool = False
+) -> tuple[subprocess.Popen[str], list[str]]:
     from prefect.settings import PREFECT_API_URL
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
@@ -62,6 +67,7 @@ def _start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str],
         [sys.executable, "-m", "newsmon.cli", *args],
         env=base | {"PREFECT_API_URL": str(PREFECT_API_URL.value())} | env,
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=group,  # its own process group, as a terminal's job is
     )  # fmt: skip
     lines: list[str] = []
     threading.Thread(
@@ -74,6 +80,10 @@ def _start(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str],
 def _kill(proc: subprocess.Popen[str], db: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(30) == -signal.SIGKILL
+    _wait_free(db)
+
+
+def _wait_free(db: Path) -> None:
     deadline = time.monotonic() + 10  # the supervised child dies a moment later
     while time.monotonic() < deadline:
         try:
@@ -119,6 +129,36 @@ def test_sigkill_during_an_index_build_leaves_no_half_index(warehouse: Path) -> 
     assert found.rows and "nato" in found.rows[0][title].lower(), found.rows
 
 
+def _stopped(proc: subprocess.Popen[str], lines: list[str], signum: int, group: bool) -> str:
+    """Send ``signum`` (to the group, as a terminal's Ctrl-C, or to the process, as systemd);
+    the command exits within 5 s with 128 + signum and one last line, which is returned."""
+    started = time.monotonic()
+    os.killpg(proc.pid, signum) if group else proc.send_signal(signum)
+    try:
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert time.monotonic() - started < 5.0
+    assert code == 128 + signum
+    time.sleep(0.2)  # the reader thread takes the last line
+    said = [x for x in lines if x.startswith("stopped")]
+    assert len(said) == 1 and lines[-1] == said[0], lines  # one line, the last one
+    assert "Traceback" not in "".join(lines) and len(lines) <= 3, lines  # (progress, pause)
+    return said[0].strip()
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_ctrl_c_in_a_rescore_stops_it_in_one_line_and_changes_nothing(warehouse: Path) -> None:
+    before = rows(warehouse, MATCHES)
+    proc, lines = _start(
+        ["rescore", "--db", str(warehouse)], {"NEWSMON_TEST_PAUSE_AT": "rescore"}, group=True
+    )
+    wait_until("the swap paused", lambda: any("paused at rescore" in x for x in lines), 120)
+    assert _stopped(proc, lines, signal.SIGINT, group=True).startswith("stopped; no score changed")
+    assert rows(warehouse, MATCHES) == before
+
+
 class _Stalling(Handler):
     """Takes the message, then never answers DATA while ``stall`` is set."""
 
@@ -140,8 +180,9 @@ class _Stalling(Handler):
 
 
 @pytest.mark.usefixtures("prefect_server")
-def test_sigkill_during_a_stalled_smtp_exchange_resends_once(
-    warehouse: Path, tmp_path: Path
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_digest_stopped_during_a_stalled_smtp_exchange_resends_once(
+    warehouse: Path, tmp_path: Path, stop: signal.Signals
 ) -> None:
     alerts = tmp_path / "alerts.toml"
     alerts.write_text(
@@ -158,10 +199,15 @@ def test_sigkill_during_a_stalled_smtp_exchange_resends_once(
             "NEWSMON_SMTP_SECURITY": "none",
             "NEWSMON_ALERTS": str(alerts),
         }
-        proc, _ = _start(["digest", "--db", str(warehouse)], env)
+        proc, lines = _start(["digest", "--db", str(warehouse)], env)
         try:
             assert handler.stalled.wait(120), "the digest never reached DATA"
-            _kill(proc, warehouse)
+            if stop is signal.SIGKILL:
+                _kill(proc, warehouse)
+            else:  # systemd's stop: one line, 143, and the same promise as a kill
+                said = _stopped(proc, lines, stop, group=False)
+                assert said == "stopped; the digests not sent yet go on the next run"
+                _wait_free(warehouse)
         finally:
             handler.stall.clear()
         assert rows(warehouse, "SELECT status FROM digests") == [("sending",)]
