@@ -74,4 +74,3 @@ def _clean_newsmon_env(monkeypatch: pytest.MonkeyPatch) -> None:
         if key.startswith("NEWSMON_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("NEWSMON_ALLOW_PRIVATE_NETWORKS", "true")
-
