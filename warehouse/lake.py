@@ -90,11 +90,18 @@ _instances: dict[tuple[int, Path, bool], duckdb.DuckDBPyConnection] = {}
 _instances_lock = threading.Lock()
 
 
+_inherited: list[object] = []  # a forked child's copies of its parent's instances: never freed
+
+
 def _forget_instances() -> None:
     """In a forked child: its parent's instances are not usable there, and the lock may have
-    been held by a parent thread at the fork."""
-    global _instances_lock
-    _instances.clear()
+    been held by a parent thread at the fork. They are set aside, not closed: freeing a DuckDB
+    instance in a child forked from a process with running DuckDB threads crashes the child
+    (SIGSEGV, seen in a subprocess started with a preexec_fn after a lake had been opened);
+    the child execs or ends with os._exit, so they are never freed."""
+    global _instances, _instances_lock
+    _inherited.append(_instances)
+    _instances = {}
     _instances_lock = threading.Lock()
 
 
