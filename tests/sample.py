@@ -84,3 +84,19 @@ def shard_feeds(server: LoopbackHTTPServer, per_shard: int = 2) -> dict[int, lis
             out[index].append(url)
         n += 1
     return out
+
+
+def ingest_sample(work: Path) -> Path:
+    """A warehouse in ``work`` holding the bundled sample, ingested by the real flow (13
+    articles, 8 relevant). Needs the session's Prefect server (the ``prefect_server`` fixture)."""
+    import pytest
+
+    from newsmon.flows.ingest import ingest
+
+    db = work / "w.duckdb"
+    with LoopbackHTTPServer() as http_server, pytest.MonkeyPatch.context() as env:
+        feeds = write_feeds_toml(work / "feeds.toml", serve_sample(http_server))
+        env.setenv("NEWSMON_WORKERS", "1")
+        env.setenv("NEWSMON_ALLOW_PRIVATE_NETWORKS", "true")
+        assert ingest(db=str(db), feeds_file=str(feeds)).articles_new == 13
+    return db

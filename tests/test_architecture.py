@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "newsmon.feedlist",
         "newsmon.prefect_server",
         "newsmon.cli",
-        "newsmon.cli",
+        "newsmon.web",
     ),
 )
 # the design's top-level folders are newsmon's subpackages (the links in newsmon/)

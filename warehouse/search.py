@@ -222,7 +222,7 @@ class SearchOptions:
 def search(con: duckdb.DuckDBPyConnection, query: str, options: SearchOptions) -> Table:
     """Articles matching ``query``, best BM25 score first (one row per story unless
     ``all_copies``): rank, bm25, published day, outlet, title, topic score and relevance,
-    copies (articles in the story), url."""
+    copies (articles in the story), url, article_id."""
     if not has_index(con):
         raise WarehouseError(
             "the warehouse has no search index yet: it is built by `newsmon run` and "
@@ -257,7 +257,8 @@ def search(con: duckdb.DuckDBPyConnection, query: str, options: SearchOptions) -
                round(t.score, 2) AS score,
                coalesce(t.relevant, false) AS relevant,
                coalesce(s.article_count, 1) AS copies,
-               a.url
+               a.url,
+               a.article_id
         FROM hits h
         JOIN articles a USING (article_id)
         LEFT JOIN feeds f ON f.feed_id = a.feed_id

@@ -27,13 +27,13 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from newsmon.cli import config, demo, digest, feeds, learn, query, run, serve
+    from newsmon.cli import config, demo, digest, feeds, learn, query, run, serve, web
 
     for command in (
         run.init, run.run, run.status, run.checkpoint, run.rescore,
         query.sql, query.search, query.export,
         feeds.feeds, digest.digest, serve.serve, serve.deploy,
-        learn.train, learn.label, learn.eval_, demo.demo, config.config,
+        learn.train, learn.label, learn.eval_, demo.demo, config.config, web.web, web.web_user,
     ):  # fmt: skip
         cli.add_command(command)
 

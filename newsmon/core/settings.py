@@ -75,8 +75,12 @@ class Settings:
     smtp_from: str = "newsmon <newsmon@localhost>"  # NEWSMON_SMTP_FROM
     smtp_timeout_s: float = 30.0  # NEWSMON_SMTP_TIMEOUT
     smtp_password_block: str = ""  # NEWSMON_SMTP_PASSWORD_BLOCK: a Prefect Secret block's name
+    # the reading room (newsmon web, docs/web.md): who may use it beyond this machine
+    web_users_path: Path | None = None  # NEWSMON_WEB_USERS: a TOML file of users and hashes
+    web_user_header: str = ""  # NEWSMON_WEB_USER_HEADER: set by a trusted proxy (opt-in)
     # secrets: never printed (repr shows ***), never logged
     smtp_password: Secret | None = None  # NEWSMON_SMTP_PASSWORD
+    web_secret: Secret | None = None  # NEWSMON_WEB_SECRET: signs forms; else a file by the db
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -144,7 +148,12 @@ class Settings:
             immediate_poll_interval_s=_number(
                 env, "NEWSMON_IMMEDIATE_POLL_INTERVAL", base.immediate_poll_interval_s, float
             ),
+            web_users_path=(
+                _path(env, "NEWSMON_WEB_USERS", Path()) if env.get("NEWSMON_WEB_USERS") else None
+            ),
+            web_user_header=env.get("NEWSMON_WEB_USER_HEADER", "").strip(),
             smtp_password=Secret.from_env(env, "NEWSMON_SMTP_PASSWORD"),
+            web_secret=Secret.from_env(env, "NEWSMON_WEB_SECRET"),
         )
 
     @property

@@ -224,8 +224,8 @@ def test_example_env_lists_exactly_the_variables_config_reads() -> None:
     )
     # 33: + NEWSMON_INGEST_LOCK_WAIT and the three POLL_ intervals (issue 5); 35: the task
     # runner and the Dask address (issue 9); 36: the immediate poll interval, 37: a batch's
-    # byte budget (issue 21)
-    assert len(read) == 37
+    # byte budget (issue 21); 40: the reading room's users, proxy header and secret (issue 20)
+    assert len(read) == 40
     assert documented == read
 
 

@@ -22,12 +22,10 @@ from typing import Any
 
 import pytest
 
-from newsmon.flows.ingest import ingest
 from tests.helpers import rows
-from tests.httpserver import LoopbackHTTPServer
 from tests.paths import ROOT
 from tests.prefectapi import wait_until
-from tests.sample import serve_sample, write_feeds_toml
+from tests.sample import ingest_sample
 from tests.smtpserver import Handler, smtp_server
 
 MATCHES = "SELECT article_id, topic, score, relevant FROM article_matches ORDER BY 1, 2"
@@ -36,14 +34,7 @@ MATCHES = "SELECT article_id, topic, score, relevant FROM article_matches ORDER 
 @pytest.fixture(scope="module")
 def ingested(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled sample, ingested once for the module (13 articles, 8 relevant)."""
-    work = tmp_path_factory.mktemp("kill")
-    db = work / "w.duckdb"
-    with LoopbackHTTPServer() as http_server, pytest.MonkeyPatch.context() as env:
-        feeds = write_feeds_toml(work / "feeds.toml", serve_sample(http_server))
-        env.setenv("NEWSMON_WORKERS", "1")
-        env.setenv("NEWSMON_ALLOW_PRIVATE_NETWORKS", "true")
-        assert ingest(db=str(db), feeds_file=str(feeds)).articles_new == 13
-    return db
+    return ingest_sample(tmp_path_factory.mktemp("kill"))
 
 
 @pytest.fixture

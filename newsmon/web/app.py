@@ -1,0 +1,323 @@
+"""The reading room: a web app over the warehouse (``newsmon web``; docs/web.md).
+
+Pages, all server-rendered (Jinja2, autoescaped; no JavaScript): stories (``/``), one article
+with why it matched, its other copies and relevant / not relevant buttons (``/articles/ID``),
+full-text search (``/search``), the feeds' health (``/feeds``) and an Atom feed per topic
+(``/topics/TOPIC.atom``). All SQL is in :mod:`newsmon.warehouse.reading`.
+
+The warehouse is opened per request, read-only, and an ingest may hold it (DuckDB allows one
+writer): a page waits at most ``read_wait_s`` for it, then answers 503 "busy, try again" with
+``Retry-After``; a label waits as long, then says it was not saved, with the button to try again
+(never a silent loss).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import duckdb
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from newsmon.core.errors import NewsmonError, WarehouseLockedError
+from newsmon.core.paths import DEFAULT_CONFIG_DIR
+from newsmon.web import atom
+from newsmon.web.security import (
+    CSRF_COOKIE,
+    HEADERS,
+    LOCAL_USER,
+    Access,
+    csrf_ok,
+    csrf_token,
+    new_nonce,
+    verify_password,
+)
+
+TEMPLATES = DEFAULT_CONFIG_DIR / "templates" / "web"
+MAX_PAGE = 10_000
+MAX_FORM_BYTES = 64 * 1024  # every form here is a few short fields
+MAX_FORM_FIELDS = 20
+PER_PAGE = (20, 50, 100)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    db_path: Path
+    topics: tuple[str, ...]  # the topics an article can be labelled for
+    secret: bytes
+    access: Access = field(default_factory=Access)
+    read_wait_s: float = 1.5
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def score_words(score: float, relevant: bool) -> str:
+    """A match's score as a reader says it."""
+    if not relevant:
+        return "not a match"
+    if score >= 0.9:
+        return "very strong match"
+    if score >= 0.75:
+        return "strong match"
+    if score >= 0.6:
+        return "good match"
+    return "weak match"
+
+
+def create_app(config: WebConfig) -> FastAPI:
+    from newsmon.warehouse import reading
+    from newsmon.warehouse.labels import Label, add_label
+    from newsmon.warehouse.search import SearchOptions, search
+    from newsmon.warehouse.store import connect
+
+    app = FastAPI(title="newsmon", docs_url=None, redoc_url=None, openapi_url=None)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["words"] = score_words
+    env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else "—"
+
+    @contextmanager
+    def reader() -> Iterator[duckdb.DuckDBPyConnection]:
+        try:
+            with connect(config.db_path, read_only=True, wait_s=config.read_wait_s) as con:
+                yield con
+        except WarehouseLockedError:
+            raise _Refused(
+                503,
+                "The warehouse is busy with an ingest: try again in a few seconds.",
+                {"Retry-After": "5"},
+            ) from None
+
+    def user_of(request: Request) -> str:
+        access = config.access
+        if access.users:
+            import base64
+            import binascii
+
+            scheme, _, value = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() == "basic":
+                try:
+                    name, _, password = base64.b64decode(value).decode().partition(":")
+                except (binascii.Error, UnicodeDecodeError):
+                    name, password = "", ""
+                stored = access.users.get(name)
+                if stored and verify_password(password, stored):
+                    return name
+            raise _Refused(401, "Sign in.", {"WWW-Authenticate": 'Basic realm="newsmon"'})
+        if access.user_header:
+            name = request.headers.get(access.user_header, "").strip()
+            if not name:
+                raise _Refused(401, f"The proxy did not say who you are ({access.user_header}).")
+            return name
+        return LOCAL_USER
+
+    def page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        user = request.state.user
+        nonce = request.cookies.get(CSRF_COOKIE) or request.state.nonce
+        html = env.get_template(template).render(
+            user=user,
+            csrf=csrf_token(config.secret, user, nonce),
+            topics=config.topics,
+            request_path=request.url.path,
+            **values,
+        )
+        return HTMLResponse(html, status_code=status)
+
+    @app.middleware("http")
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response: Response
+        request.state.nonce = new_nonce()
+        try:
+            request.state.user = await run_in_threadpool(user_of, request)
+            if request.method == "POST":
+                await _check_csrf(request)
+            response = await call_next(request)
+        except _Refused as refused:
+            response = _refusal(refused)
+        if CSRF_COOKIE not in request.cookies:
+            response.set_cookie(
+                CSRF_COOKIE, request.state.nonce, httponly=True, samesite="strict", path="/"
+            )
+        response.headers.update(HEADERS)
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    async def _check_csrf(request: Request) -> None:
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            raise _Refused(403, "Refused: a form posted from another site.")
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            raise _Refused(413, "Refused: that form is too large.")
+        try:
+            fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=MAX_FORM_FIELDS)
+        except ValueError:
+            raise _Refused(413, "Refused: that form has too many fields.") from None
+        request.state.form = {k: v[0] for k, v in fields.items()}
+        if not csrf_ok(
+            config.secret,
+            request.state.user,
+            request.cookies.get(CSRF_COOKIE),
+            request.state.form.get("csrf"),
+        ):
+            raise _Refused(403, "Refused: this form has expired or did not come from newsmon.")
+
+    def _refusal(refused: _Refused) -> Response:
+        html = env.get_template("error.html.j2").render(
+            message=refused.message, user=None, csrf="", topics=(), request_path=""
+        )
+        return HTMLResponse(html, status_code=refused.status, headers=refused.headers)
+
+    @app.exception_handler(_Refused)
+    async def refused_handler(request: Request, exc: _Refused) -> Response:
+        return _refusal(exc)
+
+    @app.get("/", response_class=HTMLResponse)
+    def stories(
+        request: Request,
+        topic: str = "",
+        language: str = "",
+        source: str = "",
+        since: str = "",
+        until: str = "",
+        min_score: float = 0.0,
+        order: str = "newest",
+        page_no: int = 1,
+        per_page: int = 50,
+    ) -> HTMLResponse:
+        wanted = reading.StoryFilter(
+            topic=topic or None,
+            language=language or None,
+            source=source or None,
+            since=_day(since),
+            until=_day(until),
+            min_score=min(max(min_score, 0.0), 1.0),
+            order=order if order in reading.ORDERS else "newest",
+            page=min(max(page_no, 1), MAX_PAGE),
+            per_page=per_page if per_page in PER_PAGE else 50,
+        )
+        with reader() as con:
+            found = reading.story_page(con, wanted)
+            offered = reading.facets(con)
+        query = {
+            k: v
+            for k, v in {
+                "topic": topic,
+                "language": language,
+                "source": source,
+                "since": since,
+                "until": until,
+                "min_score": min_score or "",
+                "order": wanted.order,
+                "per_page": wanted.per_page,
+            }.items()
+            if v
+        }
+        return page(
+            request,
+            "stories.html.j2",
+            found=found,
+            wanted=wanted,
+            facets=offered,
+            query=query,
+            page_link=lambda n: "/?" + urlencode({**query, "page_no": n}),
+        )
+
+    @app.get("/articles/{article_id}", response_class=HTMLResponse)
+    def article(request: Request, article_id: str, labelled: str = "") -> HTMLResponse:
+        with reader() as con:
+            view = reading.article(con, article_id)
+        if view is None:
+            raise _Refused(404, "No such article in this warehouse.")
+        return page(request, "article.html.j2", article=view, labelled=labelled)
+
+    @app.post("/articles/{article_id}/label")
+    def label(request: Request, article_id: str) -> Response:
+        topic = request.state.form.get("topic", "")
+        verdict = request.state.form.get("verdict", "")
+        if topic not in config.topics or verdict not in ("relevant", "not_relevant"):
+            raise _Refused(400, "Unknown topic or verdict.")
+        try:
+            with connect(config.db_path, wait_s=config.read_wait_s) as con:
+                if reading.article(con, article_id) is None:
+                    raise _Refused(404, "No such article in this warehouse: nothing was recorded.")
+                add_label(
+                    con,
+                    Label(article_id, topic, verdict == "relevant", None, request.state.user),
+                )
+        except WarehouseLockedError:
+            return page(
+                request,
+                "error.html.j2",
+                status=503,
+                message="The warehouse is busy with an ingest: your label was NOT saved.",
+                retry={
+                    "action": f"/articles/{article_id}/label",
+                    "topic": topic,
+                    "verdict": verdict,
+                },
+            )
+        return RedirectResponse(f"/articles/{article_id}?labelled={verdict}", status_code=303)
+
+    @app.get("/search", response_class=HTMLResponse)
+    def search_page(request: Request, q: str = "", topic: str = "") -> HTMLResponse:
+        result, error = None, None
+        if q.strip():
+            try:
+                with reader() as con:
+                    result = search(con, q, SearchOptions(topic=topic or None, limit=50))
+            except NewsmonError as exc:
+                error = str(exc)
+        rows = [dict(zip(result.columns, r, strict=True)) for r in result.rows] if result else []
+        return page(request, "search.html.j2", q=q, topic=topic, rows=rows, error=error)
+
+    @app.get("/feeds", response_class=HTMLResponse)
+    def feeds(request: Request) -> HTMLResponse:
+        with reader() as con:
+            health = reading.feeds_health(con)
+        return page(request, "feeds.html.j2", feeds=health)
+
+    @app.get("/topics/{name}.atom")
+    def topic_feed(request: Request, name: str) -> Response:
+        if name not in config.topics:
+            raise _Refused(404, "No such topic.")
+        with reader() as con:
+            found = reading.story_page(con, reading.StoryFilter(topic=name, per_page=50))
+        base = str(request.base_url).rstrip("/")
+        body = atom.topic_feed(name, found.rows, base)
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    @app.get("/style.css")
+    def style() -> Response:
+        return Response((TEMPLATES / "style.css").read_bytes(), media_type="text/css")
+
+    return app
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+__all__ = ["WebConfig", "create_app", "score_words"]
