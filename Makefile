@@ -35,9 +35,8 @@ run: setup ## load the baseline and ingest the default feeds once into $(DB)
 demo: setup ## offline demo: serve the bundled sample on 127.0.0.1, ingest it, query it
 	NEWSMON_ALLOW_PRIVATE_NETWORKS=true $(BIN)/newsmon demo
 
-TEST_WORKERS ?= 2
-test: setup ## run the test suite (on TEST_WORKERS processes; TEST_WORKERS=0: in this one)
-	$(BIN)/python -m pytest -q --durations=10 -n $(TEST_WORKERS) --dist loadscope
+test: setup ## run the test suite
+	$(BIN)/python -m pytest -q --durations=25
 
 lint: setup ## ruff and mypy
 	$(BIN)/ruff check .
