@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required (python3.11 not found)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install pinned dependencies (idempotent)
@@ -35,8 +35,9 @@ run: setup ## load the baseline and ingest the default feeds once into $(DB)
 demo: setup ## offline demo: serve the bundled sample on 127.0.0.1, ingest it, query it
 	NEWSMON_ALLOW_PRIVATE_NETWORKS=true $(BIN)/newsmon demo
 
-test: setup ## run the test suite
-	$(BIN)/python -m pytest -q --durations=25
+TEST_WORKERS ?= 2
+test: setup ## run the test suite (on TEST_WORKERS processes; TEST_WORKERS=0: in this one)
+	$(BIN)/python -m pytest -q --durations=25 -n $(TEST_WORKERS) --dist loadscope
 
 lint: setup ## ruff and mypy
 	$(BIN)/ruff check .
