@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import statistics
 import tempfile
 import threading
@@ -23,9 +24,14 @@ import uvicorn
 
 from newsmon.warehouse.store import connect
 from newsmon.web.app import WebConfig, create_app
-from tests.smtpserver import free_port
 
 TOPIC = "eu_nato_defence"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def build(db: Path, articles: int) -> None:
