@@ -21,10 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from newsmon.channels import webhook
 from newsmon.channels.email import (
     PartiallySent,
     SendError,
@@ -121,17 +123,21 @@ def run_digest(
                 con,
                 digest_id=digest_id,
                 subscription=name,
-                recipients=subscription.recipients,
+                recipients=_recipients(subscription),
                 subject=rendered.subject,
                 message_id=str(message["Message-ID"]),
                 shown=shown,
                 not_shown=rest,
                 now=now,
             )
-        # the warehouse is not held open while talking to the SMTP server
+        # the warehouse is not held open while talking to the SMTP server (or the webhook)
         error: str | None = None
         try:
-            send(message, settings, password)
+            if subscription.channel == "email":
+                send(message, settings, password)
+            else:
+                body = webhook.payload(subscription.channel, name, shown, len(rest), now)
+                webhook.post(subscription.url, body, settings.smtp_timeout_s)
         except SendError as e:
             with connect(db_path) as con:
                 digests.finish_digest(con, digest_id, "failed", _now(), e.reason, e.detail)
@@ -141,6 +147,14 @@ def run_digest(
         with connect(db_path) as con:
             digests.finish_digest(con, digest_id, "sent", _now(), error=error)
         return DigestOutcome(name, "sent", digest_id, n_stories, n_articles, error=error)
+
+
+def _recipients(subscription: Subscription) -> tuple[str, ...]:
+    """Who the delivery log says a digest went to: the addresses, or the channel and the
+    webhook's host (its address is a credential)."""
+    if subscription.channel == "email":
+        return subscription.recipients
+    return (f"{subscription.channel}:{urlsplit(subscription.url).hostname}",)
 
 
 def _now() -> datetime:

@@ -24,10 +24,11 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsmon.core.errors import ConfigError
@@ -47,7 +48,10 @@ _KEYS = (
     "max_items",
     "languages",
     "backfill_days",
+    "channel",
+    "url",
 )
+CHANNELS = ("email", "slack", "teams", "webhook")  # newsmon.channels.email / .webhook
 _EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -74,6 +78,8 @@ class Subscription:
     max_items: int = 20
     languages: tuple[str, ...] = ()
     backfill_days: int = 3
+    channel: str = "email"  # email | slack | teams | webhook
+    url: str = field(default="", repr=False)  # the webhook's address: a credential, never shown
 
     @property
     def zone(self) -> ZoneInfo:
@@ -169,7 +175,15 @@ def _subscription(path: Path, key: str, entry: Any, topics: Collection[str] | No
         raise f.fail("name", f"{name!r} is not a simple name", 'use letters, digits, "-", "_"')
     key = f"subscriptions[{key.split('[')[1].rstrip(']')}] ({name})"
     f.key = key
-    recipients = f.strings("recipients", required=True)
+    channel = f.string("channel", "email")
+    if channel not in CHANNELS:
+        raise f.fail("channel", f"must be one of {', '.join(CHANNELS)}", 'set "email"')
+    url = f.string("url", None) if "url" in entry else ""
+    if channel == "email" and url:
+        raise f.fail("url", "an e-mail digest has no url", "remove it, or set channel")
+    if channel != "email" and urlsplit(url).scheme not in ("http", "https"):
+        raise f.fail("url", "must be the http(s) address of the webhook", 'set url = "https://..."')
+    recipients = f.strings("recipients", required=channel == "email")
     for r in recipients:
         if not _EMAIL_RE.match(r):
             raise f.fail("recipients", f"{r!r} is not an e-mail address", 'write "a@b.org"')
@@ -210,6 +224,8 @@ def _subscription(path: Path, key: str, entry: Any, topics: Collection[str] | No
         max_items=int(f.number("max_items", 20, 1, 500, whole=True)),
         languages=tuple(lang.lower() for lang in f.strings("languages")),
         backfill_days=int(f.number("backfill_days", 3, 0, 365, whole=True)),
+        channel=channel,
+        url=url,
     )
 
 

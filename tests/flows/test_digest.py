@@ -320,6 +320,14 @@ def test_shipped_alerts_file_is_valid() -> None:
         ('name = "x"\nrecipients = ["a@b.org"]\ntopics = ["eu_nato_defence"]\nat = "7.30pm"',
          "subscriptions[0] (x).at", "is not a time"),
         ('name = "x"\nrecipient = ["a@b.org"]', "subscriptions[0].recipient", "unknown key"),
+        ('name = "x"\nchannel = "fax"\ntopics = ["eu_nato_defence"]',
+         "subscriptions[0] (x).channel", "must be one of"),
+        ('name = "x"\nchannel = "slack"\ntopics = ["eu_nato_defence"]',
+         "subscriptions[0] (x).url", "http(s) address of the webhook"),
+        ('name = "x"\nchannel = "teams"\nurl = "file:///etc/passwd"\ntopics = ["eu_nato_defence"]',
+         "subscriptions[0] (x).url", "http(s) address of the webhook"),
+        ('name = "x"\nrecipients = ["a@b.org"]\nurl = "https://h/x"\ntopics = ["eu_nato_defence"]',
+         "subscriptions[0] (x).url", "an e-mail digest has no url"),
     ],
 )  # fmt: skip
 def test_alerts_errors_name_file_and_key(tmp_path: Path, body: str, key: str, problem: str) -> None:

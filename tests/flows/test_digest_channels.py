@@ -1,0 +1,144 @@
+"""Digests to Slack, Teams and a generic webhook: each delivered to a real receiver on
+127.0.0.1 with the channel's payload, through the same exactly-once log as e-mail: a receiver
+that fails (HTTP 500, or no answer) gets nothing recorded as sent, and once it recovers it gets
+the digest exactly once; a run after that sends nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from newsmon.core.alerts import load_alerts
+from newsmon.core.settings import Settings
+from newsmon.flows.digest import run_digest
+from tests.helpers import rows
+from tests.sample import ingest_sample
+
+
+class Receiver:
+    """Records every JSON body posted; answers ``status`` (or never, while ``stall`` is set)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[tuple[str, Any]] = []
+        self.status = 200
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if owner.status < 300:
+                    owner.bodies.append((self.path, json.loads(body)))
+                self.send_response(owner.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def ingested(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ingest_sample(tmp_path_factory.mktemp("channels"))
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+def _subscriptions(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "alerts.toml"
+    path.write_text(
+        "".join(
+            f'[[subscriptions]]\nname = "{c}-room"\nchannel = "{c}"\n'
+            f'url = "{url}/hooks/{c}/T0/B0"\n'
+            'topics = ["eu_nato_defence"]\nmin_score = 0.5\nfrequency = "immediate"\n'
+            "max_items = 3\n"
+            for c in ("slack", "teams", "webhook")
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_each_channel_gets_its_payload_once_after_a_failing_receiver_recovers(
+    ingested: Path, tmp_path: Path, receiver: Receiver
+) -> None:
+    db = tmp_path / "w.duckdb"
+    shutil.copyfile(ingested, db)
+    alerts = _subscriptions(tmp_path, receiver.url)
+    subs = load_alerts(alerts, ["eu_nato_defence"])
+    settings = Settings.from_env({"NEWSMON_SMTP_TIMEOUT": "5"})
+
+    def deliver() -> list[str]:
+        return [run_digest(db, s, settings, alerts_file=str(alerts)).status for s in subs]
+
+    receiver.status = 500
+    assert deliver() == ["failed"] * 3
+    assert receiver.bodies == []
+    assert rows(db, "SELECT DISTINCT status, reason FROM digests") == [("failed", "rejected")]
+
+    receiver.status = 200
+    assert deliver() == ["sent"] * 3
+    assert deliver() == ["empty"] * 3  # nothing twice
+    by_path = dict(receiver.bodies)
+    assert len(receiver.bodies) == 3
+
+    slack = by_path["/hooks/slack/T0/B0"]
+    assert slack["text"].startswith("newsmon: 3 new stories for slack-room")
+    links = [b["text"]["text"] for b in slack["blocks"] if b["type"] == "section"]
+    assert len(links) == 3 and all(t.startswith("*<http") for t in links)
+    assert any(b["type"] == "context" for b in slack["blocks"])  # "N more not shown"
+
+    teams = by_path["/hooks/teams/T0/B0"]
+    card = teams["attachments"][0]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    actions = [b for b in card["content"]["body"] if b["type"] == "ActionSet"]
+    assert len(actions) == 3
+
+    hook = by_path["/hooks/webhook/T0/B0"]
+    assert hook["subscription"] == "webhook-room" and len(hook["stories"]) == 3
+    assert hook["more"] > 0 and all(s["url"].startswith("http") for s in hook["stories"])
+    titles = {t for (t,) in rows(db, "SELECT title FROM articles")}
+    assert {s["title"] for s in hook["stories"]} <= titles
+
+    logged = rows(db, "SELECT DISTINCT recipients FROM digests WHERE status = 'sent'")
+    assert sorted(r[0][0] for r in logged) == [
+        "slack:127.0.0.1",
+        "teams:127.0.0.1",
+        "webhook:127.0.0.1",
+    ]  # fmt: skip  (the webhook's address is a credential: its host only)
+
+
+def test_a_receiver_that_does_not_answer_is_a_failure_kept_for_the_next_run(
+    ingested: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "w.duckdb"
+    shutil.copyfile(ingested, db)
+    import socket
+
+    silent = socket.socket()  # accepts connections, never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        alerts = _subscriptions(tmp_path, f"http://127.0.0.1:{silent.getsockname()[1]}")
+        [sub, *_] = load_alerts(alerts, ["eu_nato_defence"])
+        settings = Settings.from_env({"NEWSMON_SMTP_TIMEOUT": "1"})
+        outcome = run_digest(db, sub, settings, alerts_file=str(alerts))
+    finally:
+        silent.close()
+    assert (outcome.status, outcome.reason) == ("failed", "timeout")
+    assert "127.0.0.1" in (outcome.error or "") and "/hooks/" not in (outcome.error or "")
