@@ -1,13 +1,19 @@
 """Digests to Slack, Teams and a generic webhook: each delivered to a real receiver on
 127.0.0.1 with the channel's payload, through the same exactly-once log as e-mail: a receiver
 that fails (HTTP 500, or no answer) gets nothing recorded as sent, and once it recovers it gets
-the digest exactly once; a run after that sends nothing."""
+the digest exactly once; a run after that sends nothing. A crash after the receiver took the
+digest and before it answered leaves it `sending`: posted once more, then never again."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +34,8 @@ class Receiver:
     def __init__(self) -> None:
         self.bodies: list[tuple[str, Any]] = []
         self.status = 200
+        self.stall = threading.Event()  # set: take the body, then hold the answer back
+        self.stalled = threading.Event()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,6 +43,11 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if owner.status < 300:
                     owner.bodies.append((self.path, json.loads(body)))
+                if owner.stall.is_set():
+                    owner.stalled.set()
+                    while owner.stall.is_set():
+                        time.sleep(0.05)
+                    return
                 self.send_response(owner.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -142,3 +155,35 @@ def test_a_receiver_that_does_not_answer_is_a_failure_kept_for_the_next_run(
         silent.close()
     assert (outcome.status, outcome.reason) == ("failed", "timeout")
     assert "127.0.0.1" in (outcome.error or "") and "/hooks/" not in (outcome.error or "")
+
+
+def test_a_crash_after_the_receiver_took_the_digest_resends_it_once(
+    ingested: Path, tmp_path: Path, receiver: Receiver
+) -> None:
+    """SIGKILL while the receiver holds back its answer: the digest stays `sending` and the
+    next run posts it once more (at least once, as for e-mail: docs/alerts.md); then nothing."""
+    from prefect.settings import PREFECT_API_URL
+
+    db = tmp_path / "w.duckdb"
+    shutil.copyfile(ingested, db)
+    alerts = _subscriptions(tmp_path, receiver.url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
+    env |= {"NEWSMON_ALERTS": str(alerts), "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    command = [sys.executable, "-m", "newsmon.cli", "digest", "--db", str(db),
+               "--subscription", "webhook-room"]  # fmt: skip
+    receiver.stall.set()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert receiver.stalled.wait(120), "the digest never reached the receiver"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        time.sleep(1)  # the supervised child dies a moment after its parent: before the answer
+    finally:
+        receiver.stall.clear()
+    assert rows(db, "SELECT status FROM digests") == [("sending",)]
+    assert len(receiver.bodies) == 1  # it had the message; the answer never came back
+    for expected in (2, 2):  # the next run posts it once more; the one after, nothing
+        again = subprocess.run(command, env=env, capture_output=True, timeout=180, check=False)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert len(receiver.bodies) == expected
+    assert rows(db, "SELECT count(*) FILTER (WHERE status = 'sent') FROM digests") == [(1,)]
