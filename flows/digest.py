@@ -105,6 +105,7 @@ def run_digest(
                 generated_at=now,
                 alerts_file=alerts_file,
                 templates_dir=templates_dir or settings.templates_dir,
+                web_url=settings.web_url,
             )
             message = build_message(
                 rendered,

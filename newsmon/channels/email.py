@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import jinja2
 
@@ -96,8 +96,11 @@ def render(
     generated_at: datetime,
     alerts_file: str,
     templates_dir: Path = TEMPLATES_DIR,
+    web_url: str = "",
 ) -> RenderedDigest:
-    """Subject, plain text and HTML of a digest (``stories`` must not be empty)."""
+    """Subject, plain text and HTML of a digest (``stories`` must not be empty). With
+    ``web_url`` (the reading room's address) each story links to its page there, where it can
+    be marked relevant or not, and "N more" links to the topic's stories."""
     env = _environment(templates_dir, subscription.zone)
     context: dict[str, Any] = {
         "subscription": subscription,
@@ -107,6 +110,10 @@ def render(
         "next_at": next_at,
         "generated_at": generated_at,
         "alerts_file": alerts_file,
+        "web_url": web_url,
+        "more_url": f"{web_url}/?{urlencode({'topic': subscription.topics[0], 'order': 'best'})}"
+        if web_url and subscription.topics
+        else "",
     }
     subject = " ".join(env.get_template("digest.subject.j2").render(context).split())
     context["subject"] = subject

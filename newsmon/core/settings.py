@@ -78,6 +78,7 @@ class Settings:
     # the reading room (newsmon web, docs/web.md): who may use it beyond this machine
     web_users_path: Path | None = None  # NEWSMON_WEB_USERS: a TOML file of users and hashes
     web_user_header: str = ""  # NEWSMON_WEB_USER_HEADER: set by a trusted proxy (opt-in)
+    web_url: str = ""  # NEWSMON_WEB_URL: the reading room's address, for the digests' links
     # secrets: never printed (repr shows ***), never logged
     smtp_password: Secret | None = None  # NEWSMON_SMTP_PASSWORD
     web_secret: Secret | None = None  # NEWSMON_WEB_SECRET: signs forms; else a file by the db
@@ -152,6 +153,7 @@ class Settings:
                 _path(env, "NEWSMON_WEB_USERS", Path()) if env.get("NEWSMON_WEB_USERS") else None
             ),
             web_user_header=env.get("NEWSMON_WEB_USER_HEADER", "").strip(),
+            web_url=_web_url(env, "NEWSMON_WEB_URL"),
             smtp_password=Secret.from_env(env, "NEWSMON_SMTP_PASSWORD"),
             web_secret=Secret.from_env(env, "NEWSMON_WEB_SECRET"),
         )
@@ -274,6 +276,19 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: Sequence[s
             f"set {name}={default} or unset it for the default",
         )
     return raw
+
+
+def _web_url(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip().rstrip("/")
+    parts = urlsplit(value)
+    if value and (parts.scheme not in ("http", "https") or not parts.hostname or parts.query):
+        raise ConfigError(
+            ENV,
+            name,
+            f"{value!r} is not the http(s) address of the reading room",
+            f"set {name}=https://newsmon.example.org (where `newsmon web` answers)",
+        )
+    return value
 
 
 def _path(env: Mapping[str, str], name: str, default: Path) -> Path:

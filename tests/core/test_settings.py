@@ -184,6 +184,13 @@ def test_paths_expand_the_home_directory(monkeypatch: pytest.MonkeyPatch, tmp_pa
             "100000, got '0'. "
             "Fix: set NEWSMON_BATCH_SIZE=200 or unset it for the default",
         ),
+        (
+            "NEWSMON_WEB_URL",
+            "javascript:alert(1)",
+            "environment: NEWSMON_WEB_URL: 'javascript:alert(1)' is not the http(s) address of "
+            "the reading room. Fix: set NEWSMON_WEB_URL=https://newsmon.example.org (where "
+            "`newsmon web` answers)",
+        ),
     ],
 )
 def test_bad_values_name_the_variable_the_value_and_the_fix(
@@ -224,8 +231,8 @@ def test_example_env_lists_exactly_the_variables_config_reads() -> None:
     )
     # 33: + NEWSMON_INGEST_LOCK_WAIT and the three POLL_ intervals (issue 5); 35: the task
     # runner and the Dask address (issue 9); 36: the immediate poll interval, 37: a batch's
-    # byte budget (issue 21); 40: the reading room's users, proxy header and secret (issue 20)
-    assert len(read) == 40
+    # byte budget (issue 21); 41: the reading room's users, proxy header, secret, address
+    assert len(read) == 41
     assert documented == read
 
 

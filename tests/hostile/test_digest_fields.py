@@ -54,3 +54,27 @@ def test_every_field_a_digest_shows_is_inert() -> None:
     from smtplib import quotedata
 
     assert b"\r\n.\r\n" not in quotedata(message.as_string()).encode()[:-5]
+
+
+def test_with_the_reading_rooms_address_each_story_and_the_rest_link_back() -> None:
+    now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    lead = DigestArticle(
+        "a1" + EVIL, "Title", "https://ok.example/a1", "Outlet", None, now, 0.9,
+        "eu_nato_defence", "", (), (),
+    )  # fmt: skip
+    subscription = Subscription("flash", ("duty@example.org",), ("eu_nato_defence",))
+
+    def rendered(web_url: str) -> tuple[str, str]:
+        out = render(
+            subscription, [DigestStory(lead, ())], more=4, failing_feeds=[], next_at=None,
+            generated_at=now, alerts_file="alerts.toml", web_url=web_url,
+        )  # fmt: skip
+        return out.text, out.html
+
+    text, html = rendered("https://newsmon.example.org")
+    assert "Relevant or not? https://newsmon.example.org/articles/a1" in text
+    assert "4 more not shown: https://newsmon.example.org/?topic=eu_nato_defence&order=best" in text
+    assert 'href="https://newsmon.example.org/?topic=eu_nato_defence&amp;order=best"' in html
+    assert "<script>" not in html and 'onerror="' not in html  # the id is escaped too
+    text, html = rendered("")
+    assert "/articles/" not in text and "/articles/" not in html
