@@ -23,9 +23,11 @@ from urllib.parse import parse_qs, urlencode
 
 import duckdb
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from newsmon.core.errors import NewsmonError, WarehouseLockedError
 from newsmon.core.paths import DEFAULT_CONFIG_DIR
@@ -190,6 +192,17 @@ def create_app(config: WebConfig) -> FastAPI:
     @app.exception_handler(_Refused)
     async def refused_handler(request: Request, exc: _Refused) -> Response:
         return _refusal(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_value(request: Request, exc: RequestValidationError) -> Response:
+        names = sorted({str(e.get("loc", ("", "?"))[-1]) for e in exc.errors()})
+        return _refusal(_Refused(400, f"This address has a bad value for: {', '.join(names)}."))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        words = {404: "No such page.", 405: "That is not how this page is used."}
+        message = words.get(exc.status_code, f"Refused ({exc.status_code}).")
+        return _refusal(_Refused(exc.status_code, message))
 
     @app.get("/", response_class=HTMLResponse)
     def stories(

@@ -175,6 +175,20 @@ def test_search_feeds_and_the_atom_feed(site: str, warehouse: Path) -> None:
     assert httpx.get(f"{site}/topics/nope.atom").status_code == 404
 
 
+def test_bad_addresses_get_a_page_not_a_traceback_or_json(site: str) -> None:
+    for path, status, words in (
+        ("/?min_score=lots", 400, "bad value for: min_score"),
+        ("/?page_no=-5&per_page=7&since=garbage&order=worst", 200, "stories"),
+        ("/no/such/page", 404, "No such page"),
+        ("/articles/%3Cscript%3E", 404, "No such article"),
+    ):
+        answer = httpx.get(f"{site}{path}")
+        assert answer.status_code == status, (path, answer.text[:300])
+        assert answer.headers["content-type"].startswith("text/html"), path
+        assert words in answer.text and "Traceback" not in answer.text, path
+        assert "default-src 'none'" in answer.headers["content-security-policy"], path
+
+
 def test_users_sign_in_and_a_proxy_header_is_trusted_only_when_turned_on(
     warehouse: Path,
 ) -> None:
