@@ -116,7 +116,12 @@ def run_digest(
             )
             n_stories, n_articles = len(shown), sum(len(s.articles) for s in shown)
             if dry_run_dir is not None:
-                path = write_eml(message, dry_run_dir, f"{name}-{now:%Y%m%dT%H%M%S}-{digest_id}")
+                stem = f"{name}-{now:%Y%m%dT%H%M%S}-{digest_id}"
+                if subscription.channel == "email":
+                    path = write_eml(message, dry_run_dir, stem)
+                else:  # what would be posted, as it would be posted
+                    body = webhook.payload(subscription.channel, name, shown, len(rest), now)
+                    path = webhook.write_json(body, dry_run_dir, stem)
                 return DigestOutcome(
                     name, "dry_run", digest_id, n_stories, n_articles, path=str(path)
                 )

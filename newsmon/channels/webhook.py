@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -124,6 +125,14 @@ def payload(
     raise ValueError(f"unknown channel {channel!r}")
 
 
+def write_json(body: dict[str, Any], directory: Path, stem: str) -> Path:
+    """A dry run's output: the body that would be posted, as ``stem.json``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{stem}.json"
+    path.write_text(json.dumps(body, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
+
+
 def post(url: str, body: dict[str, Any], timeout_s: float) -> None:
     """POST ``body`` as JSON; return only when the receiver answered 2xx (else SendError)."""
     host = urlsplit(url).hostname or "the receiver"
@@ -139,4 +148,4 @@ def post(url: str, body: dict[str, Any], timeout_s: float) -> None:
         raise SendError("rejected", f"{host} answered HTTP {answer.status_code}")
 
 
-__all__ = ["CHANNELS", "payload", "post"]
+__all__ = ["CHANNELS", "payload", "post", "write_json"]

@@ -36,7 +36,10 @@ if TYPE_CHECKING:
     "dry_run",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Write .eml files to this directory instead of sending; records nothing.",
+    help=(
+        "Write what would be sent to this directory instead (.eml; .json for a webhook "
+        "channel); records nothing."
+    ),
 )
 @handle_errors
 def digest(

@@ -136,6 +136,22 @@ def test_each_channel_gets_its_payload_once_after_a_failing_receiver_recovers(
     ]  # fmt: skip  (the webhook's address is a credential: its host only)
 
 
+def test_a_dry_run_writes_the_payload_it_would_post_and_records_nothing(
+    ingested: Path, tmp_path: Path, receiver: Receiver
+) -> None:
+    db = tmp_path / "w.duckdb"
+    shutil.copyfile(ingested, db)
+    alerts = _subscriptions(tmp_path, receiver.url)
+    teams = [s for s in load_alerts(alerts, ["eu_nato_defence"]) if s.channel == "teams"]
+    out = tmp_path / "out"
+    outcome = run_digest(db, teams[0], Settings.from_env({}), alerts_file=str(alerts),
+                         dry_run_dir=out)  # fmt: skip
+    assert outcome.status == "dry_run" and outcome.path and outcome.path.endswith(".json")
+    body = json.loads(Path(outcome.path).read_text(encoding="utf-8"))
+    assert body["type"] == "message" and body["attachments"]
+    assert receiver.bodies == [] and rows(db, "SELECT count(*) FROM digests") == [(0,)]
+
+
 def test_a_receiver_that_does_not_answer_is_a_failure_kept_for_the_next_run(
     ingested: Path, tmp_path: Path
 ) -> None:
