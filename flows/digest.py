@@ -114,14 +114,20 @@ def run_digest(
                 digest_id=digest_id,
                 now=now,
             )
+            # a webhook's body (None: the e-mail goes, as built above)
+            body = (
+                None
+                if subscription.channel == "email"
+                else webhook.payload(subscription.channel, name, shown, len(rest), now)
+            )
             n_stories, n_articles = len(shown), sum(len(s.articles) for s in shown)
-            if dry_run_dir is not None:
+            if dry_run_dir is not None:  # what would be sent, as it would be sent
                 stem = f"{name}-{now:%Y%m%dT%H%M%S}-{digest_id}"
-                if subscription.channel == "email":
-                    path = write_eml(message, dry_run_dir, stem)
-                else:  # what would be posted, as it would be posted
-                    body = webhook.payload(subscription.channel, name, shown, len(rest), now)
-                    path = webhook.write_json(body, dry_run_dir, stem)
+                path = (
+                    write_eml(message, dry_run_dir, stem)
+                    if body is None
+                    else webhook.write_json(body, dry_run_dir, stem)
+                )
                 return DigestOutcome(
                     name, "dry_run", digest_id, n_stories, n_articles, path=str(path)
                 )
@@ -139,10 +145,9 @@ def run_digest(
         # the warehouse is not held open while talking to the SMTP server (or the webhook)
         error: str | None = None
         try:
-            if subscription.channel == "email":
+            if body is None:
                 send(message, settings, password)
             else:
-                body = webhook.payload(subscription.channel, name, shown, len(rest), now)
                 webhook.post(subscription.url, body, settings.smtp_timeout_s)
         except SendError as e:
             with connect(db_path) as con:

@@ -31,7 +31,6 @@ import httpx
 from newsmon.channels.email import SendError
 from newsmon.core.records import DigestStory
 
-CHANNELS = ("slack", "teams", "webhook")
 MAX_ANSWER_BYTES = 64 * 1024
 
 
@@ -148,4 +147,4 @@ def post(url: str, body: dict[str, Any], timeout_s: float) -> None:
         raise SendError("rejected", f"{host} answered HTTP {answer.status_code}")
 
 
-__all__ = ["CHANNELS", "payload", "post", "write_json"]
+__all__ = ["payload", "post", "write_json"]
