@@ -297,6 +297,13 @@ class Table:
     columns: list[str]
     rows: list[tuple[Any, ...]]
 
+    def without(self, column: str) -> Table:
+        """The same table without ``column``."""
+        i = self.columns.index(column)
+        return Table(
+            self.columns[:i] + self.columns[i + 1 :], [r[:i] + r[i + 1 :] for r in self.rows]
+        )
+
 
 def run_query(con: duckdb.DuckDBPyConnection, sql: str) -> Table:
     cur = con.execute(sql)

@@ -86,7 +86,7 @@ def search(
     """
     from newsmon.warehouse.search import SearchOptions
     from newsmon.warehouse.search import search as run_search
-    from newsmon.warehouse.store import Table, connect
+    from newsmon.warehouse.store import connect
 
     if topic is not None:  # a typo would otherwise find nothing, silently
         from newsmon.extractors.topics import declared_topics
@@ -98,8 +98,7 @@ def search(
         since=since.date() if since else None, topic=topic, limit=limit, all_copies=all_copies
     )
     with connect(resolve_db(db), read_only=True) as con:
-        table = run_search(con, query, options)
-        table = Table(table.columns[:-1], [r[:-1] for r in table.rows])  # (article_id: the web's)
+        table = run_search(con, query, options).without("article_id")  # (the web app's link)
     click.echo(render(table.columns, table.rows, fmt))
 
 

@@ -37,10 +37,10 @@ from newsmon.web.security import (
     HEADERS,
     LOCAL_USER,
     Access,
+    basic_user,
     csrf_ok,
     csrf_token,
     new_nonce,
-    verify_password,
 )
 
 TEMPLATES = DEFAULT_CONFIG_DIR / "templates" / "web"
@@ -82,7 +82,7 @@ def score_words(score: float, relevant: bool) -> str:
 
 def create_app(config: WebConfig) -> FastAPI:
     from newsmon.warehouse import reading
-    from newsmon.warehouse.labels import Label, add_label
+    from newsmon.warehouse.labels import Label, UnknownArticleError, add_label, resolve_article
     from newsmon.warehouse.search import SearchOptions, search
     from newsmon.warehouse.store import connect
 
@@ -111,18 +111,9 @@ def create_app(config: WebConfig) -> FastAPI:
     def user_of(request: Request) -> str:
         access = config.access
         if access.users:
-            import base64
-            import binascii
-
-            scheme, _, value = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() == "basic":
-                try:
-                    name, _, password = base64.b64decode(value).decode().partition(":")
-                except (binascii.Error, UnicodeDecodeError):
-                    name, password = "", ""
-                stored = access.users.get(name)
-                if stored and verify_password(password, stored):
-                    return name
+            name = basic_user(request.headers.get("authorization", ""), access.users)
+            if name is not None:
+                return name
             raise _Refused(401, "Sign in.", {"WWW-Authenticate": 'Basic realm="newsmon"'})
         if access.user_header:
             name = request.headers.get(access.user_header, "").strip()
@@ -271,7 +262,11 @@ def create_app(config: WebConfig) -> FastAPI:
             raise _Refused(400, "Unknown topic or verdict.")
         try:
             with connect(config.db_path, wait_s=config.read_wait_s) as con:
-                if reading.article(con, article_id) is None:
+                try:  # resolve_article also accepts a unique prefix; a label needs this very id
+                    known = resolve_article(con, article_id)[0] == article_id
+                except UnknownArticleError:
+                    known = False
+                if not known:
                     raise _Refused(404, "No such article in this warehouse: nothing was recorded.")
                 add_label(
                     con,

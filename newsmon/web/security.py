@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
@@ -85,6 +86,19 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got, expected)
+
+
+def basic_user(authorization: str, users: dict[str, str]) -> str | None:
+    """The user an ``Authorization: Basic ...`` header signs in as, or None."""
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        name, _, password = base64.b64decode(value).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    stored = users.get(name)
+    return name if stored and verify_password(password, stored) else None
 
 
 def load_users(path: Path) -> dict[str, str]:
@@ -170,6 +184,7 @@ __all__ = [
     "HEADERS",
     "LOCAL_USER",
     "Access",
+    "basic_user",
     "check_bind",
     "csrf_ok",
     "csrf_token",
