@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import statistics
 import tempfile
 import threading
@@ -22,16 +21,11 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from benchmarks.latency import free_port
 from newsmon.warehouse.store import connect
 from newsmon.web.app import WebConfig, create_app
 
 TOPIC = "eu_nato_defence"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def build(db: Path, articles: int) -> None:
