@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,3 +48,26 @@ def record(n: int, text: str, **changes: object) -> ArticleRecord:
         content_hash=f"hash-{text}",
     )
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def copy_warehouse(db: Path, folder: Path) -> Path:
+    """A copy of the DuckDB file ``db`` (with its write-ahead log, if any) in ``folder``, for a
+    test to change or kill things over while the original stays as it was."""
+    copy = folder / db.name
+    shutil.copyfile(db, copy)
+    wal = db.with_name(db.name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
+    return copy
+
+
+def immediate_alerts(path: Path) -> Path:
+    """An alerts file at ``path`` with one subscription, ``flash``: every relevant article of
+    eu_nato_defence scoring 0.5 or more, to duty@example.org, as soon as it is stored."""
+    path.write_text(
+        'version = 1\n[[subscriptions]]\nname = "flash"\nrecipients = ["duty@example.org"]\n'
+        'topics = ["eu_nato_defence"]\nmin_score = 0.5\nfrequency = "immediate"\n'
+        "max_items = 50\n",
+        encoding="utf-8",
+    )
+    return path

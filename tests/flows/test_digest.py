@@ -24,7 +24,7 @@ from newsmon.flows.digest import DigestOutcome, run_digest, subscription_lock
 from newsmon.warehouse import loads
 from newsmon.warehouse.baseline import ensure_baseline
 from newsmon.warehouse.store import connect
-from tests.helpers import record
+from tests.helpers import immediate_alerts, record
 from tests.httpserver import closed_port
 from tests.smtpserver import Handler, smtp_server
 
@@ -408,13 +408,7 @@ def test_an_ingest_serving_an_immediate_subscription_sends_its_digest_itself(
     from tests.sample import serve_sample, write_feeds_toml
     from tests.smtpserver import smtp_server
 
-    alerts = tmp_path / "alerts.toml"
-    alerts.write_text(
-        'version = 1\n[[subscriptions]]\nname = "flash"\nrecipients = ["duty@example.org"]\n'
-        'topics = ["eu_nato_defence"]\nmin_score = 0.5\nfrequency = "immediate"\n'
-        "max_items = 50\n",
-        encoding="utf-8",
-    )
+    alerts = immediate_alerts(tmp_path / "alerts.toml")
     handler = Handler()
     with LoopbackHTTPServer() as http, smtp_server(handler) as (host, port):
         feeds = write_feeds_toml(tmp_path / "feeds.toml", serve_sample(http))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import pytest
 from newsmon.core.alerts import load_alerts
 from newsmon.core.settings import Settings
 from newsmon.flows.digest import run_digest
-from tests.helpers import rows
+from tests.helpers import copy_warehouse, rows
 from tests.sample import ingest_sample
 
 
@@ -66,6 +65,12 @@ def ingested(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture
+def db(ingested: Path, tmp_path: Path) -> Path:
+    """A copy of it for one test (each records its own digests)."""
+    return copy_warehouse(ingested, tmp_path)
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
@@ -88,10 +93,8 @@ def _subscriptions(tmp_path: Path, url: str) -> Path:
 
 
 def test_each_channel_gets_its_payload_once_after_a_failing_receiver_recovers(
-    ingested: Path, tmp_path: Path, receiver: Receiver
+    db: Path, tmp_path: Path, receiver: Receiver
 ) -> None:
-    db = tmp_path / "w.duckdb"
-    shutil.copyfile(ingested, db)
     alerts = _subscriptions(tmp_path, receiver.url)
     subs = load_alerts(alerts, ["eu_nato_defence"])
     settings = Settings.from_env({"NEWSMON_SMTP_TIMEOUT": "5"})
@@ -137,10 +140,8 @@ def test_each_channel_gets_its_payload_once_after_a_failing_receiver_recovers(
 
 
 def test_a_dry_run_writes_the_payload_it_would_post_and_records_nothing(
-    ingested: Path, tmp_path: Path, receiver: Receiver
+    db: Path, tmp_path: Path, receiver: Receiver
 ) -> None:
-    db = tmp_path / "w.duckdb"
-    shutil.copyfile(ingested, db)
     alerts = _subscriptions(tmp_path, receiver.url)
     teams = [s for s in load_alerts(alerts, ["eu_nato_defence"]) if s.channel == "teams"]
     out = tmp_path / "out"
@@ -153,10 +154,8 @@ def test_a_dry_run_writes_the_payload_it_would_post_and_records_nothing(
 
 
 def test_a_receiver_that_does_not_answer_is_a_failure_kept_for_the_next_run(
-    ingested: Path, tmp_path: Path
+    db: Path, tmp_path: Path
 ) -> None:
-    db = tmp_path / "w.duckdb"
-    shutil.copyfile(ingested, db)
     import socket
 
     silent = socket.socket()  # accepts connections, never answers
@@ -174,14 +173,12 @@ def test_a_receiver_that_does_not_answer_is_a_failure_kept_for_the_next_run(
 
 
 def test_a_crash_after_the_receiver_took_the_digest_resends_it_once(
-    ingested: Path, tmp_path: Path, receiver: Receiver
+    db: Path, tmp_path: Path, receiver: Receiver
 ) -> None:
     """SIGKILL while the receiver holds back its answer: the digest stays `sending` and the
     next run posts it once more (at least once, as for e-mail: docs/alerts.md); then nothing."""
     from prefect.settings import PREFECT_API_URL
 
-    db = tmp_path / "w.duckdb"
-    shutil.copyfile(ingested, db)
     alerts = _subscriptions(tmp_path, receiver.url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
     env |= {"NEWSMON_ALERTS": str(alerts), "PREFECT_API_URL": str(PREFECT_API_URL.value())}

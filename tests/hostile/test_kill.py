@@ -11,7 +11,6 @@ the same for run and serve)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import rows
+from tests.helpers import copy_warehouse, immediate_alerts, rows
 from tests.paths import ROOT
 from tests.prefectapi import wait_until
 from tests.sample import ingest_sample
@@ -40,12 +39,7 @@ def ingested(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> 
 @pytest.fixture
 def warehouse(ingested: Path, tmp_path: Path) -> Path:
     """A copy of it, for one test to kill things over."""
-    db = tmp_path / "w.duckdb"
-    shutil.copyfile(ingested, db)
-    wal = ingested.with_name(ingested.name + ".wal")
-    if wal.exists():
-        shutil.copyfile(wal, db.with_name(db.name + ".wal"))
-    return db
+    return copy_warehouse(ingested, tmp_path)
 
 
 def _start(
@@ -175,13 +169,7 @@ class _Stalling(Handler):
 def test_a_digest_stopped_during_a_stalled_smtp_exchange_resends_once(
     warehouse: Path, tmp_path: Path, stop: signal.Signals
 ) -> None:
-    alerts = tmp_path / "alerts.toml"
-    alerts.write_text(
-        'version = 1\n[[subscriptions]]\nname = "flash"\nrecipients = ["duty@example.org"]\n'
-        'topics = ["eu_nato_defence"]\nmin_score = 0.5\nfrequency = "immediate"\n'
-        "max_items = 50\n",
-        encoding="utf-8",
-    )
+    alerts = immediate_alerts(tmp_path / "alerts.toml")
     handler = _Stalling()
     with smtp_server(handler) as (host, port):
         env = {
