@@ -7,6 +7,11 @@ id from clustering, content hash, canonical URL, or the same title) are grouped:
 the strongest copy leads, the other outlets are listed under it. Stories are ordered strongest
 first, then newest.
 
+Each e-mail recipient has a delivery log of their own (one message each, with its own
+unsubscribe link): the functions take the ``recipient`` (None for a webhook), and a digest
+recorded before schema version 7, which went to every recipient at once (``recipient`` NULL),
+counts for each of them.
+
 Delivery log: :func:`record_digest` writes the digest (status ``sending``) and its items before
 the message goes out; :func:`finish_digest` marks it ``sent`` only after the SMTP server has
 accepted it, or ``failed`` with a reason. Only ``sent`` digests exclude their items from later
@@ -33,12 +38,20 @@ EXTRACT_CHARS = 280
 # --------------------------------------------------------------------------- selection
 
 
+_FOR = "subscription = $sub AND (recipient IS NULL OR recipient = $to)"  # one delivery log
+
+
 def selection_start(
-    con: duckdb.DuckDBPyConnection, subscription: str, backfill_days: int, now: datetime
+    con: duckdb.DuckDBPyConnection,
+    subscription: str,
+    recipient: str | None,
+    backfill_days: int,
+    now: datetime,
 ) -> datetime:
-    """Items first seen before this are never sent: the first digest's time minus the backfill."""
+    """Items first seen before this are never sent: the first digest's time minus the backfill
+    (so an address added later starts with the backfill, not the subscription's history)."""
     row = con.execute(
-        "SELECT min(started_at) FROM digests WHERE subscription = ?", [subscription]
+        f"SELECT min(started_at) FROM digests WHERE {_FOR}", {"sub": subscription, "to": recipient}
     ).fetchone()
     first = row[0] if row and row[0] is not None else now
     return first - timedelta(days=backfill_days)
@@ -47,23 +60,25 @@ def selection_start(
 def candidates(
     con: duckdb.DuckDBPyConnection,
     subscription: str,
+    recipient: str | None,
     topics: Sequence[str],
     min_score: float,
     languages: Sequence[str],
     since: datetime,
 ) -> list[DigestArticle]:
-    """Relevant articles for a subscription that no sent digest of it has contained."""
+    """Relevant articles for a subscription that no digest sent to ``recipient`` contained."""
     rows = con.execute(
         """
         WITH best AS (
             SELECT article_id, max(score) AS score, arg_max(topic, score) AS topic,
                    arg_max(explanation, score) AS explanation
             FROM article_matches
-            WHERE relevant AND list_contains(?::VARCHAR[], topic) AND score >= ?
+            WHERE relevant AND list_contains($topics::VARCHAR[], topic) AND score >= $min
             GROUP BY article_id
         ), sent AS (
             SELECT i.article_id FROM digest_items i JOIN digests d USING (digest_id)
-            WHERE d.subscription = ? AND d.status = 'sent'
+            WHERE d.status = 'sent' AND d.subscription = $sub
+              AND (d.recipient IS NULL OR d.recipient = $to)
         )
         SELECT a.article_id, a.title, coalesce(a.final_url, a.url), a.canonical_url,
                coalesce(a.site_name, f.title, f.name, ''), a.published_at, a.first_seen_at,
@@ -71,13 +86,21 @@ def candidates(
                b.score, b.topic, b.explanation, a.story_id
         FROM best b JOIN articles a USING (article_id) LEFT JOIN feeds f USING (feed_id)
         WHERE NOT a.is_baseline
-          AND a.first_seen_at >= ?
-          AND (len(?::VARCHAR[]) = 0
-               OR list_contains(?::VARCHAR[], lower(coalesce(a.detected_language, a.language))))
+          AND a.first_seen_at >= $since
+          AND (len($langs::VARCHAR[]) = 0
+               OR list_contains($langs::VARCHAR[],
+                                lower(coalesce(a.detected_language, a.language))))
           AND a.article_id NOT IN (SELECT article_id FROM sent)
         ORDER BY b.score DESC, a.published_at DESC NULLS LAST, a.article_id
         """,
-        [list(topics), min_score, subscription, since, list(languages), list(languages)],
+        {
+            "topics": list(topics),
+            "min": min_score,
+            "sub": subscription,
+            "to": recipient,
+            "since": since,
+            "langs": list(languages),
+        },
     ).fetchall()
     out = []
     for r in rows:
@@ -208,6 +231,7 @@ def record_digest(
     *,
     digest_id: str,
     subscription: str,
+    recipient: str | None,
     recipients: Sequence[str],
     subject: str,
     message_id: str,
@@ -230,13 +254,14 @@ def record_digest(
     with transaction(con):
         con.execute(
             """
-            INSERT INTO digests (digest_id, subscription, started_at, status, recipients, subject,
-                                 message_id, stories, articles)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO digests (digest_id, subscription, recipient, started_at, status,
+                                 recipients, subject, message_id, stories, articles)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 digest_id,
                 subscription,
+                recipient,
                 now,
                 status,
                 list(recipients),
@@ -251,18 +276,18 @@ def record_digest(
 
 @retry_conflicts
 def record_empty(
-    con: duckdb.DuckDBPyConnection, digest_id: str, subscription: str, recipients: Sequence[str],
-    now: datetime,
+    con: duckdb.DuckDBPyConnection, digest_id: str, subscription: str, recipient: str | None,
+    recipients: Sequence[str], now: datetime,
 ) -> None:  # fmt: skip
     """A due digest with nothing to send: recorded so the schedule moves on."""
     with transaction(con):
         con.execute(
             """
             INSERT INTO digests
-                (digest_id, subscription, started_at, finished_at, status, recipients)
-            VALUES (?, ?, ?, ?, 'empty', ?)
+                (digest_id, subscription, recipient, started_at, finished_at, status, recipients)
+            VALUES (?, ?, ?, ?, ?, 'empty', ?)
             """,
-            [digest_id, subscription, now, now, list(recipients)],
+            [digest_id, subscription, recipient, now, now, list(recipients)],
         )
 
 
@@ -283,12 +308,13 @@ def finish_digest(
         )
 
 
-def last_run(con: duckdb.DuckDBPyConnection, subscription: str) -> datetime | None:
-    """When the subscription last had a digest go out or come up empty (the schedule's clock)."""
+def last_run(
+    con: duckdb.DuckDBPyConnection, subscription: str, recipient: str | None
+) -> datetime | None:
+    """When a digest last went out to ``recipient`` or came up empty (the schedule's clock)."""
     row = con.execute(
-        "SELECT max(started_at) FROM digests"
-        " WHERE subscription = ? AND status IN ('sent', 'empty')",
-        [subscription],
+        f"SELECT max(started_at) FROM digests WHERE {_FOR} AND status IN ('sent', 'empty')",
+        {"sub": subscription, "to": recipient},
     ).fetchone()
     return row[0] if row else None
 

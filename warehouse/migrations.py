@@ -334,6 +334,46 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE article_matches ADD COLUMN model_version VARCHAR;  -- NULL: keyword filter
         """,
     ),
+    Migration(
+        7,
+        "self-service subscriptions, unsubscribes, one digest row per e-mail recipient",
+        """
+        -- subscriptions made in the reading room, beside those of alerts.toml (same keys and
+        -- meaning; core.alerts validates both); a name in alerts.toml wins
+        CREATE TABLE subscriptions (
+            name          VARCHAR PRIMARY KEY,
+            recipients    VARCHAR[] NOT NULL,
+            topics        VARCHAR[] NOT NULL,
+            min_score     DOUBLE NOT NULL,
+            frequency     VARCHAR NOT NULL,
+            at_time       VARCHAR NOT NULL,   -- alerts.toml's "at": "07:30", local time
+            weekday       VARCHAR NOT NULL,   -- alerts.toml's "day": "monday" (weekly)
+            timezone      VARCHAR NOT NULL,
+            max_items     INTEGER NOT NULL,
+            languages     VARCHAR[] NOT NULL,
+            channel       VARCHAR NOT NULL,   -- email | slack | teams | webhook
+            url           VARCHAR NOT NULL,   -- a webhook's address (a credential; never shown)
+            paused        BOOLEAN NOT NULL,
+            created_by    VARCHAR NOT NULL,
+            created_at    TIMESTAMPTZ NOT NULL,
+            updated_by    VARCHAR NOT NULL,
+            updated_at    TIMESTAMPTZ NOT NULL
+        );
+        -- who left which subscription (the digests' one-click link, or the reading room); a
+        -- subscription of either kind no longer writes to them
+        CREATE TABLE unsubscribes (
+            subscription    VARCHAR NOT NULL,
+            recipient       VARCHAR NOT NULL,
+            unsubscribed_at TIMESTAMPTZ NOT NULL,
+            via             VARCHAR NOT NULL,  -- link | web:<user>
+            PRIMARY KEY (subscription, recipient)
+        );
+        -- an e-mail digest now goes to one recipient per message (each with its own
+        -- unsubscribe link): the address it went to; NULL for a webhook, and for digests
+        -- before this version, which went to every recipient at once
+        ALTER TABLE digests ADD COLUMN recipient VARCHAR;
+        """,
+    ),
 )
 
 

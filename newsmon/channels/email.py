@@ -97,10 +97,13 @@ def render(
     alerts_file: str,
     templates_dir: Path = TEMPLATES_DIR,
     web_url: str = "",
+    recipient: str = "",
+    unsubscribe_url: str = "",
 ) -> RenderedDigest:
     """Subject, plain text and HTML of a digest (``stories`` must not be empty). With
     ``web_url`` (the reading room's address) each story links to its page there, where it can
-    be marked relevant or not, and "N more" links to the topic's stories."""
+    be marked relevant or not, and "N more" links to the topic's stories; with
+    ``unsubscribe_url``, the footer offers ``recipient`` the link that stops this digest."""
     env = _environment(templates_dir, subscription.zone)
     context: dict[str, Any] = {
         "subscription": subscription,
@@ -111,6 +114,8 @@ def render(
         "generated_at": generated_at,
         "alerts_file": alerts_file,
         "web_url": web_url,
+        "recipient": recipient,
+        "unsubscribe_url": unsubscribe_url,
         "more_url": f"{web_url}/?{urlencode({'topic': subscription.topics[0], 'order': 'best'})}"
         if web_url and subscription.topics
         else "",
@@ -129,8 +134,15 @@ def build_message(
     recipients: Sequence[str],
     digest_id: str,
     now: datetime,
+    list_name: str = "",
+    unsubscribe_url: str = "",
 ) -> EmailMessage:
-    """A multipart/alternative message: plain text first, HTML preferred by mail clients."""
+    """A multipart/alternative message: plain text first, HTML preferred by mail clients.
+
+    ``list_name`` (the subscription) gives it a ``List-Id`` (RFC 2919) under the sender's
+    domain, so mail clients can file and filter each subscription; ``unsubscribe_url`` adds
+    ``List-Unsubscribe`` with ``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058:
+    the client POSTs to the link, no login; the reading room honours it)."""
     msg = EmailMessage()
     msg["Subject"] = rendered.subject
     msg["From"] = sender
@@ -139,6 +151,11 @@ def build_message(
     domain = parseaddr(sender)[1].rpartition("@")[2] or "newsmon.local"
     msg["Message-ID"] = make_msgid(idstring=digest_id, domain=domain)
     msg["Auto-Submitted"] = "auto-generated"
+    if list_name:
+        msg["List-Id"] = f'"newsmon {list_name}" <{list_name}.{domain}>'
+    if unsubscribe_url:
+        msg["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["X-Newsmon-Digest"] = digest_id
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")

@@ -61,8 +61,9 @@ def digest(
         db_path = db or settings.db_path
         alerts_path = alerts_file or settings.alerts_path
         topics_path = topics_file or settings.topics_path
-        subs = select_subscriptions(alerts_path, topics_path, subscription)  # bad config: stop
         require_warehouse(db_path)
+        # a bad config stops here; so does --subscription naming none (file or reading room)
+        subs = select_subscriptions(alerts_path, topics_path, subscription, db_path)
         from newsmon.core.locks import check_lockable
 
         for sub in subs:  # each digest holds a lock beside the warehouse

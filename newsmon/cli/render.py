@@ -107,7 +107,7 @@ def format_summary(summary: RunSummary) -> str:
 def format_outcome(o: DigestOutcome) -> str:
     if o.status in ("sent", "dry_run"):
         what = f"{o.stories} stories ({o.articles} articles)"
-        where = f" -> {o.path}" if o.path else ""
+        where = f" -> {', '.join(o.paths or (o.path,))}" if o.path else ""
         extra = f"; {o.error}" if o.error else ""
         return f"{o.subscription}: {o.status}, {what}{where}{extra}"
     if o.status == "failed":
@@ -116,7 +116,12 @@ def format_outcome(o: DigestOutcome) -> str:
         "empty": "nothing new",
         "not_due": "not due yet",
         "busy": "skipped: another digest of it is running",
+        "paused": "paused (in the reading room's Alerts)",
     }
+    if o.status == "invalid":
+        return f"{o.subscription}: NOT SENT: {o.error}"
+    if o.status == "empty" and o.reason:
+        return f"{o.subscription}: nothing sent ({o.reason})"
     return f"{o.subscription}: {labels.get(o.status, o.status)}"
 
 

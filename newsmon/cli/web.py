@@ -23,9 +23,10 @@ def web(db: Path | None, host: str, port: int) -> None:
     """
     import uvicorn
 
+    from newsmon.core.signing import secret_for
     from newsmon.extractors.topics import declared_topics
     from newsmon.web.app import WebConfig, create_app
-    from newsmon.web.security import Access, check_bind, load_users, secret_for
+    from newsmon.web.security import Access, check_bind, load_users
 
     settings = current_settings()
     db_path = existing_db(db)

@@ -80,6 +80,8 @@ class Subscription:
     backfill_days: int = 3
     channel: str = "email"  # email | slack | teams | webhook
     url: str = field(default="", repr=False)  # the webhook's address: a credential, never shown
+    paused: bool = False  # made in the reading room and paused there: no digests meanwhile
+    owner: str = ""  # "": alerts.toml; else the reading-room user who made it
 
     @property
     def zone(self) -> ZoneInfo:
@@ -152,7 +154,7 @@ def load_alerts(path: Path, topics: Collection[str] | None = None) -> list[Subsc
         raise ConfigError(path, "subscriptions", "no subscriptions", "add [[subscriptions]]")
     subs: list[Subscription] = []
     for i, entry in enumerate(entries):
-        sub = _subscription(path, f"subscriptions[{i}]", entry, topics)
+        sub = subscription_from(path, f"subscriptions[{i}]", entry, topics)
         if any(s.name == sub.name for s in subs):
             raise ConfigError(
                 path, f"subscriptions[{i}].name", f"duplicate name {sub.name!r}", "rename one"
@@ -161,7 +163,11 @@ def load_alerts(path: Path, topics: Collection[str] | None = None) -> list[Subsc
     return subs
 
 
-def _subscription(path: Path, key: str, entry: Any, topics: Collection[str] | None) -> Subscription:
+def subscription_from(
+    path: str | Path, key: str, entry: Any, topics: Collection[str] | None
+) -> Subscription:
+    """One subscription from a table of alerts.toml's keys (a file's entry, a reading-room
+    form or a warehouse row); ConfigError names ``path`` and ``key``."""
     if not isinstance(entry, dict):
         raise ConfigError(path, key, "must be a table", "write [[subscriptions]] with keys")
     for k in entry:
@@ -173,7 +179,7 @@ def _subscription(path: Path, key: str, entry: Any, topics: Collection[str] | No
     name = f.string("name", None)
     if not _NAME_RE.match(name):
         raise f.fail("name", f"{name!r} is not a simple name", 'use letters, digits, "-", "_"')
-    key = f"subscriptions[{key.split('[')[1].rstrip(']')}] ({name})"
+    key = f"{key} ({name})"
     f.key = key
     channel = f.string("channel", "email")
     if channel not in CHANNELS:
@@ -232,7 +238,7 @@ def _subscription(path: Path, key: str, entry: Any, topics: Collection[str] | No
 class _Fields:
     """Typed reads of one subscription table; errors name the file and the key."""
 
-    def __init__(self, path: Path, key: str, entry: Mapping[str, Any]) -> None:
+    def __init__(self, path: str | Path, key: str, entry: Mapping[str, Any]) -> None:
         self.path, self.key, self.entry = path, key, entry
 
     def fail(self, name: str, problem: str, fix: str) -> ConfigError:
@@ -279,4 +285,5 @@ __all__ = [
     "is_due",
     "load_alerts",
     "next_due",
+    "subscription_from",
 ]

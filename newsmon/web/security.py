@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from newsmon.core.errors import ConfigError
+from newsmon.core.signing import mac
 
 LOCAL_USER = "local"
 CSRF_COOKIE = "newsmon_csrf"
@@ -147,30 +148,12 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def secret_for(db_path: Path, configured: str | None) -> bytes:
-    """The key that signs form and link tokens: NEWSMON_WEB_SECRET, else a random one kept in
-    ``<warehouse>.web-secret`` (mode 0600), so tokens outlive a restart."""
-    if configured:
-        return configured.encode()
-    path = db_path.with_name(db_path.name + ".web-secret")
-    try:
-        return path.read_bytes().strip()
-    except FileNotFoundError:
-        pass
-    value = secrets.token_urlsafe(32).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(value)
-    return value
-
-
 def new_nonce() -> str:
     return secrets.token_urlsafe(18)
 
 
 def csrf_token(secret: bytes, user: str, nonce: str) -> str:
-    mac = hmac.new(secret, f"csrf|{user}|{nonce}".encode(), hashlib.sha256).hexdigest()
-    return f"{nonce}.{mac[:32]}"
+    return f"{nonce}.{mac(secret, 'csrf', user, nonce)}"
 
 
 def csrf_ok(secret: bytes, user: str, cookie_nonce: str | None, token: str | None) -> bool:
@@ -191,6 +174,5 @@ __all__ = [
     "hash_password",
     "load_users",
     "new_nonce",
-    "secret_for",
     "verify_password",
 ]

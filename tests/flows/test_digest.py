@@ -18,13 +18,14 @@ from newsmon.cli import cli
 from newsmon.core.alerts import Subscription, is_due, load_alerts, next_due
 from newsmon.core.errors import ConfigError
 from newsmon.core.settings import DEFAULT_CONFIG_DIR, Secret, Settings
+from newsmon.core.signing import read_unsubscribe_token, secret_for
 from newsmon.extractors.pipeline import ArticleRecord, filter_articles
 from newsmon.extractors.topics import load_topics
 from newsmon.flows.digest import DigestOutcome, run_digest, subscription_lock
-from newsmon.warehouse import loads
+from newsmon.warehouse import loads, subscriptions
 from newsmon.warehouse.baseline import ensure_baseline
 from newsmon.warehouse.store import connect
-from tests.helpers import immediate_alerts, record
+from tests.helpers import immediate_alerts, record, rows
 from tests.httpserver import closed_port
 from tests.smtpserver import Handler, smtp_server
 
@@ -110,10 +111,16 @@ def digest_rows(db: Path) -> list[tuple[str, str | None]]:
 def test_digest_content(warehouse: Path, server: tuple[str, int], handler: Handler) -> None:
     outcome = send(warehouse, server)
     assert outcome.status == "sent"
-    (received,) = handler.messages
-    assert sorted(received.rcpt_tos) == ["a@example.org", "b@example.org"]
-    msg = received.message
-    assert msg["To"] == "a@example.org, b@example.org"
+    # one message per recipient (each may carry its own unsubscribe link), one log row each
+    first, second = handler.messages
+    assert (first.rcpt_tos, second.rcpt_tos) == (["a@example.org"], ["b@example.org"])
+    assert rows(warehouse, "SELECT recipient, status FROM digests ORDER BY recipient") == [
+        ("a@example.org", "sent"), ("b@example.org", "sent"),
+    ]  # fmt: skip
+    msg = first.message
+    assert msg["To"] == "a@example.org"
+    assert msg["List-Id"] == '"newsmon desk" <desk.localhost>'
+    assert msg["List-Unsubscribe"] is None  # no reading room to honour it (NEWSMON_WEB_URL)
     assert msg["Subject"].startswith("3 stories: ")
     assert "[newsmon desk]" in msg["Subject"]
     assert msg["X-Newsmon-Digest"] == outcome.digest_id
@@ -183,13 +190,14 @@ def test_second_run_sends_only_what_is_new(
 ) -> None:
     assert send(warehouse, server).status == "sent"
     assert send(warehouse, server).status == "empty"
-    assert len(handler.messages) == 1
+    assert len(handler.messages) == 2  # one each
     new = [(6, "Defence Wire", "Poland orders more air defence from European industry",
             "Warsaw signed for Patriot batteries to protect NATO's eastern flank.")]  # fmt: skip
     with connect(warehouse) as con:
         loads.load_articles(con, records(new))
     assert send(warehouse, server).status == "sent"
-    text = part(handler.messages[1].message, "plain")
+    assert len(handler.messages) == 4
+    text = part(handler.messages[2].message, "plain")
     assert "Poland orders more air defence" in text
     assert "raise defence spending" not in text and text.count("\n1. ") == 1
 
@@ -204,12 +212,12 @@ def test_a_failed_send_marks_nothing_and_the_next_run_delivers(
     with smtp_server(bad) as address:
         outcome = send(warehouse, address)
     assert (outcome.status, outcome.reason) == ("failed", reason)
-    assert digest_rows(warehouse) == [("failed", reason)]
+    assert digest_rows(warehouse) == [("failed", reason)] * 2  # one per recipient
     good = Handler()
     with smtp_server(good) as address:
         assert send(warehouse, address).status == "sent"
         assert send(warehouse, address).status == "empty"
-    (received,) = good.messages
+    received, _ = good.messages
     text = part(received.message, "plain")
     assert text.count("NATO allies agree to raise defence spending") == 1
     assert "EU approves first SAFE defence loans" in text
@@ -243,6 +251,36 @@ def test_login_failure_never_shows_the_password(warehouse: Path, handler: Handle
     assert "hunter2" not in stored and "hunter2" not in str(bad)
 
 
+def test_each_recipient_gets_its_own_unsubscribe_link_and_leaving_stops_only_them(
+    warehouse: Path, server: tuple[str, int], handler: Handler
+) -> None:
+    web = settings_for(server, web_url="https://newsmon.example.org")
+    assert run_digest(warehouse, SUB, web, alerts_file="a", force=True).status == "sent"
+    key = secret_for(warehouse, None)  # made beside the warehouse by the first digest
+    links = {}
+    for received in handler.messages:
+        msg = received.message
+        (to,) = received.rcpt_tos
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        link = msg["List-Unsubscribe"].strip("<>")
+        assert link.startswith("https://newsmon.example.org/unsubscribe/")
+        assert read_unsubscribe_token(key, link.rsplit("/", 1)[1]) == ("desk", to)
+        assert f"To unsubscribe {to}: {link}" in part(msg, "plain")
+        links[to] = link
+    assert links["a@example.org"] != links["b@example.org"]
+    with connect(warehouse) as con:
+        assert subscriptions.unsubscribe(con, "desk", "A@Example.org", "link")
+        assert not subscriptions.unsubscribe(con, "desk", "a@example.org", "link")  # once
+        loads.load_articles(con, records([(8, "X", "NATO boosts Baltic air policing",
+                                           "Allied jets deploy to Estonia.")]))  # fmt: skip
+    assert run_digest(warehouse, SUB, web, alerts_file="a", force=True).status == "sent"
+    assert [m.rcpt_tos for m in handler.messages[2:]] == [["b@example.org"]]
+    with connect(warehouse) as con:
+        subscriptions.unsubscribe(con, "desk", "b@example.org", "link")
+    gone = run_digest(warehouse, SUB, web, alerts_file="a", force=True)
+    assert (gone.status, gone.reason) == ("empty", "everyone unsubscribed")
+
+
 # --- schedule, dry run, lock --------------------------------------------------------------------
 
 
@@ -273,15 +311,19 @@ def test_not_due_sends_nothing(warehouse: Path, server: tuple[str, int], handler
     first = run_digest(warehouse, SUB, settings_for(server), alerts_file="a", now=now)
     assert first.status == "sent"
     again = run_digest(warehouse, SUB, settings_for(server), alerts_file="a", now=now)
-    assert again.status == "not_due" and len(handler.messages) == 1
+    assert again.status == "not_due" and len(handler.messages) == 2
 
 
 def test_dry_run_writes_eml_and_records_nothing(warehouse: Path, tmp_path: Path) -> None:
     outcome = run_digest(
         warehouse, SUB, Settings(), alerts_file="a", force=True, dry_run_dir=tmp_path / "out"
     )
-    assert outcome.status == "dry_run" and outcome.path
-    msg = message_from_bytes(Path(outcome.path).read_bytes(), policy=policy.default)
+    assert outcome.status == "dry_run" and len(outcome.paths) == 2
+    assert [Path(p).name.split("-2")[0] for p in outcome.paths] == [
+        "desk-a@example.org", "desk-b@example.org",
+    ]  # fmt: skip
+    msg = message_from_bytes(Path(outcome.paths[1]).read_bytes(), policy=policy.default)
+    assert msg["To"] == "b@example.org"
     assert msg["Subject"].startswith("3 stories: ")
     assert msg.is_multipart()
     assert digest_rows(warehouse) == []
