@@ -7,16 +7,23 @@ from pathlib import Path
 
 import click
 
-from newsmon.cli.options import current_settings, db_option, existing_db, handle_errors
+from newsmon.cli.options import (
+    alerts_option,
+    current_settings,
+    db_option,
+    existing_db,
+    handle_errors,
+)
 
 
 @click.command()
 @db_option
+@alerts_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8350, show_default=True, type=click.IntRange(1, 65535))
 @handle_errors
-def web(db: Path | None, host: str, port: int) -> None:
-    """Serve the reading room: stories, articles, search, feeds (docs/web.md).
+def web(db: Path | None, alerts_file: Path | None, host: str, port: int) -> None:
+    """Serve the reading room: stories, articles, search, feeds, alerts (docs/web.md).
 
     It listens on 127.0.0.1 unless told otherwise; any other address needs NEWSMON_WEB_USERS
     or NEWSMON_WEB_USER_HEADER. It reads the warehouse while an ingest writes it.
@@ -39,6 +46,7 @@ def web(db: Path | None, host: str, port: int) -> None:
         topics=tuple(declared_topics(settings.topics_path)),
         secret=secret,
         access=access,
+        alerts_path=alerts_file or settings.alerts_path,
     )
     click.echo(f"newsmon web: http://{host}:{port}/ (Ctrl-C stops it)", err=True)
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning")

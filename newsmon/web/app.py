@@ -29,8 +29,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from newsmon.core.errors import NewsmonError, WarehouseLockedError
+from newsmon.core.errors import ConfigError, NewsmonError, WarehouseLockedError
 from newsmon.core.paths import DEFAULT_CONFIG_DIR
+from newsmon.core.signing import read_unsubscribe_token
+from newsmon.web import alerts as web_alerts
 from newsmon.web import atom
 from newsmon.web.security import (
     CSRF_COOKIE,
@@ -46,8 +48,9 @@ from newsmon.web.security import (
 TEMPLATES = DEFAULT_CONFIG_DIR / "templates" / "web"
 MAX_PAGE = 10_000
 MAX_FORM_BYTES = 64 * 1024  # every form here is a few short fields
-MAX_FORM_FIELDS = 20
+MAX_FORM_FIELDS = 40  # the Alerts form: a dozen fields and a box per topic
 PER_PAGE = (20, 50, 100)
+UNSUBSCRIBE = "/unsubscribe/"  # + a signed token (core.signing): open to anyone holding one
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class WebConfig:
     secret: bytes
     access: Access = field(default_factory=Access)
     read_wait_s: float = 1.5
+    alerts_path: Path | None = None  # alerts.toml, shown read-only beside the stored ones
 
 
 class _Refused(Exception):
@@ -81,7 +85,7 @@ def score_words(score: float, relevant: bool) -> str:
 
 
 def create_app(config: WebConfig) -> FastAPI:
-    from newsmon.warehouse import reading
+    from newsmon.warehouse import reading, subscriptions
     from newsmon.warehouse.labels import Label, UnknownArticleError, add_label, resolve_article
     from newsmon.warehouse.search import SearchOptions, search
     from newsmon.warehouse.store import connect
@@ -141,9 +145,14 @@ def create_app(config: WebConfig) -> FastAPI:
         response: Response
         request.state.nonce = new_nonce()
         try:
-            request.state.user = await run_in_threadpool(user_of, request)
-            if request.method == "POST":
-                await _check_csrf(request)
+            if request.url.path.startswith(UNSUBSCRIBE):
+                # the link's signed token is the whole authority: no login, no form token (a
+                # mail client posts it from elsewhere, RFC 8058), and it can do nothing else
+                request.state.user = ""
+            else:
+                request.state.user = await run_in_threadpool(user_of, request)
+                if request.method == "POST":
+                    await _check_csrf(request)
             response = await call_next(request)
         except _Refused as refused:
             response = _refusal(refused)
@@ -165,6 +174,7 @@ def create_app(config: WebConfig) -> FastAPI:
             fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=MAX_FORM_FIELDS)
         except ValueError:
             raise _Refused(413, "Refused: that form has too many fields.") from None
+        request.state.fields = fields
         request.state.form = {k: v[0] for k, v in fields.items()}
         if not csrf_ok(
             config.secret,
@@ -313,6 +323,159 @@ def create_app(config: WebConfig) -> FastAPI:
         base = str(request.base_url).rstrip("/")
         body = atom.topic_feed(name, found.rows, base)
         return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    # ------------------------------------------------------------------ alerts
+
+    def alerts_page(request: Request, status: int = 200, **extra: Any) -> HTMLResponse:
+        in_file, file_error = web_alerts.file_subscriptions(config.alerts_path, config.topics)
+        with reader() as con:
+            stored = subscriptions.stored(con)
+            left = subscriptions.unsubscribed(con)
+        return page(
+            request,
+            "alerts.html.j2",
+            status=status,
+            in_file=in_file,
+            file_error=file_error,
+            alerts_file=config.alerts_path,
+            stored=stored,
+            left=left,
+            **extra,
+        )
+
+    def writer() -> Any:
+        return connect(config.db_path, wait_s=config.read_wait_s)
+
+    def busy(request: Request, what: str, **values: Any) -> HTMLResponse:
+        message = f"The warehouse is busy with an ingest: {what} was NOT saved. Try again."
+        return page(request, "error.html.j2", status=503, message=message, **values)
+
+    @app.get("/alerts", response_class=HTMLResponse)
+    def alerts(request: Request, done: str = "") -> HTMLResponse:
+        return alerts_page(request, done=done)
+
+    @app.get("/alerts/new", response_class=HTMLResponse)
+    def new_alert(request: Request) -> HTMLResponse:
+        return page(request, "alert_form.html.j2", form=web_alerts.blank_form(config.topics))
+
+    @app.get("/alerts/{name}/edit", response_class=HTMLResponse)
+    def edit_alert(request: Request, name: str) -> HTMLResponse:
+        with reader() as con:
+            found = subscriptions.stored(con, name)
+        if not found:
+            raise _Refused(404, "No such subscription made here (alerts.toml's are edited there).")
+        return page(request, "alert_form.html.j2", form=web_alerts.form_of(found[0].entry))
+
+    @app.post("/alerts")
+    def create_alert(request: Request) -> Response:
+        return save_alert(request, None)
+
+    @app.post("/alerts/{name}")
+    def update_alert(request: Request, name: str) -> Response:
+        return save_alert(request, name)
+
+    def save_alert(request: Request, name: str | None) -> Response:
+        stored_url = ""
+        if name is not None:
+            with reader() as con:
+                found = subscriptions.stored(con, name)
+            if not found:
+                raise _Refused(404, "No such subscription made here: nothing was saved.")
+            stored_url = str(found[0].entry.get("url", ""))
+        entry, shown = web_alerts.entry_from_form(
+            request.state.fields, name=name, stored_url=stored_url
+        )
+        in_file, _ = web_alerts.file_subscriptions(config.alerts_path, config.topics)
+        editing = name is not None
+
+        def again(error: str, status: int) -> HTMLResponse:
+            form = web_alerts.AlertForm(shown, error, editing)
+            return page(request, "alert_form.html.j2", status=status, form=form)
+
+        try:
+            sub = web_alerts.validate(entry, config.topics, {s.name for s in in_file})
+        except ConfigError as exc:
+            return again(str(exc), 400)
+        try:
+            with writer() as con:
+                saved = subscriptions.save(con, sub, request.state.user, new=not editing)
+        except WarehouseLockedError:
+            return again("The warehouse is busy with an ingest: NOT saved. Try again.", 503)
+        if not saved:
+            return again(f"Name taken: there is already a subscription {sub.name!r}.", 409)
+        return RedirectResponse(f"/alerts?{urlencode({'done': sub.name})}", status_code=303)
+
+    @app.post("/alerts/{name}/{action}")
+    def alert_action(request: Request, name: str, action: str) -> Response:
+        recipient = request.state.form.get("recipient", "")
+        user = request.state.user
+        try:
+            with writer() as con:
+                if action in ("pause", "resume"):
+                    changed = subscriptions.set_paused(con, name, action == "pause", user)
+                elif action == "delete":
+                    changed = subscriptions.delete(con, name)
+                elif action == "resubscribe" and recipient:
+                    changed = subscriptions.resubscribe(con, name, recipient)
+                else:
+                    raise _Refused(404, "No such page.")
+        except WarehouseLockedError:
+            return busy(request, "that change")
+        if not changed:
+            raise _Refused(404, "No such subscription here: nothing was changed.")
+        return RedirectResponse(f"/alerts?{urlencode({'done': name})}", status_code=303)
+
+    # ------------------------------------------------------------------ unsubscribe
+
+    def unsubscribe_target(token: str) -> tuple[str, str]:
+        target = read_unsubscribe_token(config.secret, token)
+        if target is None:
+            raise _Refused(
+                400,
+                "This unsubscribe link is not valid (cut short, edited, or from another "
+                "newsmon): nothing was changed. Use the link in the digest itself.",
+            )
+        return target
+
+    @app.get(UNSUBSCRIBE + "{token}", response_class=HTMLResponse)
+    def unsubscribe_confirm(request: Request, token: str) -> HTMLResponse:
+        subscription, recipient = unsubscribe_target(token)
+        with reader() as con:
+            left = bool(subscriptions.unsubscribed_from(con, subscription, [recipient]))
+        return page(
+            request,
+            "unsubscribe.html.j2",
+            subscription=subscription,
+            recipient=recipient,
+            token=token,
+            done=left,
+        )
+
+    @app.post(UNSUBSCRIBE + "{token}", response_class=HTMLResponse)
+    def unsubscribe(request: Request, token: str) -> HTMLResponse:
+        subscription, recipient = unsubscribe_target(token)
+        try:
+            with writer() as con:
+                subscriptions.unsubscribe(con, subscription, recipient, "link")
+        except WarehouseLockedError:
+            return page(
+                request,
+                "unsubscribe.html.j2",
+                status=503,
+                subscription=subscription,
+                recipient=recipient,
+                token=token,
+                done=False,
+                busy=True,
+            )
+        return page(
+            request,
+            "unsubscribe.html.j2",
+            subscription=subscription,
+            recipient=recipient,
+            token=token,
+            done=True,
+        )
 
     @app.get("/style.css")
     def style() -> Response:

@@ -7,73 +7,25 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
 import feedparser
 import httpx
 import pytest
-import uvicorn
 from click.testing import CliRunner
 
 from newsmon.cli import cli
-from newsmon.web.app import WebConfig, create_app
+from newsmon.web.app import WebConfig
 from newsmon.web.security import Access, hash_password
 from tests.helpers import rows
-from tests.sample import ingest_sample
-from tests.smtpserver import free_port
-
-TOPIC = "eu_nato_defence"
-HOSTILE = '<script>alert("x")</script> & <b>bold</b> "quoted"'
-SECRET = b"test-secret"
-
-
-@pytest.fixture(scope="module")
-def warehouse(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample ingested once (13 articles, 8 relevant), one title made hostile."""
-    db = ingest_sample(tmp_path_factory.mktemp("web"))
-    with duckdb.connect(str(db)) as con:
-        con.execute(
-            "UPDATE articles SET title = ? WHERE article_id = (SELECT min(article_id) FROM "
-            "article_matches WHERE relevant AND article_id IN "
-            "(SELECT article_id FROM articles WHERE NOT is_baseline))",
-            [HOSTILE],
-        )
-    return db
-
-
-@contextmanager
-def serving(config: WebConfig) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+from tests.web.room import HOSTILE, SECRET, TOPIC, csrf_of, serving
 
 
 @pytest.fixture(scope="module")
 def site(warehouse: Path) -> Iterator[str]:
     with serving(WebConfig(warehouse, (TOPIC,), SECRET)) as url:
         yield url
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, html[:2000]
-    return match.group(1)
 
 
 def _relevant_ids(db: Path) -> list[str]:
@@ -119,7 +71,7 @@ def test_an_article_says_why_it_matched_and_a_click_records_a_label(
         assert "Why it matched" in page.text and "match" in page.text
         answer = browser.post(
             f"/articles/{article_id}/label",
-            data={"csrf": _csrf(page.text), "topic": TOPIC, "verdict": "not_relevant"},
+            data={"csrf": csrf_of(page.text), "topic": TOPIC, "verdict": "not_relevant"},
         )
         assert answer.status_code == 303
         assert answer.headers["location"] == f"/articles/{article_id}?labelled=not_relevant"
@@ -135,7 +87,7 @@ def test_forged_posts_and_labels_for_nothing_record_nothing(site: str, warehouse
     before = rows(warehouse, "SELECT count(*) FROM labels")
     form = {"topic": TOPIC, "verdict": "relevant"}
     with httpx.Client(base_url=site) as browser:
-        token = _csrf(browser.get(f"/articles/{article_id}").text)
+        token = csrf_of(browser.get(f"/articles/{article_id}").text)
         target = f"/articles/{article_id}/label"
         assert browser.post(target, data=form).status_code == 403  # no token
         assert browser.post(target, data=form | {"csrf": token + "x"}).status_code == 403
@@ -219,7 +171,7 @@ def test_while_an_ingest_holds_the_warehouse_pages_say_busy_and_a_label_is_not_l
     article_id = _relevant_ids(warehouse)[0]
     config = WebConfig(warehouse, (TOPIC,), SECRET, read_wait_s=0.5)
     with serving(config) as url, httpx.Client(base_url=url) as browser:
-        token = _csrf(browser.get(f"/articles/{article_id}").text)
+        token = csrf_of(browser.get(f"/articles/{article_id}").text)
         holder = subprocess.Popen(
             [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]);"
              " print('held', flush=True); time.sleep(60)", str(warehouse)],
