@@ -42,6 +42,13 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
         "PREFECT_LOGGING_SETTINGS_PATH": str(ROOT / "config" / "prefect-logging.yml"),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        # Each test waits for the first runs of its deployments: the server schedules a new
+        # deployment's runs within a second (Prefect: 5 s), and `newsmon serve` and the workers
+        # ask for due runs every second (Prefect: 10 s, which with its 10 s prefetch started
+        # two to four ingest runs at once, each a Python start-up competing for the CPU).
+        "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
     }
     env.pop("PREFECT_API_KEY", None)
     server = subprocess.Popen(
