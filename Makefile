@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 60
 export PREFECT_LOGGING_SETTINGS_PATH ?= $(CURDIR)/config/prefect-logging.yml
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run demo test lint docs package-check bench bench-dask bench-ducklake bench-extract model lock clean
+.PHONY: help setup browser screenshots run demo test lint docs package-check bench bench-dask bench-ducklake bench-extract model lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -28,6 +28,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP) ## create .venv and install pinned dependencies (idempotent)
 
+# Debian's Chromium and ChromeDriver, for the reading room's browser tests (tests/web/test_browser.py)
+BROWSER_PACKAGES := chromium chromium-driver
+browser: ## install Debian's chromium and chromium-driver if missing (apt-get; root or sudo)
+	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  echo "installing Debian's $(BROWSER_PACKAGES) (the browser tests drive them)"; \
+	  $$sudo apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null 2>&1 || \
+	  { $$sudo apt-get update -qq >/dev/null && $$sudo apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; } || \
+	  { echo "could not install $(BROWSER_PACKAGES): run, as root, apt-get install $(BROWSER_PACKAGES)"; exit 1; }; }
+
 run: setup ## load the baseline and ingest the default feeds once into $(DB)
 	$(BIN)/newsmon init --db $(DB)
 	$(BIN)/newsmon run --db $(DB)
@@ -36,8 +47,11 @@ demo: setup ## offline demo: serve the bundled sample on 127.0.0.1, ingest it, q
 	NEWSMON_ALLOW_PRIVATE_NETWORKS=true $(BIN)/newsmon demo
 
 TEST_WORKERS ?= 2
-test: setup ## run the test suite (on TEST_WORKERS processes; TEST_WORKERS=0: in this one)
+test: setup browser ## run the test suite (on TEST_WORKERS processes; TEST_WORKERS=0: in this one)
 	$(BIN)/python -m pytest -q --durations=25 -n $(TEST_WORKERS) --dist loadscope
+
+screenshots: setup browser ## the reading room's pages, photographed by the browser test, into docs/screenshots/
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/web/test_browser.py
 
 lint: setup ## ruff and mypy
 	$(BIN)/ruff check .
