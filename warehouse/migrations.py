@@ -374,6 +374,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         ALTER TABLE digests ADD COLUMN recipient VARCHAR;
         """,
     ),
+    Migration(
+        8,
+        "the reading room's readers: read marks and saved searches",
+        """
+        -- an article a reader has read (opening its page, or "mark read"); a story counts as
+        -- read by them when any of its copies is
+        CREATE TABLE reads (
+            user_name   VARCHAR NOT NULL,
+            article_id  VARCHAR NOT NULL,
+            read_at     TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (user_name, article_id)
+        );
+        -- a reader's named search (the Search page's words and topic), with its Atom feed
+        CREATE TABLE saved_searches (
+            user_name   VARCHAR NOT NULL,
+            name        VARCHAR NOT NULL,
+            query       VARCHAR NOT NULL,
+            topic       VARCHAR,
+            created_at  TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (user_name, name)
+        );
+        """,
+    ),
 )
 
 

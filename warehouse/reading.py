@@ -34,6 +34,10 @@ class StoryFilter:
     order: str = "newest"  # newest | best
     page: int = 1
     per_page: int = 50
+    topics: tuple[str, ...] = ()  # relevant to any of these (a subscription's topics)
+    languages: tuple[str, ...] = ()  # in any of these (a subscription's languages)
+    reader: str | None = None  # whose read marks to show (StoryRow.read)
+    unread_only: bool = False  # only stories ``reader`` has read no copy of
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class StoryRow:
     score: float
     copies: int
     outlets: int
+    read: bool = False  # the reader has read one of its copies
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,25 @@ def _where(f: StoryFilter) -> tuple[str, dict[str, Any]]:
     if f.until:
         clauses.append(f"{_DAY} <= $until")
         params["until"] = f.until
+    if f.topics:
+        clauses.append("list_contains($topics::VARCHAR[], m.topic)")
+        params["topics"] = list(f.topics)
+    if f.languages:
+        clauses.append(
+            "list_contains($languages::VARCHAR[], lower(coalesce(a.detected_language, a.language)))"
+        )
+        params["languages"] = [x.lower() for x in f.languages]
+    if f.unread_only and f.reader:
+        clauses.append(f"coalesce(a.story_id, a.article_id) NOT IN ({_READ_STORIES})")
+        params["reader"] = f.reader
     return " AND ".join(clauses), params
+
+
+# the stories (story id, else article id) a reader has read a copy of
+_READ_STORIES = (
+    "SELECT coalesce(ra.story_id, ra.article_id) FROM reads r "
+    "JOIN articles ra ON ra.article_id = r.article_id WHERE r.user_name = $reader"
+)
 
 
 def story_page(con: duckdb.DuckDBPyConnection, f: StoryFilter) -> StoryPage:
@@ -129,6 +152,7 @@ def story_page(con: duckdb.DuckDBPyConnection, f: StoryFilter) -> StoryPage:
         raise ValueError(f"order must be one of {ORDERS}")
     where, params = _where(f)
     order = _ORDER[f.order]
+    read = f"c.story_id IN ({_READ_STORIES})" if f.reader else "false"
     sql = f"""
         WITH hits AS (
             SELECT coalesce(a.story_id, a.article_id) AS story_id, a.article_id, m.topic, m.score,
@@ -150,7 +174,7 @@ def story_page(con: duckdb.DuckDBPyConnection, f: StoryFilter) -> StoryPage:
                coalesce(b.site_name, fb.title, fb.name, '') AS outlet,
                c.published_at, coalesce(b.detected_language, b.language) AS language,
                c.topic, c.score, coalesce(s.article_count, 1), coalesce(s.outlet_count, 1),
-               c.total
+               {read}, c.total
         FROM counted c
         LEFT JOIN stories s ON s.story_id = c.story_id
         LEFT JOIN articles b ON b.article_id = coalesce(s.best_article_id, c.top_article)
@@ -158,6 +182,8 @@ def story_page(con: duckdb.DuckDBPyConnection, f: StoryFilter) -> StoryPage:
         ORDER BY {", ".join("c." + key for key in order.split(", "))}
     """
     params |= {"limit": f.per_page, "offset": (max(f.page, 1) - 1) * f.per_page}
+    if f.reader:
+        params["reader"] = f.reader
     rows = con.execute(sql, params).fetchall()
     total = int(rows[0][-1]) if rows else _count(con, f)
     return StoryPage([StoryRow(*r[:-1]) for r in rows], total, max(f.page, 1), f.per_page)

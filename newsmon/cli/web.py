@@ -37,6 +37,10 @@ def web(db: Path | None, alerts_file: Path | None, host: str, port: int) -> None
 
     settings = current_settings()
     db_path = existing_db(db)
+    from newsmon.warehouse.store import connect
+
+    with connect(db_path):  # brings an older warehouse's schema up to date (read marks, ...)
+        pass
     users = load_users(settings.web_users_path) if settings.web_users_path else {}
     access = Access(users=users, user_header=settings.web_user_header)
     check_bind(host, access)

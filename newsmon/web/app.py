@@ -13,10 +13,12 @@ writer): a page waits at most ``read_wait_s`` for it, then answers 503 "busy, tr
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -50,6 +52,8 @@ MAX_PAGE = 10_000
 MAX_FORM_BYTES = 64 * 1024  # every form here is a few short fields
 MAX_FORM_FIELDS = 40  # the Alerts form: a dozen fields and a box per topic
 PER_PAGE = (20, 50, 100)
+MAX_PAGE_IDS = 100  # articles one "mark read" may name: a page of stories
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # a saved search's name
 UNSUBSCRIBE = "/unsubscribe/"  # + a signed token (core.signing): open to anyone holding one
 
 
@@ -71,6 +75,46 @@ class _Refused(Exception):
         self.headers = headers or {}
 
 
+class _Gate:
+    """Pages share the warehouse, a write has it alone, within this process.
+
+    DuckDB refuses a read-write connection to a file while the same process holds a read-only
+    one (and the reverse): "Can't open a connection to same database file with a different
+    configuration". Without this, a label posted while another request read a page failed.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+
+    @contextmanager
+    def reading(self, wait_s: float) -> Iterator[None]:
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._writing, wait_s):
+                raise WarehouseLockedError("the reading room is writing the warehouse")
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def writing(self, wait_s: float) -> Iterator[None]:
+        with self._cond:
+            if not self._cond.wait_for(lambda: not self._writing and not self._readers, wait_s):
+                raise WarehouseLockedError("the reading room's pages are reading the warehouse")
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
 def score_words(score: float, relevant: bool) -> str:
     """A match's score as a reader says it."""
     if not relevant:
@@ -85,7 +129,7 @@ def score_words(score: float, relevant: bool) -> str:
 
 
 def create_app(config: WebConfig) -> FastAPI:
-    from newsmon.warehouse import reading, subscriptions
+    from newsmon.warehouse import readers, reading, subscriptions
     from newsmon.warehouse.labels import Label, UnknownArticleError, add_label, resolve_article
     from newsmon.warehouse.search import SearchOptions, search
     from newsmon.warehouse.store import connect
@@ -100,10 +144,15 @@ def create_app(config: WebConfig) -> FastAPI:
     env.filters["words"] = score_words
     env.filters["when"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else "—"
 
+    gate = _Gate()
+
     @contextmanager
     def reader() -> Iterator[duckdb.DuckDBPyConnection]:
         try:
-            with connect(config.db_path, read_only=True, wait_s=config.read_wait_s) as con:
+            with (
+                gate.reading(config.read_wait_s),
+                connect(config.db_path, read_only=True, wait_s=config.read_wait_s) as con,
+            ):
                 yield con
         except WarehouseLockedError:
             raise _Refused(
@@ -111,6 +160,14 @@ def create_app(config: WebConfig) -> FastAPI:
                 "The warehouse is busy with an ingest: try again in a few seconds.",
                 {"Retry-After": "5"},
             ) from None
+
+    @contextmanager
+    def writer(wait_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection (WarehouseLockedError if an ingest, or this app's own pages,
+        hold the file longer than ``wait_s``, by default ``read_wait_s``)."""
+        wait = config.read_wait_s if wait_s is None else wait_s
+        with gate.writing(wait), connect(config.db_path, wait_s=wait) as con:
+            yield con
 
     def user_of(request: Request) -> str:
         access = config.access
@@ -217,6 +274,7 @@ def create_app(config: WebConfig) -> FastAPI:
         order: str = "newest",
         page_no: int = 1,
         per_page: int = 50,
+        unread: str = "",
     ) -> HTMLResponse:
         wanted = reading.StoryFilter(
             topic=topic or None,
@@ -228,6 +286,8 @@ def create_app(config: WebConfig) -> FastAPI:
             order=order if order in reading.ORDERS else "newest",
             page=min(max(page_no, 1), MAX_PAGE),
             per_page=per_page if per_page in PER_PAGE else 50,
+            reader=request.state.user,
+            unread_only=bool(unread),
         )
         with reader() as con:
             found = reading.story_page(con, wanted)
@@ -243,6 +303,7 @@ def create_app(config: WebConfig) -> FastAPI:
                 "min_score": min_score or "",
                 "order": wanted.order,
                 "per_page": wanted.per_page,
+                "unread": "1" if unread else "",
             }.items()
             if v
         }
@@ -254,6 +315,7 @@ def create_app(config: WebConfig) -> FastAPI:
             facets=offered,
             query=query,
             page_link=lambda n: "/?" + urlencode({**query, "page_no": n}),
+            here="/?" + urlencode({**query, "page_no": wanted.page}),
         )
 
     @app.get("/articles/{article_id}", response_class=HTMLResponse)
@@ -262,7 +324,30 @@ def create_app(config: WebConfig) -> FastAPI:
             view = reading.article(con, article_id)
         if view is None:
             raise _Refused(404, "No such article in this warehouse.")
-        return page(request, "article.html.j2", article=view, labelled=labelled)
+        read = False
+        try:  # opening it marks it read; never worth a wait (the page shows the state)
+            with writer(wait_s=0.2) as con:
+                readers.mark(con, request.state.user, [article_id])
+            read = True
+        except WarehouseLockedError:
+            with suppress(_Refused), reader() as con:
+                read = readers.is_read(con, request.state.user, article_id)
+        return page(request, "article.html.j2", article=view, labelled=labelled, read=read)
+
+    @app.post("/read")
+    def mark_read(request: Request) -> Response:
+        """Mark articles read or unread (``ids``: comma-separated), then back to ``back``."""
+        form = request.state.form
+        ids = [i for i in form.get("ids", "").split(",") if i][:MAX_PAGE_IDS]
+        back = form.get("back", "/")
+        if not back.startswith("/") or back.startswith("//"):
+            back = "/"  # only pages of this app: never an open redirect
+        try:
+            with writer() as con:
+                readers.mark(con, request.state.user, ids, form.get("read", "1") == "1")
+        except WarehouseLockedError:
+            return busy(request, "the read marks")
+        return RedirectResponse(back, status_code=303)
 
     @app.post("/articles/{article_id}/label")
     def label(request: Request, article_id: str) -> Response:
@@ -271,7 +356,7 @@ def create_app(config: WebConfig) -> FastAPI:
         if topic not in config.topics or verdict not in ("relevant", "not_relevant"):
             raise _Refused(400, "Unknown topic or verdict.")
         try:
-            with connect(config.db_path, wait_s=config.read_wait_s) as con:
+            with writer() as con:
                 try:  # resolve_article also accepts a unique prefix; a label needs this very id
                     known = resolve_article(con, article_id)[0] == article_id
                 except UnknownArticleError:
@@ -297,16 +382,102 @@ def create_app(config: WebConfig) -> FastAPI:
         return RedirectResponse(f"/articles/{article_id}?labelled={verdict}", status_code=303)
 
     @app.get("/search", response_class=HTMLResponse)
-    def search_page(request: Request, q: str = "", topic: str = "") -> HTMLResponse:
-        result, error = None, None
-        if q.strip():
-            try:
-                with reader() as con:
-                    result = search(con, q, SearchOptions(topic=topic or None, limit=50))
-            except NewsmonError as exc:
-                error = str(exc)
-        rows = [dict(zip(result.columns, r, strict=True)) for r in result.rows] if result else []
-        return page(request, "search.html.j2", q=q, topic=topic, rows=rows, error=error)
+    def search_page(
+        request: Request, q: str = "", topic: str = "", saved: str = ""
+    ) -> HTMLResponse:
+        rows, error = run_search(q, topic)
+        with reader() as con:
+            mine = readers.saved_searches(con, request.state.user)
+        return page(
+            request, "search.html.j2", q=q, topic=topic, rows=rows, error=error, saved=saved,
+            searches=mine,
+        )  # fmt: skip
+
+    def run_search(q: str, topic: str) -> tuple[list[dict[str, Any]], str | None]:
+        if not q.strip():
+            return [], None
+        try:
+            with reader() as con:
+                result = search(con, q, SearchOptions(topic=topic or None, limit=50))
+        except _Refused:
+            raise
+        except NewsmonError as exc:
+            return [], str(exc)
+        return [dict(zip(result.columns, r, strict=True)) for r in result.rows], None
+
+    @app.post("/searches")
+    def save_search(request: Request) -> Response:
+        form = request.state.form
+        name, q, topic = (form.get(k, "").strip() for k in ("name", "q", "topic"))
+        if not _NAME.match(name) or not q or (topic and topic not in config.topics):
+            raise _Refused(
+                400, "A saved search needs words and a simple name (letters, digits, - _)."
+            )
+        try:
+            with writer() as con:
+                readers.save_search(con, request.state.user, name, q, topic or None)
+        except WarehouseLockedError:
+            return busy(request, "the search")
+        back = {"q": q, "topic": topic, "saved": name}
+        return RedirectResponse(f"/search?{urlencode(back)}", status_code=303)
+
+    @app.post("/searches/{name}/delete")
+    def delete_search(request: Request, name: str) -> Response:
+        try:
+            with writer() as con:
+                found = readers.delete_search(con, request.state.user, name)
+        except WarehouseLockedError:
+            return busy(request, "that change")
+        if not found:
+            raise _Refused(404, "No such saved search: nothing was changed.")
+        return RedirectResponse("/search", status_code=303)
+
+    @app.get("/searches/{name}.atom")
+    def search_feed(request: Request, name: str) -> Response:
+        with reader() as con:
+            found = readers.saved_search(con, request.state.user, name)
+        if found is None:
+            raise _Refused(404, "No such saved search.")
+        rows, _ = run_search(found.query, found.topic or "")
+        base = str(request.base_url).rstrip("/")
+        entries = [
+            atom.Entry(
+                f"urn:newsmon:article:{r['article_id']}",
+                r["title"] or "(untitled)",
+                f"{base}/articles/{r['article_id']}",
+                datetime.combine(r["published"], time(), UTC) if r["published"] else None,
+                f"{r['outlet'] or ''}; search rank bm25 {r['bm25']}",
+            )
+            for r in rows
+        ]
+        alternate = "/search?" + urlencode({"q": found.query, "topic": found.topic or ""})
+        body = atom.feed(
+            f"/searches/{name}.atom", f"newsmon search: {name}", alternate, entries, base
+        )
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    @app.get("/alerts/{name}.atom")
+    def subscription_feed(request: Request, name: str) -> Response:
+        in_file, _ = web_alerts.file_subscriptions(config.alerts_path, config.topics)
+        with reader() as con:
+            stored = subscriptions.stored(con, name)
+        subs = [s for s in in_file if s.name == name]
+        if not subs and stored:
+            with suppress(ConfigError):
+                subs = [web_alerts.validate(stored[0].entry, config.topics, ())]
+        if not subs:
+            raise _Refused(404, "No such subscription.")
+        sub = subs[0]
+        wanted = reading.StoryFilter(
+            topics=sub.topics, languages=sub.languages, min_score=sub.min_score, per_page=50
+        )
+        with reader() as con:
+            found = reading.story_page(con, wanted)
+        base = str(request.base_url).rstrip("/")
+        body = atom.stories_feed(
+            f"/alerts/{name}.atom", f"newsmon alert: {name}", "/alerts", found.rows, base
+        )
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
 
     @app.get("/feeds", response_class=HTMLResponse)
     def feeds(request: Request) -> HTMLResponse:
@@ -342,9 +513,6 @@ def create_app(config: WebConfig) -> FastAPI:
             left=left,
             **extra,
         )
-
-    def writer() -> Any:
-        return connect(config.db_path, wait_s=config.read_wait_s)
 
     def busy(request: Request, what: str, **values: Any) -> HTMLResponse:
         message = f"The warehouse is busy with an ingest: {what} was NOT saved. Try again."

@@ -1,0 +1,132 @@
+"""What each reader keeps in the reading room, over real HTTP on a copy of the sample warehouse:
+read marks (opening an article, mark unread, mark a page read, unread only), saved searches
+with their Atom feeds, a subscription's Atom feed, and pages read while labels are written."""
+
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import feedparser
+import httpx
+import pytest
+
+from newsmon.web.app import WebConfig
+from newsmon.web.security import Access
+from tests.helpers import copy_warehouse, immediate_alerts, rows
+from tests.web.room import HOSTILE, SECRET, TOPIC, csrf_of, serving
+
+PROXY = Access(user_header="X-Remote-User")
+
+
+@pytest.fixture
+def db(warehouse: Path, tmp_path: Path) -> Path:
+    return copy_warehouse(warehouse, tmp_path)
+
+
+def story_classes(html: str) -> list[str]:
+    return re.findall(r'<li class="(read|unread)">', html)
+
+
+def test_reading_an_article_marks_it_read_for_that_reader_only(db: Path) -> None:
+    as_ana, as_bo = {"X-Remote-User": "ana"}, {"X-Remote-User": "bo"}
+    with (
+        serving(WebConfig(db, (TOPIC,), SECRET, PROXY)) as url,
+        httpx.Client(base_url=url, headers=as_ana) as ana,
+    ):
+        listing = ana.get("/", params={"order": "best"}).text
+        classes = story_classes(listing)
+        assert classes and set(classes) == {"unread"}
+        first = re.search(r'<a class="title" href="/articles/([0-9a-f]+)"', listing)
+        assert first
+        article_id = first.group(1)
+        opened = ana.get(f"/articles/{article_id}")
+        assert "Mark unread" in opened.text
+        assert story_classes(ana.get("/", params={"order": "best"}).text)[0] == "read"
+        unread_only = ana.get("/", params={"order": "best", "unread": "1"}).text
+        assert len(story_classes(unread_only)) == len(classes) - 1
+        assert f"/articles/{article_id}" not in unread_only
+        # another reader has read nothing
+        assert set(story_classes(httpx.get(f"{url}/", headers=as_bo).text)) == {"unread"}
+
+        # mark it unread again, then the whole page read (back to the same page)
+        back = ana.post("/read", data={"csrf": csrf_of(opened.text), "ids": article_id,
+                                       "read": "0", "back": f"/articles/{article_id}"})  # fmt: skip
+        assert back.status_code == 303 and back.headers["location"] == f"/articles/{article_id}"
+        assert rows(db, "SELECT count(*) FROM reads") == [(0,)]
+        listing = ana.get("/", params={"unread": "1"}).text
+        ids = re.search(r'name="ids" value="([^"]+)"', listing)
+        assert ids and ids.group(1).count(",") == len(classes) - 1
+        done = ana.post("/read", data={"csrf": csrf_of(listing), "ids": ids.group(1),
+                                       "back": "https://evil.example/"})  # fmt: skip
+        assert done.headers["location"] == "/"  # never a redirect off the app
+        assert story_classes(ana.get("/", params={"unread": "1"}).text) == []
+        assert "No story matches" in ana.get("/", params={"unread": "1"}).text
+    assert rows(db, "SELECT DISTINCT user_name FROM reads") == [("ana",)]
+
+
+def test_saved_searches_and_subscriptions_have_atom_feeds(db: Path, tmp_path: Path) -> None:
+    alerts = immediate_alerts(tmp_path / "alerts.toml")
+    with (
+        serving(WebConfig(db, (TOPIC,), SECRET, alerts_path=alerts)) as url,
+        httpx.Client(base_url=url) as browser,
+    ):
+        found = browser.get("/search", params={"q": "NATO", "topic": TOPIC})
+        hits = len(re.findall(r'<a class="title"', found.text))
+        assert hits
+        form = {"csrf": csrf_of(found.text), "q": "NATO", "topic": TOPIC}
+        assert browser.post("/searches", data=form | {"name": "../x"}).status_code == 400
+        saved = browser.post("/searches", data=form | {"name": "nato-watch"})
+        assert saved.status_code == 303
+        page = browser.get(saved.headers["location"]).text
+        assert "nato-watch" in page and "/searches/nato-watch.atom" in page
+
+        feed = browser.get("/searches/nato-watch.atom")
+        assert feed.headers["content-type"].startswith("application/atom+xml")
+        parsed = feedparser.parse(feed.content)
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        assert len(parsed.entries) == hits
+        assert all("/articles/" in e.link for e in parsed.entries)
+        # another reader's saved search is not theirs to read
+        assert browser.get("/searches/nobody.atom").status_code == 404
+
+        sub = feedparser.parse(browser.get("/alerts/flash.atom").content)
+        assert not sub.bozo and sub.feed.title == "newsmon alert: flash"
+        relevant = rows(db, "SELECT count(DISTINCT coalesce(story_id, article_id)) FROM articles "
+                        "JOIN article_matches USING (article_id) WHERE relevant AND score >= 0.5 "
+                        "AND NOT is_baseline AND topic = ?", [TOPIC])[0][0]  # fmt: skip
+        assert len(sub.entries) == relevant
+        assert HOSTILE in [e.title for e in sub.entries]
+        assert browser.get("/alerts/nope.atom").status_code == 404
+
+        token = csrf_of(browser.get("/search").text)
+        assert browser.post("/searches/nato-watch/delete", data={"csrf": token}).status_code == 303
+        assert browser.get("/searches/nato-watch.atom").status_code == 404
+    assert rows(db, "SELECT count(*) FROM saved_searches") == [(0,)]
+
+
+def test_pages_read_while_labels_are_written_in_the_same_app(db: Path) -> None:
+    """DuckDB refuses a read-write connection in a process that holds a read-only one on the
+    same file: reads and writes inside the app take turns instead of failing."""
+    article_ids = [r[0] for r in rows(db, "SELECT article_id FROM articles WHERE NOT is_baseline")]
+    with (
+        serving(WebConfig(db, (TOPIC,), SECRET, read_wait_s=10)) as url,
+        httpx.Client(base_url=url, timeout=30) as browser,
+    ):
+        token = csrf_of(browser.get("/").text)
+
+        def read(i: int) -> int:
+            return browser.get("/" if i % 2 else f"/articles/{article_ids[i % 5]}").status_code
+
+        def label(i: int) -> int:
+            return browser.post(
+                f"/articles/{article_ids[i]}/label",
+                data={"csrf": token, "topic": TOPIC, "verdict": "relevant"},
+            ).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            reads = pool.map(read, range(40))
+            labels = pool.map(label, range(len(article_ids)))
+            assert set(reads) == {200} and set(labels) == {303}
+    assert rows(db, "SELECT count(*) FROM labels") == [(len(article_ids),)]
