@@ -22,7 +22,7 @@ from newsmon.core.errors import ConfigError
 from newsmon.core.progress import reporting
 
 if TYPE_CHECKING:
-    pass
+    from newsmon.extractors.discover import Discovery
 
 
 # --- feeds ----------------------------------------------------------------------------------
@@ -87,7 +87,11 @@ def feeds_add(
     language: str | None,
     interval: int | None,
 ) -> None:
-    """Check the feed at URL once and add it to the feeds file."""
+    """Check the feed at URL once and add it to the feeds file.
+
+    URL may also be a site's page (its home page): the first feed the page links with
+    <link rel="alternate"> that answers as a feed is added.
+    """
     from newsmon.core.settings import FeedConfig
     from newsmon.extractors.urls import is_http_url
     from newsmon.feedlist import add_feeds
@@ -102,18 +106,21 @@ def feeds_add(
                 f"list a local file in {path} yourself if you mean it",
             )
         )
-    poll = _check(url)
-    if poll.status == "failed":
+    found = _discover(url)
+    if found.poll is None:
         raise UserError(
             ConfigError(
                 url,
                 "",
-                f"not added: {poll.reason}: {poll.error or ''}".rstrip(": "),
+                f"not added: {found.reason}: {found.error or ''}".rstrip(": "),
                 "check the URL",
             )
         )
-    title = poll.feed.title if poll.feed is not None else ""
-    feed = FeedConfig(name or title or url, url, tags, language, interval)
+    feed_url = found.poll.target.url
+    if found.discovered:
+        click.echo(f"Found {feed_url} on {found.page_url}")
+    title = found.poll.feed.title if found.poll.feed is not None else ""
+    feed = FeedConfig(name or title or feed_url, feed_url, tags, language, interval)
     result = add_feeds(path, [feed])
     for f in result.added:
         click.echo(f"Added {f.name!r} ({f.url}) to {path}.")
@@ -199,14 +206,20 @@ def feeds_export(feeds_file: Path | None, out: Path | None) -> None:
 @click.argument("url")
 @handle_errors
 def feeds_check(url: str) -> None:
-    """Fetch and parse one feed now, store nothing, and say what newsmon makes of it."""
-    poll = _check(url)
-    if poll.status == "failed":
-        code = f" HTTP {poll.fetch.http_status}" if poll.fetch.http_status else ""
-        click.echo(f"{url}: failed: {poll.reason}{code}: {poll.error or ''}".rstrip(": "))
+    """Fetch and parse one feed now, store nothing, and say what newsmon makes of it.
+
+    URL may also be a site's page: then the feed it links (<link rel="alternate">) is checked.
+    """
+    found = _discover(url)
+    if found.poll is None:
+        code = f" HTTP {found.http_status}" if found.http_status else ""
+        click.echo(f"{url}: failed: {found.reason}{code}: {found.error or ''}".rstrip(": "))
         sys.exit(1)
-    feed = poll.feed
+    feed = found.poll.feed
     assert feed is not None
+    if found.discovered:
+        click.echo(f"Found {found.poll.target.url} on {found.page_url}")
+        url = found.poll.target.url
     click.echo(f"{url}: ok, {feed.format or 'unknown format'}, {len(feed.entries)} entries")
     click.echo(f"  title: {feed.title or '(none)'}; language: {feed.language or '(none)'}")
     if feed.ttl_minutes:
@@ -217,9 +230,13 @@ def feeds_check(url: str) -> None:
         click.echo(f"  - {e.title or e.link or e.guid}")
 
 
-def _check(url: str) -> Any:
-    (poll,) = _check_many([url])
-    return poll
+def _discover(url: str) -> Discovery:
+    """The feed at URL, or the one the page at URL links (newsmon.extractors.discover)."""
+    from newsmon.extractors.discover import find_feed
+    from newsmon.extractors.fetch import FetchOptions
+
+    settings = current_settings()
+    return find_feed(url, FetchOptions.of(settings), settings.max_feed_items)
 
 
 def _check_many(urls: Sequence[str], chunk: int = 20) -> list[Any]:

@@ -230,3 +230,57 @@ def test_a_fifo_in_the_operators_feeds_file_fails_at_once(tmp_path: Path) -> Non
     assert "not a regular file" in (result.error or "")
     [folder] = fetch_batch([FetchRequest(str(tmp_path))], FetchOptions())
     assert "not a regular file" in (folder.error or "")
+
+
+HOME = """<!doctype html><html><head><title>Baltic Defence</title>
+<link rel="stylesheet" href="/style.css">
+<link rel="alternate" type="application/rss+xml" title="Baltic Defence Wire" href="/rss.xml">
+</head><body><h1>Baltic Defence</h1></body></html>"""
+
+
+def test_feeds_add_and_check_by_home_page(
+    feeds_file: Path, http_server: LoopbackHTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site's home page stands for the feed it links (<link rel="alternate">); a page that
+    links none is refused in one line and the file is left alone; a feed URL is as before."""
+    monkeypatch.setenv("NEWSMON_HTTP_RETRIES", "0")
+    http_server.add("/", HOME, content_type="text/html; charset=utf-8")
+    http_server.add("/rss.xml", RSS, content_type="application/rss+xml")
+    http_server.add(
+        "/about", "<html><head><title>About</title></head></html>", content_type="text/html"
+    )
+    home, feed, about = http_server.url("/"), http_server.url("/rss.xml"), http_server.url("/about")
+
+    check = run_cli("feeds", "check", home)
+    assert check.exit_code == 0, check.output
+    assert check.output.splitlines()[:2] == [
+        f"Found {feed} on {home}",
+        f"{feed}: ok, rss20, 1 entries",
+    ]
+    unchanged = run_cli("feeds", "check", feed)
+    assert unchanged.exit_code == 0 and unchanged.output.startswith(f"{feed}: ok, rss20, 1 entries")
+    none = run_cli("feeds", "check", about)
+    assert (none.exit_code, none.output) == (
+        1,
+        f"{about}: failed: not_a_feed: no feed found: the page links none (<link rel=alternate>)\n",
+    )
+
+    before = feeds_file.read_bytes()
+    refused = run_cli("feeds", "add", "--feeds", str(feeds_file), about)
+    assert (refused.exit_code, refused.output) == (
+        2,
+        f"Error: {about}: not added: not_a_feed: no feed found: the page links none "
+        "(<link rel=alternate>). Fix: check the URL\n",
+    )
+    assert feeds_file.read_bytes() == before
+
+    added = run_cli("feeds", "add", "--feeds", str(feeds_file), home, "--tag", "baltic")
+    assert added.exit_code == 0, added.output
+    assert added.output == (
+        f"Found {feed} on {home}\nAdded 'Baltic Defence Wire' ({feed}) to {feeds_file}.\n"
+    )
+    assert load_feeds(feeds_file)[-1] == FeedConfig("Baltic Defence Wire", feed, ("baltic",))
+    again = run_cli("feeds", "add", "--feeds", str(feeds_file), feed)
+    assert again.exit_code == 0
+    assert again.output == f"Not added 'Baltic Defence Wire': url already listed in {feeds_file}.\n"
+    assert http_server.count("/") == 2 and http_server.count("/about") == 2
