@@ -212,7 +212,9 @@ class _Delivery:
             if body is None:
                 send(message, self.settings, self.password)
             else:
-                webhook.post(sub.url, body, self.settings.smtp_timeout_s)
+                webhook.post(
+                    sub.url, body, self.settings.smtp_timeout_s, channel=sub.channel, txn=digest_id
+                )
         except SendError as e:
             with connect(self.db_path) as con:
                 digests.finish_digest(con, digest_id, "failed", _now(), e.reason, e.detail)

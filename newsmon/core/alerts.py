@@ -51,7 +51,7 @@ _KEYS = (
     "channel",
     "url",
 )
-CHANNELS = ("email", "slack", "teams", "webhook")  # newsmon.channels.email / .webhook
+CHANNELS = ("email", "slack", "teams", "matrix", "ntfy", "webhook")  # channels.email / .webhook
 _EMAIL_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -78,7 +78,7 @@ class Subscription:
     max_items: int = 20
     languages: tuple[str, ...] = ()
     backfill_days: int = 3
-    channel: str = "email"  # email | slack | teams | webhook
+    channel: str = "email"  # email | slack | teams | matrix | ntfy | webhook
     url: str = field(default="", repr=False)  # the webhook's address: a credential, never shown
     paused: bool = False  # made in the reading room and paused there: no digests meanwhile
     owner: str = ""  # "": alerts.toml; else the reading-room user who made it
@@ -187,8 +187,17 @@ def subscription_from(
     url = f.string("url", None) if "url" in entry else ""
     if channel == "email" and url:
         raise f.fail("url", "an e-mail digest has no url", "remove it, or set channel")
-    if channel != "email" and urlsplit(url).scheme not in ("http", "https"):
+    parts = urlsplit(url)
+    if channel != "email" and parts.scheme not in ("http", "https"):
         raise f.fail("url", "must be the http(s) address of the webhook", 'set url = "https://..."')
+    if channel == "matrix" and not (parts.username and parts.path.strip("/").startswith("!")):
+        raise f.fail(
+            "url",
+            "a Matrix url names the access token and the room id",
+            'set url = "https://ACCESS_TOKEN@matrix.example.org/!roomid:example.org"',
+        )
+    if channel == "ntfy" and not parts.path.strip("/"):
+        raise f.fail("url", "an ntfy url names the topic", 'set url = "https://ntfy.sh/TOPIC"')
     recipients = f.strings("recipients", required=channel == "email")
     for r in recipients:
         if not _EMAIL_RE.match(r):

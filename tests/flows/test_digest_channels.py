@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from newsmon.core.alerts import load_alerts
@@ -32,6 +33,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.bodies: list[tuple[str, Any]] = []
+        self.requests: list[tuple[str, str, str]] = []  # (method, path, Authorization)
         self.status = 200
         self.stall = threading.Event()  # set: take the body, then hold the answer back
         self.stalled = threading.Event()
@@ -42,6 +44,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if owner.status < 300:
                     owner.bodies.append((self.path, json.loads(body)))
+                    auth = self.headers.get("Authorization", "")
+                    owner.requests.append((self.command, self.path, auth))
                 if owner.stall.is_set():
                     owner.stalled.set()
                     while owner.stall.is_set():
@@ -50,6 +54,8 @@ class Receiver:
                 self.send_response(owner.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            do_PUT = do_POST  # Matrix's send is a PUT
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -137,6 +143,63 @@ def test_each_channel_gets_its_payload_once_after_a_failing_receiver_recovers(
         "teams:127.0.0.1",
         "webhook:127.0.0.1",
     ]  # fmt: skip  (the webhook's address is a credential: its host only)
+
+
+def test_matrix_and_ntfy_get_their_payloads_once_after_a_failing_receiver_recovers(
+    db: Path, tmp_path: Path, receiver: Receiver
+) -> None:
+    host = receiver.url.removeprefix("http://")
+    alerts = tmp_path / "alerts.toml"
+    alerts.write_text(
+        f'[[subscriptions]]\nname = "matrix-room"\nchannel = "matrix"\n'
+        f'url = "http://syt_secret-token@{host}/!ops:example.org"\n'
+        'topics = ["eu_nato_defence"]\nmin_score = 0.5\nfrequency = "immediate"\nmax_items = 2\n'
+        f'[[subscriptions]]\nname = "phones"\nchannel = "ntfy"\n'
+        f'url = "{receiver.url}/defence-alerts"\n'
+        'topics = ["eu_nato_defence"]\nmin_score = 0.5\nfrequency = "immediate"\nmax_items = 2\n',
+        encoding="utf-8",
+    )
+    subs = load_alerts(alerts, ["eu_nato_defence"])
+    settings = Settings.from_env({"NEWSMON_SMTP_TIMEOUT": "5"})
+    with duckdb.connect(str(db)) as con:  # the strongest story's title, hostile
+        con.execute(
+            "UPDATE articles SET title = '<script>x</script> [link](javascript:y) *b*' "
+            "WHERE article_id = (SELECT arg_max(article_id, score) FROM article_matches "
+            "JOIN articles USING (article_id) WHERE relevant AND NOT is_baseline)"
+        )
+
+    def deliver() -> list[str]:
+        return [run_digest(db, s, settings, alerts_file=str(alerts)).status for s in subs]
+
+    receiver.status = 503
+    assert deliver() == ["failed"] * 2 and receiver.bodies == []
+    receiver.status = 200
+    assert deliver() == ["sent"] * 2
+    assert deliver() == ["empty"] * 2  # nothing twice
+    (matrix_call, ntfy_call) = receiver.requests
+    (matrix_path, matrix), (ntfy_path, ntfy) = receiver.bodies
+    sent = dict(rows(db, "SELECT subscription, digest_id FROM digests WHERE status = 'sent'"))
+
+    # Matrix: a PUT of an m.notice to the room, the token as Bearer, the digest id as txn id
+    assert matrix_call[0] == "PUT" and matrix_call[2] == "Bearer syt_secret-token"
+    assert matrix_path == (
+        f"/_matrix/client/v3/rooms/%21ops%3Aexample.org/send/m.room.message/{sent['matrix-room']}"
+    )
+    assert matrix["msgtype"] == "m.notice" and matrix["format"] == "org.matrix.custom.html"
+    assert matrix["formatted_body"].count("<li><a href=") == 2
+    assert "<script" not in matrix["formatted_body"]  # titles escaped
+    assert "&lt;script&gt;x&lt;/script&gt;" in matrix["formatted_body"]
+    assert "more not shown" in matrix["body"]
+
+    # ntfy: the JSON publish at the server's root, the topic from the url
+    assert ntfy_call[:2] == ("POST", "/") and ntfy_path == "/"
+    assert ntfy["topic"] == "defence-alerts" and ntfy["markdown"] is True
+    assert ntfy["title"].startswith("newsmon: 2 new stories for phones")
+    assert ntfy["message"].count("\n- [") == 1 and ntfy["click"].startswith("http")
+    assert r"\[link\]\(javascript:y\) \*b\*" in ntfy["message"]  # taken literally
+    # the token is a credential: the log has the host only
+    logged = rows(db, "SELECT DISTINCT recipients FROM digests WHERE status = 'sent'")
+    assert sorted(r[0][0] for r in logged) == ["matrix:127.0.0.1", "ntfy:127.0.0.1"]
 
 
 def test_a_dry_run_writes_the_payload_it_would_post_and_records_nothing(
