@@ -1,4 +1,5 @@
-"""The Alerts page's form: a subscription as the reading room shows and edits it.
+"""The Alerts pages: subscriptions as the reading room shows and edits them, their Atom feeds,
+and the digests' one-click unsubscribe link.
 
 The form has alerts.toml's keys; :func:`entry_from_form` turns its fields into the table a file
 would hold, and :func:`newsmon.core.alerts.subscription_from` validates it exactly as it would
@@ -10,14 +11,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from newsmon.core.alerts import CHANNELS, DAYS, FREQUENCIES, Subscription, subscription_from
-from newsmon.core.errors import ConfigError
+from newsmon.core.errors import ConfigError, WarehouseLockedError
+from newsmon.core.signing import read_unsubscribe_token
+from newsmon.web import atom
+from newsmon.web.room import Refused, Room
 
 SOURCE = "Alerts form"
+UNSUBSCRIBE = "/unsubscribe/"  # + a signed token (core.signing): open to anyone holding one
 FIELDS = (
     "name",
     "recipients",
@@ -147,8 +157,184 @@ def file_subscriptions(
         return [], str(exc)
 
 
+def add_routes(app: FastAPI, room: Room) -> None:
+    """The Alerts pages, each subscription's Atom feed, and the one-click unsubscribe."""
+    from newsmon.warehouse import reading, subscriptions
+
+    config = room.config
+
+    @app.get("/alerts/{name}.atom")
+    def subscription_feed(request: Request, name: str) -> Response:
+        in_file, _ = file_subscriptions(config.alerts_path, config.topics)
+        with room.reader() as con:
+            stored = subscriptions.stored(con, name)
+        subs = [s for s in in_file if s.name == name]
+        if not subs and stored:
+            with suppress(ConfigError):
+                subs = [validate(stored[0].entry, config.topics, ())]
+        if not subs:
+            raise Refused(404, "No such subscription.")
+        sub = subs[0]
+        wanted = reading.StoryFilter(
+            topics=sub.topics, languages=sub.languages, min_score=sub.min_score, per_page=50
+        )
+        with room.reader() as con:
+            found = reading.story_page(con, wanted)
+        base = str(request.base_url).rstrip("/")
+        body = atom.stories_feed(
+            f"/alerts/{name}.atom", f"newsmon alert: {name}", "/alerts", found.rows, base
+        )
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+    # ------------------------------------------------------------------ alerts
+
+    def alerts_page(request: Request, status: int = 200, **extra: Any) -> HTMLResponse:
+        in_file, file_error = file_subscriptions(config.alerts_path, config.topics)
+        with room.reader() as con:
+            stored = subscriptions.stored(con)
+            left = subscriptions.unsubscribed(con)
+        return room.page(
+            request,
+            "alerts.html.j2",
+            status=status,
+            in_file=in_file,
+            file_error=file_error,
+            alerts_file=config.alerts_path,
+            stored=stored,
+            left=left,
+            **extra,
+        )
+
+    @app.get("/alerts", response_class=HTMLResponse)
+    def alerts(request: Request, done: str = "") -> HTMLResponse:
+        return alerts_page(request, done=done)
+
+    @app.get("/alerts/new", response_class=HTMLResponse)
+    def new_alert(request: Request) -> HTMLResponse:
+        return room.page(request, "alert_form.html.j2", form=blank_form(config.topics))
+
+    @app.get("/alerts/{name}/edit", response_class=HTMLResponse)
+    def edit_alert(request: Request, name: str) -> HTMLResponse:
+        with room.reader() as con:
+            found = subscriptions.stored(con, name)
+        if not found:
+            raise Refused(404, "No such subscription made here (alerts.toml's are edited there).")
+        return room.page(request, "alert_form.html.j2", form=form_of(found[0].entry))
+
+    @app.post("/alerts")
+    def create_alert(request: Request) -> Response:
+        return save_alert(request, None)
+
+    @app.post("/alerts/{name}")
+    def update_alert(request: Request, name: str) -> Response:
+        return save_alert(request, name)
+
+    def save_alert(request: Request, name: str | None) -> Response:
+        stored_url = ""
+        if name is not None:
+            with room.reader() as con:
+                found = subscriptions.stored(con, name)
+            if not found:
+                raise Refused(404, "No such subscription made here: nothing was saved.")
+            stored_url = str(found[0].entry.get("url", ""))
+        entry, shown = entry_from_form(request.state.fields, name=name, stored_url=stored_url)
+        in_file, _ = file_subscriptions(config.alerts_path, config.topics)
+        editing = name is not None
+
+        def again(error: str, status: int) -> HTMLResponse:
+            form = AlertForm(shown, error, editing)
+            return room.page(request, "alert_form.html.j2", status=status, form=form)
+
+        try:
+            sub = validate(entry, config.topics, {s.name for s in in_file})
+        except ConfigError as exc:
+            return again(str(exc), 400)
+        try:
+            with room.writer() as con:
+                saved = subscriptions.save(con, sub, request.state.user, new=not editing)
+        except WarehouseLockedError:
+            return again("The warehouse is busy with an ingest: NOT saved. Try again.", 503)
+        if not saved:
+            return again(f"Name taken: there is already a subscription {sub.name!r}.", 409)
+        return RedirectResponse(f"/alerts?{urlencode({'done': sub.name})}", status_code=303)
+
+    @app.post("/alerts/{name}/{action}")
+    def alert_action(request: Request, name: str, action: str) -> Response:
+        recipient = request.state.form.get("recipient", "")
+        user = request.state.user
+        try:
+            with room.writer() as con:
+                if action in ("pause", "resume"):
+                    changed = subscriptions.set_paused(con, name, action == "pause", user)
+                elif action == "delete":
+                    changed = subscriptions.delete(con, name)
+                elif action == "resubscribe" and recipient:
+                    changed = subscriptions.resubscribe(con, name, recipient)
+                else:
+                    raise Refused(404, "No such page.")
+        except WarehouseLockedError:
+            return room.busy(request, "that change")
+        if not changed:
+            raise Refused(404, "No such subscription here: nothing was changed.")
+        return RedirectResponse(f"/alerts?{urlencode({'done': name})}", status_code=303)
+
+    # ------------------------------------------------------------------ unsubscribe
+
+    def unsubscribe_target(token: str) -> tuple[str, str]:
+        target = read_unsubscribe_token(config.secret, token)
+        if target is None:
+            raise Refused(
+                400,
+                "This unsubscribe link is not valid (cut short, edited, or from another "
+                "newsmon): nothing was changed. Use the link in the digest itself.",
+            )
+        return target
+
+    @app.get(UNSUBSCRIBE + "{token}", response_class=HTMLResponse)
+    def unsubscribe_confirm(request: Request, token: str) -> HTMLResponse:
+        subscription, recipient = unsubscribe_target(token)
+        with room.reader() as con:
+            left = bool(subscriptions.unsubscribed_from(con, subscription, [recipient]))
+        return room.page(
+            request,
+            "unsubscribe.html.j2",
+            subscription=subscription,
+            recipient=recipient,
+            token=token,
+            done=left,
+        )
+
+    @app.post(UNSUBSCRIBE + "{token}", response_class=HTMLResponse)
+    def unsubscribe(request: Request, token: str) -> HTMLResponse:
+        subscription, recipient = unsubscribe_target(token)
+        try:
+            with room.writer() as con:
+                subscriptions.unsubscribe(con, subscription, recipient, "link")
+        except WarehouseLockedError:
+            return room.page(
+                request,
+                "unsubscribe.html.j2",
+                status=503,
+                subscription=subscription,
+                recipient=recipient,
+                token=token,
+                done=False,
+                busy=True,
+            )
+        return room.page(
+            request,
+            "unsubscribe.html.j2",
+            subscription=subscription,
+            recipient=recipient,
+            token=token,
+            done=True,
+        )
+
+
 __all__ = [
+    "UNSUBSCRIBE",
     "AlertForm",
+    "add_routes",
     "blank_form",
     "entry_from_form",
     "file_subscriptions",
