@@ -12,6 +12,7 @@ from newsmon.cli.options import (
     current_settings,
     db_option,
     existing_db,
+    feeds_option,
     handle_errors,
 )
 
@@ -19,10 +20,13 @@ from newsmon.cli.options import (
 @click.command()
 @db_option
 @alerts_option
+@feeds_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8350, show_default=True, type=click.IntRange(1, 65535))
 @handle_errors
-def web(db: Path | None, alerts_file: Path | None, host: str, port: int) -> None:
+def web(
+    db: Path | None, alerts_file: Path | None, feeds_file: Path | None, host: str, port: int
+) -> None:
     """Serve the reading room: stories, articles, search, feeds, alerts (docs/web.md).
 
     It listens on 127.0.0.1 unless told otherwise; any other address needs NEWSMON_WEB_USERS
@@ -51,6 +55,8 @@ def web(db: Path | None, alerts_file: Path | None, host: str, port: int) -> None
         secret=secret,
         access=access,
         alerts_path=alerts_file or settings.alerts_path,
+        feeds_path=feeds_file or settings.feeds_path,
+        settings=settings,
     )
     click.echo(f"newsmon web: http://{host}:{port}/ (Ctrl-C stops it)", err=True)
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning")

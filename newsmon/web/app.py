@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from newsmon.core.errors import NewsmonError, WarehouseLockedError
 from newsmon.web import alerts as web_alerts
 from newsmon.web import atom
+from newsmon.web import feeds as web_feeds
 from newsmon.web.alerts import UNSUBSCRIBE
 from newsmon.web.room import TEMPLATES, Refused, Room, WebConfig, score_words
 from newsmon.web.security import (
@@ -324,10 +325,28 @@ def create_app(config: WebConfig) -> FastAPI:
         return Response(body, media_type="application/atom+xml; charset=utf-8")
 
     @app.get("/feeds", response_class=HTMLResponse)
-    def feeds(request: Request) -> HTMLResponse:
+    def feeds(request: Request, added: str = "") -> HTMLResponse:
+        return feeds_page(request, added=added)
+
+    def feeds_page(request: Request, status: int = 200, **values: Any) -> HTMLResponse:
         with room.reader() as con:
             health = reading.feeds_health(con)
-        return room.page(request, "feeds.html.j2", feeds=health)
+        return room.page(
+            request, "feeds.html.j2", status=status, feeds=health, can_add=bool(config.feeds_path),
+            **values,
+        )  # fmt: skip
+
+    @app.post("/feeds")
+    def add_feed(request: Request) -> Response:
+        """Add the feed at a URL, or the one a site's home page links, to feeds.toml."""
+        url = request.state.form.get("url", "").strip()
+        name = request.state.form.get("name", "").strip()
+        if config.feeds_path is None:
+            raise Refused(404, "This reading room cannot add feeds (no feeds file).")
+        result = web_feeds.add(config.feeds_path, url, name, config.settings, room.feeds_lock)
+        if result.error:
+            return feeds_page(request, 400, error=result.error, url=url, name=name)
+        return RedirectResponse(f"/feeds?{urlencode({'added': result.message})}", status_code=303)
 
     @app.get("/topics/{name}.atom")
     def topic_feed(request: Request, name: str) -> Response:

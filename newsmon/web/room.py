@@ -23,6 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from newsmon.core.errors import WarehouseLockedError
 from newsmon.core.paths import DEFAULT_CONFIG_DIR
+from newsmon.core.settings import Settings
 from newsmon.web.security import CSRF_COOKIE, Access, csrf_token
 
 TEMPLATES = DEFAULT_CONFIG_DIR / "templates" / "web"
@@ -37,6 +38,7 @@ class WebConfig:
     read_wait_s: float = 1.5
     alerts_path: Path | None = None  # alerts.toml, shown read-only beside the stored ones
     feeds_path: Path | None = None  # feeds.toml: the Feeds page adds to it (None: it cannot)
+    settings: Settings = field(default_factory=Settings)  # fetching a feed to add it
 
 
 class Refused(Exception):
@@ -108,6 +110,7 @@ class Room:
     def __init__(self, config: WebConfig) -> None:
         self.config = config
         self.gate = Gate()
+        self.feeds_lock = threading.Lock()  # one change of feeds.toml at a time
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATES),
             autoescape=select_autoescape(default=True, default_for_string=True),

@@ -1,6 +1,7 @@
 """What each reader keeps in the reading room, over real HTTP on a copy of the sample warehouse:
 read marks (opening an article, mark unread, mark a page read, unread only), saved searches
-with their Atom feeds, a subscription's Atom feed, and pages read while labels are written."""
+with their Atom feeds, a subscription's Atom feed, pages read while labels are written, and a
+feed added by its site's home page."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import feedparser
 import httpx
 import pytest
 
+from newsmon.core.settings import Settings, load_feeds
 from newsmon.web.app import WebConfig
 from newsmon.web.security import Access
 from tests.helpers import copy_warehouse, immediate_alerts, rows
+from tests.httpserver import LoopbackHTTPServer
 from tests.web.room import HOSTILE, SECRET, TOPIC, csrf_of, serving
 
 PROXY = Access(user_header="X-Remote-User")
@@ -130,3 +133,47 @@ def test_pages_read_while_labels_are_written_in_the_same_app(db: Path) -> None:
             labels = pool.map(label, range(len(article_ids)))
             assert set(reads) == {200} and set(labels) == {303}
     assert rows(db, "SELECT count(*) FROM labels") == [(len(article_ids),)]
+
+
+HOME = """<!doctype html><html><head><title>Baltic Defence</title>
+<link rel="alternate" type="application/rss+xml" title="Wire" href="/rss.xml"></head></html>"""
+RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>Baltic Defence Wire</title>
+<link>https://baltic.example/</link><item><title>NATO jets</title><link>https://baltic.example/1</link>
+</item></channel></rss>"""
+
+
+def test_a_feed_is_added_from_the_feeds_page_by_its_site_s_home_page(
+    db: Path, tmp_path: Path, http_server: LoopbackHTTPServer
+) -> None:
+    http_server.add("/", HOME, content_type="text/html; charset=utf-8")
+    http_server.add("/rss.xml", RSS, content_type="application/rss+xml")
+    http_server.add("/about", "<html><head></head></html>", content_type="text/html")
+    feeds = tmp_path / "feeds.toml"
+    feeds.write_text(
+        '# the operator\'s comment stays\n[[feeds]]\nname = "Old"\nurl = "https://old.example/rss"\n',
+        encoding="utf-8",
+    )
+    settings = Settings.from_env({"NEWSMON_ALLOW_PRIVATE_NETWORKS": "true",
+                                  "NEWSMON_HTTP_RETRIES": "0"})  # fmt: skip
+    config = WebConfig(db, (TOPIC,), SECRET, feeds_path=feeds, settings=settings)
+    with serving(config) as url, httpx.Client(base_url=url) as browser:
+        token = csrf_of(browser.get("/feeds").text)
+        for bad, words in (
+            ("javascript:alert(1)", "http(s) address"),
+            (http_server.url("/about"), "the page links none"),
+        ):
+            refused = browser.post("/feeds", data={"csrf": token, "url": bad})
+            assert refused.status_code == 400 and words in refused.text
+        assert "old.example" in feeds.read_text() and "Wire" not in feeds.read_text()
+
+        added = browser.post("/feeds", data={"csrf": token, "url": http_server.url("/")})
+        assert added.status_code == 303
+        page = browser.get(added.headers["location"]).text
+        assert f"Added &#39;Baltic Defence Wire&#39;: {http_server.url('/rss.xml')}" in page
+        assert f"found on {http_server.url('/')}" in page
+        again = browser.post("/feeds", data={"csrf": token, "url": http_server.url("/rss.xml")})
+        assert again.status_code == 400 and "already listed" in again.text
+    assert [(f.name, f.url) for f in load_feeds(feeds)] == [
+        ("Old", "https://old.example/rss"), ("Baltic Defence Wire", http_server.url("/rss.xml")),
+    ]  # fmt: skip
+    assert feeds.read_text().startswith("# the operator's comment stays")
