@@ -10,7 +10,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +31,22 @@ SHARED = "/shared.html"  # an article both shards' feeds link to
 POOL_FILTER = {"name": {"any_": ["newsmon-test"]}}
 
 
-def api(env: dict[str, str], path: str, body: dict[str, Any]) -> Any:
+def api(env: dict[str, str], path: str, body: dict[str, Any] | None) -> Any:
+    """POST ``body`` to the Prefect API (None: GET). A 503 (the server's SQLite database was
+    busy, nothing was done) is asked again, as Prefect's own client does."""
     request = urllib.request.Request(
         env["PREFECT_API_URL"] + path,
-        data=json.dumps(body).encode(),
+        data=None if body is None else json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+    for attempt in range(10):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or attempt == 9:
+                raise
+        time.sleep(0.5 * (attempt + 1))
 
 
 @pytest.mark.prefect
@@ -80,27 +91,7 @@ def test_two_workers_on_a_pool_poll_disjoint_shards_and_load_every_article_once(
     assert "prefect work-pool create newsmon-test --type process" in missing.stderr
 
     cli(*PREFECT, "work-pool", "create", "newsmon-test", "--type", "process")
-    deployed = cli(
-        *NEWSMON, "deploy", "--pool", "newsmon-test", "--shards", "2", "--no-digest",
-        "--db", str(db), "--feeds", str(feeds), "--interval", "3600", "--instance", "pool",
-    )  # fmt: skip
-    assert "newsmon-ingest-pool-1-of-2, newsmon-ingest-pool-2-of-2" in deployed
-    # issue 21: the same names for another warehouse would have replaced these, silently
-    other = tmp_path / "other.duckdb"
-    clash = subprocess.run(
-        [*NEWSMON, "deploy", "--pool", "newsmon-test", "--shards", "2", "--no-digest",
-         "--db", str(other), "--feeds", str(feeds), "--instance", "pool"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert clash.returncode == 2 and clash.stdout == "", clash.stdout + clash.stderr
-    assert clash.stderr.count("\n") == 1 and "Traceback" not in clash.stderr, clash.stderr
-    assert f"deployment ingest/newsmon-ingest-pool-1-of-2 on this Prefect server serves {db}" in (
-        clash.stderr
-    )
-    assert "give this warehouse its own --instance NAME" in clash.stderr
-    for index in (1, 2):
-        cli(*PREFECT, "deployment", "run", f"ingest/newsmon-ingest-pool-{index}-of-2")
-
+    # the workers start (a Python start-up each) while the deployments are made and checked
     command = [*PREFECT, "worker", "start", "--pool", "newsmon-test", "--name"]
     workers = [
         subprocess.Popen(
@@ -113,17 +104,8 @@ def test_two_workers_on_a_pool_poll_disjoint_shards_and_load_every_article_once(
         )
         for i in (1, 2)
     ]
-
-    def finished() -> list[dict[str, Any]]:
-        try:
-            # this pool's runs only: the session's server also runs other tests' deployments
-            runs = api(env, "/flow_runs/filter", {"limit": 10, "work_pools": POOL_FILTER})
-        except TimeoutError:  # the server is busy with the two runs (SQLite): ask again
-            return []
-        return [r for r in runs if r["state_type"] in ("COMPLETED", "FAILED", "CRASHED")]
-
     try:
-        wait_until("both shards' runs", lambda: len(finished()) == 2, 150)
+        _deploy_run_and_check(env, cli, db, tmp_path / "other.duckdb", feeds)
     finally:
         for worker in workers:
             os.killpg(worker.pid, signal.SIGINT)
@@ -134,7 +116,7 @@ def test_two_workers_on_a_pool_poll_disjoint_shards_and_load_every_article_once(
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
 
-    runs = finished()
+    runs = finished(env)
     assert {r["state_type"] for r in runs} == {"COMPLETED"}, runs
     assert sorted(r["parameters"]["shard"] for r in runs) == ["1/2", "2/2"]
     # each feed polled once, by its own shard's run; each page fetched once
@@ -150,6 +132,51 @@ def test_two_workers_on_a_pool_poll_disjoint_shards_and_load_every_article_once(
         ["Shared article"] + [f"Shard {i} feed {j}" for i in (1, 2) for j in (0, 1)]
     )
     assert polled_feeds == (4,)
+
+
+def finished(env: dict[str, str]) -> list[dict[str, Any]]:
+    try:
+        # this pool's runs only: the session's server also runs other tests' deployments
+        runs = api(env, "/flow_runs/filter", {"limit": 10, "work_pools": POOL_FILTER})
+    except TimeoutError:  # the server is busy with the two runs (SQLite): ask again
+        return []
+    return [r for r in runs if r["state_type"] in ("COMPLETED", "FAILED", "CRASHED")]
+
+
+def _deploy_run_and_check(
+    env: dict[str, str], cli: Callable[..., str], db: Path, other: Path, feeds: Path
+) -> None:
+    """Deploy two shards, check that another warehouse cannot take their names, run each
+    shard's deployment once and wait for both runs."""
+    deployed = cli(
+        *NEWSMON, "deploy", "--pool", "newsmon-test", "--shards", "2", "--no-digest",
+        "--db", str(db), "--feeds", str(feeds), "--interval", "3600", "--instance", "pool",
+    )  # fmt: skip
+    assert "newsmon-ingest-pool-1-of-2, newsmon-ingest-pool-2-of-2" in deployed
+    # issue 21: the same names for another warehouse would have replaced these, silently
+    # (checked while the workers take the two runs)
+    clash = subprocess.Popen(
+        [*NEWSMON, "deploy", "--pool", "newsmon-test", "--shards", "2", "--no-digest",
+         "--db", str(other), "--feeds", str(feeds), "--instance", "pool"],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for index in (1, 2):  # what `prefect deployment run NAME` does, without its start-up
+            name = f"ingest/newsmon-ingest-pool-{index}-of-2"
+            deployment = api(env, f"/deployments/name/{name}", None)
+            api(env, f"/deployments/{deployment['id']}/create_flow_run", {})
+        stdout, stderr = clash.communicate(timeout=120)
+    finally:
+        if clash.poll() is None:
+            clash.kill()
+            clash.wait()
+    assert clash.returncode == 2 and stdout == "", stdout + stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
+    assert f"deployment ingest/newsmon-ingest-pool-1-of-2 on this Prefect server serves {db}" in (
+        stderr
+    )
+    assert "give this warehouse its own --instance NAME" in stderr
+    wait_until("both shards' runs", lambda: len(finished(env)) == 2, 150)
 
 
 def test_deploy_without_a_prefect_server_says_how_to_start_one(tmp_path: Path) -> None:
