@@ -17,6 +17,7 @@ frequencies and statistics exactly, so scores equal a full rebuild's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -217,19 +218,86 @@ class SearchOptions:
     topic: str | None = None  # only articles relevant to this topic
     limit: int = 20
     all_copies: bool = False  # every copy of a story, not only its best-ranked one
+    until: date | None = None  # ... on or before this day
+    language: str | None = None  # detected (else declared) language
+    source: str | None = None  # outlet: site name, else feed name
+
+
+# AND / OR / NOT / NEAR/N, quotes, parentheses, wildcards, "=" and field scopes: the topics'
+# query language (extractors/query.py), not a bag of words
+_QUERY_LANGUAGE = re.compile(r'\b(?:AND|OR|NOT|NEAR/\d+)\b|["()*]|(?:^|\s)=|\b(?:title|lead|body):')
+CANDIDATES = 5_000  # BM25's best articles a query-language search checks, at most
+
+
+def uses_query_language(query: str) -> bool:
+    """Whether ``query`` is written in the topics' query language (else: plain words)."""
+    return bool(_QUERY_LANGUAGE.search(query))
+
+
+def _language_matches(con: duckdb.DuckDBPyConnection, query: str) -> tuple[str, list[str]]:
+    """For a query in the topics' language: the words BM25 ranks by (its positive terms) and
+    the ids of the articles among BM25's best :data:`CANDIDATES` that the query matches (title,
+    lead and body, as a topic's query would). Raises ConfigError on a syntax error."""
+    from newsmon.extractors.query import compile_query, positive_terms_of
+
+    matcher = compile_query(query, source="search")
+    bag: list[str] = []
+    for term in positive_terms_of(matcher.queries["query"]):
+        bag.extend(term.words)
+        if term.prefix:  # the index holds stems: the forms that start with the prefix
+            bag.extend(
+                r[0]
+                for r in con.execute(
+                    f"SELECT term FROM {INDEX_SCHEMA}.dict WHERE starts_with(term, ?) "
+                    "ORDER BY df DESC LIMIT 20",
+                    [term.words[-1]],
+                ).fetchall()
+            )
+    words = " ".join(bag)
+    rows = con.execute(
+        f"""
+        WITH hits AS (
+            SELECT article_id, {INDEX_SCHEMA}.match_bm25(article_id, $words) AS bm25
+            FROM articles
+        )
+        SELECT a.article_id, coalesce(a.title, ''), coalesce(a.text, a.summary, '')
+        FROM hits h JOIN articles a USING (article_id)
+        WHERE h.bm25 IS NOT NULL ORDER BY h.bm25 DESC LIMIT {CANDIDATES}
+        """,
+        {"words": words},
+    ).fetchall()
+    keep = [
+        aid
+        for aid, title, text in rows
+        if matcher.matches(
+            "query", matcher.scan(title + "\n" + text, title_chars=len(title), lead_words=60)
+        )
+    ]
+    return words, keep
 
 
 def search(con: duckdb.DuckDBPyConnection, query: str, options: SearchOptions) -> Table:
     """Articles matching ``query``, best BM25 score first (one row per story unless
     ``all_copies``): rank, bm25, published day, outlet, title, topic score and relevance,
-    copies (articles in the story), url, article_id."""
+    copies (articles in the story), url, article_id.
+
+    Plain words are BM25's bag of words. A query in the topics' query language (``AND``,
+    ``OR``, ``NOT``, ``NEAR/N``, quotes, parentheses, ``defen*``, ``=EU``, ``title:``) is
+    ranked by BM25 on its positive terms and keeps only the articles it matches as a topic's
+    query would (among BM25's best :data:`CANDIDATES`); a syntax error raises ConfigError with
+    the position."""
     if not has_index(con):
         raise WarehouseError(
             "the warehouse has no search index yet: it is built by `newsmon run` and "
             "`newsmon rescore`"
         )
     load_fts(con)
+    keep: list[str] | None = None
+    if uses_query_language(query):
+        query, keep = _language_matches(con, query)
     topic_filter = "AND t.relevant" if options.topic else ""
+    if keep is not None:
+        topic_filter += " AND list_contains($keep::VARCHAR[], a.article_id)"
     per_story = (
         ""
         if options.all_copies
@@ -268,6 +336,12 @@ def search(con: duckdb.DuckDBPyConnection, query: str, options: SearchOptions) -
           AND ($since IS NULL
                OR CAST(timezone('UTC', coalesce(a.published_at, a.first_seen_at)) AS DATE)
                   >= $since)
+          AND ($until IS NULL
+               OR CAST(timezone('UTC', coalesce(a.published_at, a.first_seen_at)) AS DATE)
+                  <= $until)
+          AND ($language IS NULL
+               OR lower(coalesce(a.detected_language, a.language)) = lower($language))
+          AND ($source IS NULL OR coalesce(a.site_name, f.name) = $source)
           {topic_filter}
         {per_story}
         ORDER BY h.bm25 DESC, a.article_id
@@ -279,8 +353,12 @@ def search(con: duckdb.DuckDBPyConnection, query: str, options: SearchOptions) -
             "query": query,
             "topic": options.topic,
             "since": options.since,
+            "until": options.until,
+            "language": options.language,
+            "source": options.source,
             "limit": options.limit,
-        },
+        }
+        | ({} if keep is None else {"keep": keep}),
     )
     columns = [d[0] for d in cur.description or []]
     return Table(columns, [tuple(r) for r in cur.fetchall()])
@@ -294,4 +372,5 @@ __all__ = [
     "load_fts",
     "refresh_index",
     "search",
+    "uses_query_language",
 ]

@@ -83,6 +83,8 @@ def search(
     One row per story (its best-ranked copy; `copies` counts the story's articles) unless
     --all-copies. Columns: bm25, published, outlet, title, score and relevant (for --topic, else
     the best topic), copies, url. Works offline; the index is rebuilt by `run` and `rescore`.
+    A QUERY with AND, OR, NOT, NEAR/N, quotes, parentheses, prefix* or title: is read in the
+    topics' query language: ranked by BM25 on its words, kept where it matches (docs/topics.md).
     """
     from newsmon.warehouse.search import SearchOptions
     from newsmon.warehouse.search import search as run_search

@@ -251,22 +251,34 @@ def create_app(config: WebConfig) -> FastAPI:
 
     @app.get("/search", response_class=HTMLResponse)
     def search_page(
-        request: Request, q: str = "", topic: str = "", saved: str = ""
+        request: Request,
+        q: str = "",
+        topic: str = "",
+        saved: str = "",
+        language: str = "",
+        source: str = "",
+        since: str = "",
+        until: str = "",
     ) -> HTMLResponse:
-        rows, error = run_search(q, topic)
+        facets = SearchOptions(
+            topic=topic or None, limit=50, language=language or None, source=source or None,
+            since=_day(since), until=_day(until),
+        )  # fmt: skip
+        rows, error = run_search(q, facets)
         with room.reader() as con:
             mine = readers.saved_searches(con, request.state.user)
+            offered = reading.facets(con)
         return room.page(
             request, "search.html.j2", q=q, topic=topic, rows=rows, error=error, saved=saved,
-            searches=mine,
+            searches=mine, facets=offered, wanted=facets,
         )  # fmt: skip
 
-    def run_search(q: str, topic: str) -> tuple[list[dict[str, Any]], str | None]:
+    def run_search(q: str, options: SearchOptions) -> tuple[list[dict[str, Any]], str | None]:
         if not q.strip():
             return [], None
         try:
             with room.reader() as con:
-                result = search(con, q, SearchOptions(topic=topic or None, limit=50))
+                result = search(con, q, options)
         except Refused:
             raise
         except NewsmonError as exc:
@@ -306,7 +318,7 @@ def create_app(config: WebConfig) -> FastAPI:
             found = readers.saved_search(con, request.state.user, name)
         if found is None:
             raise Refused(404, "No such saved search.")
-        rows, _ = run_search(found.query, found.topic or "")
+        rows, _ = run_search(found.query, SearchOptions(topic=found.topic, limit=50))
         base = str(request.base_url).rstrip("/")
         entries = [
             atom.Entry(

@@ -5,7 +5,9 @@ feed added by its site's home page."""
 
 from __future__ import annotations
 
+import html
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +28,13 @@ PROXY = Access(user_header="X-Remote-User")
 @pytest.fixture
 def db(warehouse: Path, tmp_path: Path) -> Path:
     return copy_warehouse(warehouse, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def site_db(warehouse: Path) -> Iterator[tuple[str, Path]]:
+    """The app over the shared sample warehouse, for tests that only read."""
+    with serving(WebConfig(warehouse, (TOPIC,), SECRET)) as url:
+        yield url, warehouse
 
 
 def story_classes(html: str) -> list[str]:
@@ -177,3 +186,35 @@ def test_a_feed_is_added_from_the_feeds_page_by_its_site_s_home_page(
         ("Old", "https://old.example/rss"), ("Baltic Defence Wire", http_server.url("/rss.xml")),
     ]  # fmt: skip
     assert feeds.read_text().startswith("# the operator's comment stays")
+
+
+def test_search_speaks_the_topics_query_language_with_facets(site_db: tuple[str, Path]) -> None:
+    url, db = site_db
+
+    def titles(**params: str) -> list[str]:
+        page = httpx.get(f"{url}/search", params=params)
+        assert page.status_code == 200 and "Traceback" not in page.text
+        return [html.unescape(t) for t in re.findall(r'<a class="title" href="[^"]+">([^<]*)</a>',
+                                                     page.text)]  # fmt: skip
+
+    plain = titles(q="NATO")
+    in_title = titles(q="title:nato")
+    elsewhere = titles(q="nato NOT title:nato")
+    assert in_title and all(re.search(r"\bNATO\b", t, re.I) for t in in_title)
+    assert elsewhere and not any(re.search(r"\bNATO\b", t, re.I) for t in elsewhere)
+    assert set(in_title) | set(elsewhere) <= set(plain)
+    assert set(titles(q="defen*")) >= set(titles(q="defence"))  # a prefix: its stem's forms too
+    error = httpx.get(f"{url}/search", params={"q": "nato AND (eu"}).text
+    assert "search: query" in error and "expected" in error  # the position and what was wanted
+    # facets: a language and an outlet
+    foreign = "SELECT DISTINCT detected_language FROM articles WHERE detected_language <> 'en'"
+    languages = [r[0] for r in rows(db, foreign)]
+    assert languages
+    other = titles(q="OTAN OR NATO OR EU", language=languages[0])
+    in_language = "SELECT title FROM articles WHERE detected_language = ?"
+    assert other and set(other) <= {t for (t,) in rows(db, in_language, [languages[0]])}
+    (outlet,) = rows(db, "SELECT site_name FROM articles WHERE site_name IS NOT NULL LIMIT 1")[0]
+    by_outlet = titles(q="NATO", source=outlet)
+    assert by_outlet and set(by_outlet) <= {
+        t for (t,) in rows(db, "SELECT title FROM articles WHERE site_name = ?", [outlet])
+    }
