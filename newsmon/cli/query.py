@@ -62,6 +62,8 @@ def sql(db: Path | None, fmt: str, query: str) -> None:
     help="Only articles published on or after this day (UTC), YYYY-MM-DD.",
 )
 @click.option("--topic", default=None, help="Only articles relevant to this topic.")
+@click.option("--language", default=None, help="Only articles in this language, e.g. pl.")
+@click.option("--source", default=None, help="Only articles of this outlet (as listed).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--all-copies", is_flag=True, help="List every copy of a story, not only the best-ranked one."
@@ -73,6 +75,8 @@ def search(
     db: Path | None,
     since: datetime | None,
     topic: str | None,
+    language: str | None,
+    source: str | None,
     limit: int,
     all_copies: bool,
     fmt: str,
@@ -97,8 +101,9 @@ def search(
         topics_path = current_settings().topics_path
         check_topic(declared_topics(topics_path), topic, topics_path)
     options = SearchOptions(
-        since=since.date() if since else None, topic=topic, limit=limit, all_copies=all_copies
-    )
+        since=since.date() if since else None, topic=topic, limit=limit, all_copies=all_copies,
+        language=language, source=source,
+    )  # fmt: skip
     with connect(resolve_db(db), read_only=True) as con:
         table = run_search(con, query, options).without("article_id")  # (the web app's link)
     click.echo(render(table.columns, table.rows, fmt))

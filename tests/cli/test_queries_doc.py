@@ -142,9 +142,9 @@ def test_search_puts_the_obvious_best_match_first(demo_db: Path, query: str, bes
     ]
 
 
-def test_search_filters_by_topic_date_and_limit(demo_db: Path) -> None:
-    def lines(*options: str) -> list[str]:
-        result = invoke("search", "--db", demo_db, "--format", "csv", *options, "defence")
+def test_search_filters_by_topic_date_outlet_language_and_limit(demo_db: Path) -> None:
+    def lines(*options: str, query: str = "defence") -> list[str]:
+        result = invoke("search", "--db", demo_db, "--format", "csv", *options, query)
         assert result.exit_code == 0, result.output
         return result.stdout.splitlines()[1:]
 
@@ -157,6 +157,14 @@ def test_search_filters_by_topic_date_and_limit(demo_db: Path) -> None:
     assert all(",True," in line for line in relevant)
     assert all(line.split(",")[1] >= "2026-11-12" for line in recent)
     assert lines("--limit", "2") == everything[:2]
+    outlet = everything[0].split(",")[2]
+    by_outlet = lines("--source", outlet)
+    assert by_outlet and all(line.split(",")[2] == outlet for line in by_outlet)
+    # the matches for "defence" are all in English: none in French, all in English
+    assert lines("--language", "fr") == [] and lines("--language", "EN") == everything
+    # the topics' query language: only what the query matches, ranked by BM25
+    narrowed = lines(query="defence AND NOT (football OR derby)")
+    assert narrowed and not any("Harbour City" in line for line in narrowed)
 
 
 def test_search_without_an_index_says_how_to_get_one(tmp_path: Path) -> None:
