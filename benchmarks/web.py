@@ -1,7 +1,8 @@
 """How fast the reading room answers on a large warehouse (docs/performance.md).
 
 Builds a warehouse of ``--articles`` synthetic articles (default 100,000; 40 % relevant, in
-stories of three copies, over 50 feeds and 90 days, each with a 2 KB text) with the real schema,
+stories of three copies, over 50 feeds and 90 days, each with a 2 KB text, one in ten read by
+the reader) with the real schema,
 serves ``newsmon web``'s app with uvicorn on 127.0.0.1, and times each page over real HTTP:
 ``--requests`` times after three warm-up requests. Prints a table and, last, one JSON line.
 
@@ -79,6 +80,11 @@ def build(db: Path, articles: int) -> None:
             FROM articles GROUP BY story_id
             """
         )
+        # the reader has read one article in ten (the stories show which; "unread only" skips)
+        con.execute(
+            "INSERT INTO reads SELECT 'local', article_id, now() FROM articles "
+            "WHERE hash(article_id) % 10 = 0"
+        )
         con.execute("CHECKPOINT")
 
 
@@ -125,7 +131,8 @@ def main() -> None:
             "stories, best, 50": "/?order=best&per_page=50",
             "stories, topic + language, 50": f"/?topic={TOPIC}&language=pl&per_page=50",
             "stories, page 200": "/?per_page=50&page_no=200",
-            "article": f"/articles/{row[0]}",
+            "stories, unread only, 50": "/?per_page=50&unread=1",
+            "article (and marking it read)": f"/articles/{row[0]}",
             "feeds": "/feeds",
             "topic Atom feed": f"/topics/{TOPIC}.atom",
         }

@@ -96,7 +96,7 @@ def run_digest(
         if subscription.channel == "email":
             with connect(db_path, read_only=True) as con:
                 left = subscriptions.unsubscribed_from(con, name, list(subscription.recipients))
-            targets = [r for r in subscription.recipients if r not in left]
+            targets = [r for r in dict.fromkeys(subscription.recipients) if r not in left]
             if not targets:
                 return DigestOutcome(name, "empty", reason="everyone unsubscribed")
         secret = (
