@@ -88,9 +88,14 @@ def http_server() -> Iterator[LoopbackHTTPServer]:
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
     """One temporary Prefect server (SQLite in a temp dir) for every flow run in the session."""
+    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
     from prefect.testing.utilities import prefect_test_harness
 
+    from tests.prefectapi import prefect_db_template
+
     with prefect_test_harness(server_startup_timeout=60):
+        url = PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
+        prefect_db_template.save(Path(url.removeprefix("sqlite+aiosqlite:///")))
         yield
 
 
