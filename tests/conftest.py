@@ -87,13 +87,24 @@ def http_server() -> Iterator[LoopbackHTTPServer]:
 
 @pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
-    """One temporary Prefect server (SQLite in a temp dir) for every flow run in the session."""
-    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
+    """One temporary Prefect server (SQLite in a temp dir) for every flow run in the session.
+
+    Flow runs here send no heartbeats, as against newsmon's own temporary server
+    (newsmon/prefect_server.py): nobody watches them, and each run's end waits up to a second
+    for the heartbeat thread."""
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_SERVER_DATABASE_CONNECTION_URL,
+        temporary_settings,
+    )
     from prefect.testing.utilities import prefect_test_harness
 
     from tests.prefectapi import prefect_db_template
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with (
+        prefect_test_harness(server_startup_timeout=60),
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+    ):
         url = PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
         prefect_db_template.save(Path(url.removeprefix("sqlite+aiosqlite:///")))
         yield
