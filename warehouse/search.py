@@ -236,35 +236,41 @@ def uses_query_language(query: str) -> bool:
 
 def _language_matches(con: duckdb.DuckDBPyConnection, query: str) -> tuple[str, list[str]]:
     """For a query in the topics' language: the words BM25 ranks by (its positive terms) and
-    the ids of the articles among BM25's best :data:`CANDIDATES` that the query matches (title,
-    lead and body, as a topic's query would). Raises ConfigError on a syntax error."""
+    the ids of the candidate articles the query matches (title, lead and body, as a topic's
+    query would). Candidates: BM25's best :data:`CANDIDATES` for those words, the articles
+    whose indexed words start with a ``prefix*`` term, and, for a query with no positive term
+    (``NOT football``), the newest :data:`CANDIDATES`. Raises ConfigError on a syntax error."""
     from newsmon.extractors.query import compile_query, positive_terms_of
+    from newsmon.extractors.query_syntax import fold
 
     matcher = compile_query(query, source="search")
-    bag: list[str] = []
-    for term in positive_terms_of(matcher.queries["query"]):
-        bag.extend(term.words)
-        if term.prefix:  # the index holds stems: the forms that start with the prefix
-            bag.extend(
-                r[0]
-                for r in con.execute(
-                    f"SELECT term FROM {INDEX_SCHEMA}.dict WHERE starts_with(term, ?) "
-                    "ORDER BY df DESC LIMIT 20",
-                    [term.words[-1]],
-                ).fetchall()
-            )
-    words = " ".join(bag)
+    terms = positive_terms_of(matcher.queries["query"])
+    words = " ".join(w for t in terms for w in t.words if not t.prefix)
+    prefixes = [fold(t.words[-1]).lower() for t in terms if t.prefix]
+    s = INDEX_SCHEMA
     rows = con.execute(
         f"""
-        WITH hits AS (
-            SELECT article_id, {INDEX_SCHEMA}.match_bm25(article_id, $words) AS bm25
-            FROM articles
+        WITH ranked AS (
+            SELECT article_id FROM (
+                SELECT article_id, {s}.match_bm25(article_id, $words) AS bm25 FROM articles
+            ) WHERE bm25 IS NOT NULL ORDER BY bm25 DESC LIMIT {CANDIDATES}
+        ), prefixed AS (
+            SELECT DISTINCT d.name AS article_id
+            FROM {s}.dict w JOIN {s}.terms t USING (termid) JOIN {s}.docs d USING (docid)
+            WHERE list_bool_or(list_transform(  -- (the index holds stems: "defensive" is "defens")
+                $prefixes::VARCHAR[],
+                p -> starts_with(w.term, p) OR (len(w.term) >= 4 AND starts_with(p, w.term))))
+            LIMIT {CANDIDATES}
+        ), newest AS (
+            SELECT article_id FROM articles WHERE $everything
+            ORDER BY coalesce(published_at, first_seen_at) DESC LIMIT {CANDIDATES}
         )
         SELECT a.article_id, coalesce(a.title, ''), coalesce(a.text, a.summary, '')
-        FROM hits h JOIN articles a USING (article_id)
-        WHERE h.bm25 IS NOT NULL ORDER BY h.bm25 DESC LIMIT {CANDIDATES}
+        FROM articles a
+        WHERE a.article_id IN (SELECT article_id FROM ranked UNION SELECT article_id FROM prefixed
+                               UNION SELECT article_id FROM newest)
         """,
-        {"words": words},
+        {"words": words, "prefixes": prefixes, "everything": not terms},
     ).fetchall()
     keep = [
         aid
@@ -296,8 +302,9 @@ def search(con: duckdb.DuckDBPyConnection, query: str, options: SearchOptions) -
     if uses_query_language(query):
         query, keep = _language_matches(con, query)
     topic_filter = "AND t.relevant" if options.topic else ""
-    if keep is not None:
-        topic_filter += " AND list_contains($keep::VARCHAR[], a.article_id)"
+    found = "h.bm25 IS NOT NULL"
+    if keep is not None:  # what the query matched, ranked by BM25 (0: a word BM25 lacks)
+        found = "list_contains($keep::VARCHAR[], a.article_id)"
     per_story = (
         ""
         if options.all_copies
@@ -332,7 +339,7 @@ def search(con: duckdb.DuckDBPyConnection, query: str, options: SearchOptions) -
         LEFT JOIN feeds f ON f.feed_id = a.feed_id
         LEFT JOIN topics t ON t.article_id = a.article_id
         LEFT JOIN stories s ON s.story_id = a.story_id
-        WHERE h.bm25 IS NOT NULL
+        WHERE {found}
           AND ($since IS NULL
                OR CAST(timezone('UTC', coalesce(a.published_at, a.first_seen_at)) AS DATE)
                   >= $since)
@@ -341,7 +348,8 @@ def search(con: duckdb.DuckDBPyConnection, query: str, options: SearchOptions) -
                   <= $until)
           AND ($language IS NULL
                OR lower(coalesce(a.detected_language, a.language)) = lower($language))
-          AND ($source IS NULL OR coalesce(a.site_name, f.name) = $source)
+          AND ($source IS NULL OR $source IN (coalesce(a.site_name, f.title, f.name),
+                                              coalesce(a.site_name, f.name)))
           {topic_filter}
         {per_story}
         ORDER BY h.bm25 DESC, a.article_id

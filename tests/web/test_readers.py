@@ -204,6 +204,11 @@ def test_search_speaks_the_topics_query_language_with_facets(site_db: tuple[str,
     assert elsewhere and not any(re.search(r"\bNATO\b", t, re.I) for t in elsewhere)
     assert set(in_title) | set(elsewhere) <= set(plain)
     assert set(titles(q="defen*")) >= set(titles(q="defence"))  # a prefix: its stem's forms too
+    assert titles(q="Defen*") == titles(q="defen*")
+    # no positive term: the newest articles the query matches
+    not_sport = titles(q="NOT (football OR derby)")
+    assert not_sport and not any("derby" in t for t in not_sport)
+    assert any("derby" in t for t in titles(q="derby"))
     error = httpx.get(f"{url}/search", params={"q": "nato AND (eu"}).text
     assert "search: query" in error and "expected" in error  # the position and what was wanted
     # facets: a language and an outlet
