@@ -42,6 +42,7 @@ from newsmon.core.errors import ConfigError
 from newsmon.core.locks import exclusive, lock_path
 from newsmon.core.settings import Secret, Settings
 from newsmon.core.signing import secret_for, unsubscribe_token
+from newsmon.extractors.netguard import AddressPolicy, url_refusal
 from newsmon.extractors.topics import load_topics
 from newsmon.warehouse import digests, subscriptions
 from newsmon.warehouse.store import connect
@@ -96,7 +97,10 @@ def run_digest(
         if subscription.channel == "email":
             with connect(db_path, read_only=True) as con:
                 left = subscriptions.unsubscribed_from(con, name, list(subscription.recipients))
-            targets = [r for r in dict.fromkeys(subscription.recipients) if r not in left]
+            once: dict[str, str] = {}  # an address listed twice (in any case) gets one message
+            for r in subscription.recipients:
+                once.setdefault(r.lower(), r)
+            targets = [r for r in once.values() if r not in left]
             if not targets:
                 return DigestOutcome(name, "empty", reason="everyone unsubscribed")
         secret = (
@@ -212,6 +216,10 @@ class _Delivery:
             if body is None:
                 send(message, self.settings, self.password)
             else:
+                if sub.owner:  # a reading-room user's webhook: the feeds' address policy
+                    why = url_refusal(AddressPolicy.of(self.settings), sub.url)
+                    if why is not None:
+                        raise SendError("blocked_address", why)
                 webhook.post(
                     sub.url, body, self.settings.smtp_timeout_s, channel=sub.channel, txn=digest_id
                 )

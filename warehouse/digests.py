@@ -38,7 +38,12 @@ EXTRACT_CHARS = 280
 # --------------------------------------------------------------------------- selection
 
 
-_FOR = "subscription = $sub AND (recipient IS NULL OR recipient = $to)"  # one delivery log
+# one delivery log: an address's own rows (any case), and the rows from before schema
+# version 7 (recipient NULL) that listed it; a webhook's (``$to`` NULL): the NULL rows
+_FOR = """subscription = $sub AND (
+    lower(recipient) = lower($to)
+    OR (recipient IS NULL AND ($to IS NULL
+        OR list_contains(list_transform(recipients, r -> lower(r)), lower($to)))))"""
 
 
 def selection_start(
@@ -78,7 +83,9 @@ def candidates(
         ), sent AS (
             SELECT i.article_id FROM digest_items i JOIN digests d USING (digest_id)
             WHERE d.status = 'sent' AND d.subscription = $sub
-              AND (d.recipient IS NULL OR d.recipient = $to)
+              AND (lower(d.recipient) = lower($to)
+                   OR (d.recipient IS NULL AND ($to IS NULL OR list_contains(
+                       list_transform(d.recipients, r -> lower(r)), lower($to)))))
         )
         SELECT a.article_id, a.title, coalesce(a.final_url, a.url), a.canonical_url,
                coalesce(a.site_name, f.title, f.name, ''), a.published_at, a.first_seen_at,

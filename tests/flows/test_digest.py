@@ -281,6 +281,27 @@ def test_each_recipient_gets_its_own_unsubscribe_link_and_leaving_stops_only_the
     assert (gone.status, gone.reason) == ("empty", "everyone unsubscribed")
 
 
+def test_each_address_has_one_log_in_any_case_and_old_digests_count_for_whom_they_listed(
+    warehouse: Path, server: tuple[str, int], handler: Handler
+) -> None:
+    assert send(warehouse, server).status == "sent"
+    # a digest from before schema version 7 went to everyone at once: recipient NULL
+    with connect(warehouse) as con:
+        con.execute("UPDATE digests SET recipient = NULL WHERE recipient = 'a@example.org'")
+    handler.messages.clear()
+    later = dataclasses.replace(SUB, recipients=("A@Example.org", "c@example.org", "a@example.org"))
+    outcome = run_digest(warehouse, later, settings_for(server), alerts_file="a", force=True)
+    # A@ and a@ are one address, which the old digest listed: nothing new for it; c@ joined
+    # later and gets its own first digest (the backfill), not the old digest's
+    (received,) = handler.messages
+    assert received.rcpt_tos == ["c@example.org"] and outcome.stories == 3
+    logged = rows(warehouse, "SELECT recipient, status FROM digests ORDER BY started_at, recipient")
+    assert logged == [
+        ("b@example.org", "sent"), (None, "sent"), ("A@Example.org", "empty"),
+        ("c@example.org", "sent"),
+    ]  # fmt: skip
+
+
 # --- schedule, dry run, lock --------------------------------------------------------------------
 
 
