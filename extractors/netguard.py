@@ -43,6 +43,7 @@ import socket
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -58,6 +59,7 @@ __all__ = [
     "ResolveTimeoutError",
     "parse_allowed",
     "tls_context",
+    "url_refusal",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -166,6 +168,27 @@ class AddressPolicy:
                 return None
         why = self.refusal(ip)
         return None if why is None else f"refused to connect to {host}: {ip} is {why}"
+
+
+def url_refusal(policy: AddressPolicy, url: str, timeout_s: float = 5.0) -> str | None:
+    """Why posting to ``url`` is refused by ``policy``, or None: its host as a literal, else
+    every address it resolves to now (for a webhook that a reading-room user, not the operator,
+    gave). Unlike :class:`GuardedResolver` this checks before connecting, so a name that
+    changes its answer between the check and the connection is not caught."""
+    host = urlsplit(url).hostname or ""
+    why = policy.literal_refusal(host)
+    if why is not None or policy.host_allowed(host):
+        return why
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return f"cannot resolve {host}"
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        refused = policy.refusal(ip)
+        if refused is not None:
+            return f"refused to connect to {host}: {ip} is {refused}"
+    return None
 
 
 class GuardedResolver(AbstractResolver):

@@ -81,7 +81,8 @@ def read_unsubscribe_token(secret: bytes, token: str) -> tuple[str, str] | None:
     if not isinstance(subscription, str) or not isinstance(recipient, str):
         return None
     expected = mac(secret, "unsubscribe", subscription, recipient)
-    return (subscription, recipient) if hmac.compare_digest(expected, signature) else None
+    same = hmac.compare_digest(expected.encode(), signature.encode())  # (str: ASCII only)
+    return (subscription, recipient) if same else None
 
 
 __all__ = ["mac", "read_unsubscribe_token", "secret_for", "secret_path", "unsubscribe_token"]

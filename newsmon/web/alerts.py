@@ -118,7 +118,7 @@ def entry_from_form(
         "languages": [x for x in _SPLIT.split(shown["languages"]) if x],
         "channel": shown["channel"] or "email",
     }
-    url = shown["url"] or stored_url
+    url = shown["url"] or (stored_url if entry["channel"] != "email" else "")
     if entry["channel"] != "email" or url:
         entry["url"] = url
     shown["url"] = ""  # never sent back to the browser
@@ -159,6 +159,7 @@ def file_subscriptions(
 
 def add_routes(app: FastAPI, room: Room) -> None:
     """The Alerts pages, each subscription's Atom feed, and the one-click unsubscribe."""
+    from newsmon.extractors.netguard import AddressPolicy, url_refusal
     from newsmon.warehouse import reading, subscriptions
 
     config = room.config
@@ -249,6 +250,10 @@ def add_routes(app: FastAPI, room: Room) -> None:
             sub = validate(entry, config.topics, {s.name for s in in_file})
         except ConfigError as exc:
             return again(str(exc), 400)
+        if sub.channel != "email":  # a user's webhook obeys the feeds' address policy (SSRF)
+            why = url_refusal(AddressPolicy.of(config.settings), sub.url)
+            if why is not None:
+                return again(f"{SOURCE}: url: {why}. Fix: give the service's public address", 400)
         try:
             with room.writer() as con:
                 saved = subscriptions.save(con, sub, request.state.user, new=not editing)

@@ -63,11 +63,12 @@ class Gate:
         self._cond = threading.Condition()
         self._readers = 0
         self._writing = False
+        self._waiting = 0  # writers waiting: new pages wait behind them (else pages starve them)
 
     @contextmanager
     def reading(self, wait_s: float) -> Iterator[None]:
         with self._cond:
-            if not self._cond.wait_for(lambda: not self._writing, wait_s):
+            if not self._cond.wait_for(lambda: not self._writing and not self._waiting, wait_s):
                 raise WarehouseLockedError("the reading room is writing the warehouse")
             self._readers += 1
         try:
@@ -80,7 +81,13 @@ class Gate:
     @contextmanager
     def writing(self, wait_s: float) -> Iterator[None]:
         with self._cond:
-            if not self._cond.wait_for(lambda: not self._writing and not self._readers, wait_s):
+            self._waiting += 1
+            try:
+                free = self._cond.wait_for(lambda: not self._writing and not self._readers, wait_s)
+            finally:
+                self._waiting -= 1
+                self._cond.notify_all()
+            if not free:
                 raise WarehouseLockedError("the reading room's pages are reading the warehouse")
             self._writing = True
         try:

@@ -159,7 +159,7 @@ def csrf_token(secret: bytes, user: str, nonce: str) -> str:
 def csrf_ok(secret: bytes, user: str, cookie_nonce: str | None, token: str | None) -> bool:
     if not cookie_nonce or not token:
         return False
-    return hmac.compare_digest(csrf_token(secret, user, cookie_nonce), token)
+    return hmac.compare_digest(csrf_token(secret, user, cookie_nonce).encode(), token.encode())
 
 
 __all__ = [

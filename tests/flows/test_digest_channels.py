@@ -6,6 +6,7 @@ digest and before it answered leaves it `sending`: posted once more, then never 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -200,6 +201,22 @@ def test_matrix_and_ntfy_get_their_payloads_once_after_a_failing_receiver_recove
     # the token is a credential: the log has the host only
     logged = rows(db, "SELECT DISTINCT recipients FROM digests WHERE status = 'sent'")
     assert sorted(r[0][0] for r in logged) == ["matrix:127.0.0.1", "ntfy:127.0.0.1"]
+
+
+def test_a_reading_room_user_s_webhook_obeys_the_feeds_address_policy(
+    db: Path, tmp_path: Path, receiver: Receiver
+) -> None:
+    """An operator's alerts.toml may name a receiver on this machine; a subscription a user made
+    in the reading room may not (else any user could make newsmon post to internal services):
+    at send time too, whatever the form let through."""
+    (hook,) = [s for s in load_alerts(_subscriptions(tmp_path, receiver.url), ["eu_nato_defence"])
+               if s.channel == "webhook"]  # fmt: skip
+    strict = Settings.from_env({"NEWSMON_ALLOW_PRIVATE_NETWORKS": "false"})
+    users = dataclasses.replace(hook, owner="ana")
+    refused = run_digest(db, users, strict, alerts_file="a")
+    assert (refused.status, refused.reason) == ("failed", "blocked_address")
+    assert "127.0.0.1 is a loopback address" in (refused.error or "") and receiver.bodies == []
+    assert run_digest(db, hook, strict, alerts_file="a").status == "sent"  # the operator's
 
 
 def test_a_dry_run_writes_the_payload_it_would_post_and_records_nothing(

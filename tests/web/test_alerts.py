@@ -14,6 +14,7 @@ import pytest
 from newsmon.core.settings import DEFAULT_CONFIG_DIR, Secret, Settings
 from newsmon.core.signing import unsubscribe_token
 from newsmon.flows.digest import all_subscriptions, run_digest
+from newsmon.warehouse.store import connect
 from newsmon.web.app import WebConfig
 from newsmon.web.security import Access, hash_password
 from tests.helpers import copy_warehouse, immediate_alerts, rows
@@ -67,6 +68,12 @@ def test_a_subscription_made_edited_paused_and_deleted_on_the_alerts_page(
         assert taken.status_code == 400 and "alerts.toml" in taken.text
         hook = FORM | {"csrf": token, "channel": "slack", "url": "ftp://x"}
         assert browser.post("/alerts", data=hook).status_code == 400
+        # a user's webhook obeys the feeds' address policy: not this machine, not metadata
+        for inside in ("http://127.0.0.1:4200/api/x", "http://169.254.169.254/latest"):
+            ssrf = browser.post("/alerts", data=hook | {"url": inside})
+            assert ssrf.status_code == 400 and "refused to connect" in ssrf.text, inside
+        odd = browser.post("/alerts", data=FORM | {"csrf": token + "é"})
+        assert odd.status_code == 403  # a token that is not ASCII: refused, not a crash
         assert stored(db) == []
 
         made = browser.post("/alerts", data=FORM | {"csrf": token})
@@ -77,6 +84,11 @@ def test_a_subscription_made_edited_paused_and_deleted_on_the_alerts_page(
         assert 'value="0.3"' in edit.text and "Europe/Warsaw" in edit.text
         changed = browser.post("/alerts/mine", data=FORM | {"csrf": token, "min_score": "0.7"})
         assert changed.status_code == 303
+        with connect(db) as con:  # made a Slack digest since (the form's address: checked)
+            con.execute("UPDATE subscriptions SET channel = 'slack', url = 'https://h.example/x'")
+        back = browser.post("/alerts/mine", data=FORM | {"csrf": token, "min_score": "0.7"})
+        assert back.status_code == 303  # back to e-mail: the stored webhook address goes
+        assert rows(db, "SELECT channel, url FROM subscriptions") == [("email", "")]
         assert browser.post("/alerts/mine/pause", data={"csrf": token}).status_code == 303
         listing = browser.get("/alerts").text
         assert "paused" in listing and "Resume" in listing
@@ -140,7 +152,7 @@ def test_the_unsubscribe_link_of_a_real_digest_works_once_without_signing_in(
             # a token for another subscription, or one edited, changes nothing
             other = unsubscribe_token(SECRET, "other", "ops@example.org")
             forged = other.split(".")[0] + "." + link.rsplit(".", 1)[1]
-            for bad in (forged, link.rsplit("/", 1)[1][:-2] + "00", "garbage"):
+            for bad in (forged, link.rsplit("/", 1)[1][:-2] + "00", "garbage", "e30.%C3%A9"):
                 refused = httpx.post(f"{url}/unsubscribe/{bad}")
                 assert refused.status_code == 400 and "not valid" in refused.text
             assert rows(db, "SELECT subscription, recipient, via FROM unsubscribes") == [
