@@ -61,8 +61,9 @@ def digest(
         db_path = db or settings.db_path
         alerts_path = alerts_file or settings.alerts_path
         topics_path = topics_file or settings.topics_path
+        select_subscriptions(alerts_path, topics_path, None)  # a bad config stops first
         require_warehouse(db_path)
-        # a bad config stops here; so does --subscription naming none (file or reading room)
+        # with the reading room's: --subscription naming none of either kind stops too
         subs = select_subscriptions(alerts_path, topics_path, subscription, db_path)
         from newsmon.core.locks import check_lockable
 

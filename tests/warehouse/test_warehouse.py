@@ -48,6 +48,10 @@ def test_migrations_run_once_in_order_and_are_recorded(tmp_path: Path) -> None:
         "digest_items",
         "stories",  # migration 4
         "story_signatures",
+        "subscriptions",  # migration 7
+        "unsubscribes",
+        "reads",  # migration 8
+        "saved_searches",
     }
 
 

@@ -1,5 +1,7 @@
 """The reading room's tests read one warehouse: the bundled sample, ingested once per worker
-(13 articles, 8 relevant), one relevant title made hostile. Tests that write copy it."""
+(13 articles, 8 relevant), one relevant title made hostile. Each test module gets its own copy
+(``warehouse``: pages mark articles read, labels are recorded), and tests that change more copy
+that again."""
 
 from __future__ import annotations
 
@@ -8,12 +10,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.helpers import copy_warehouse
 from tests.sample import ingest_sample
 from tests.web.room import HOSTILE
 
 
 @pytest.fixture(scope="session")
-def warehouse(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sample_warehouse(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = ingest_sample(tmp_path_factory.mktemp("web"))
     with duckdb.connect(str(db)) as con:
         con.execute(
@@ -23,3 +26,9 @@ def warehouse(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) ->
             [HOSTILE],
         )
     return db
+
+
+@pytest.fixture(scope="module")
+def warehouse(sample_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's copy of the sample warehouse."""
+    return copy_warehouse(sample_warehouse, tmp_path_factory.mktemp("module"))

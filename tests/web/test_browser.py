@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -64,7 +64,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 def shows(driver: WebDriver, text: str) -> bool:
     """Whether the page shows ``text`` once the navigation a click started has ended."""
     try:
-        WebDriverWait(driver, 10).until(lambda d: text in d.find_element(By.TAG_NAME, "main").text)
+        WebDriverWait(driver, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: text in d.find_element(By.TAG_NAME, "main").text
+        )  # (the old page's element goes stale while the next one loads)
     except TimeoutException:
         return False
     return True
