@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 60
 export PREFECT_LOGGING_SETTINGS_PATH ?= $(CURDIR)/config/prefect-logging.yml
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser screenshots run demo test lint docs package-check bench bench-dask bench-ducklake bench-extract model lock clean
+.PHONY: help setup browser package-prepare screenshots run demo test lint docs package-check bench bench-dask bench-ducklake bench-extract model lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ docs: setup ## regenerate docs/cli.md from the commands' --help
 
 package-check: ## build the wheel, install it in a fresh venv, run init/demo/eval from an empty folder
 	bash .ci/package-check
+
+package-prepare: ## only build and install package-check's wheel and venv (under $TMPDIR), for CI
+	bash .ci/package-check prepare
 
 bench: setup ## end-to-end pipeline benchmark, 40 feeds x 50 items (see benchmarks/README.md)
 	$(BIN)/python -m benchmarks.pipeline
