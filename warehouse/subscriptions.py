@@ -17,24 +17,13 @@ from typing import Any
 
 import duckdb
 
-from newsmon.core.alerts import DAYS, Subscription
+from newsmon.core.alerts import DAYS, KEYS, Subscription
 from newsmon.warehouse.store import now_utc, retry_conflicts, transaction
 
-# alerts.toml's keys, in the table's order; two are named otherwise there (SQL keywords)
-_COLUMNS = (
-    "name",
-    "recipients",
-    "topics",
-    "min_score",
-    "frequency",
-    "at",
-    "day",
-    "timezone",
-    "max_items",
-    "languages",
-    "channel",
-    "url",
-)
+# alerts.toml's keys that a stored subscription has (backfill_days: the default), in the table's
+# order; two are named otherwise there (SQL keywords)
+STORED_KEYS = tuple(k for k in KEYS if k != "backfill_days")
+_COLUMNS = STORED_KEYS
 _SQL_NAMES = ", ".join({"at": "at_time", "day": "weekday"}.get(c, c) for c in _COLUMNS)
 
 
@@ -186,6 +175,7 @@ def unsubscribed(con: duckdb.DuckDBPyConnection) -> Mapping[str, list[tuple[str,
 
 
 __all__ = [
+    "STORED_KEYS",
     "StoredSubscription",
     "delete",
     "entry_of",

@@ -36,7 +36,7 @@ from newsmon.core.settings import read_toml
 
 FREQUENCIES = ("immediate", "hourly", "daily", "weekly")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_KEYS = (
+KEYS = (
     "name",
     "recipients",
     "topics",
@@ -171,9 +171,9 @@ def subscription_from(
     if not isinstance(entry, dict):
         raise ConfigError(path, key, "must be a table", "write [[subscriptions]] with keys")
     for k in entry:
-        if k not in _KEYS:
-            close = difflib.get_close_matches(k, _KEYS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"use only: {', '.join(_KEYS)}"
+        if k not in KEYS:
+            close = difflib.get_close_matches(k, KEYS, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"use only: {', '.join(KEYS)}"
             raise ConfigError(path, f"{key}.{k}", "unknown key", hint)
     f = _Fields(path, key, entry)
     name = f.string("name", None)
@@ -290,6 +290,7 @@ class _Fields:
 __all__ = [
     "DAYS",
     "FREQUENCIES",
+    "KEYS",
     "Subscription",
     "is_due",
     "load_alerts",

@@ -23,25 +23,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from newsmon.core.alerts import CHANNELS, DAYS, FREQUENCIES, Subscription, subscription_from
 from newsmon.core.errors import ConfigError, WarehouseLockedError
 from newsmon.core.signing import read_unsubscribe_token
+from newsmon.warehouse.subscriptions import STORED_KEYS
 from newsmon.web import atom
 from newsmon.web.room import Refused, Room
 
 SOURCE = "Alerts form"
 UNSUBSCRIBE = "/unsubscribe/"  # + a signed token (core.signing): open to anyone holding one
-FIELDS = (
-    "name",
-    "recipients",
-    "topics",
-    "min_score",
-    "frequency",
-    "at",
-    "day",
-    "timezone",
-    "max_items",
-    "languages",
-    "channel",
-    "url",
-)
+FIELDS = STORED_KEYS  # alerts.toml's keys but backfill_days (3 for these)
 _SPLIT = re.compile(r"[\s,;]+")
 
 
@@ -295,19 +283,19 @@ def add_routes(app: FastAPI, room: Room) -> None:
             )
         return target
 
+    def unsubscribe_page(request: Request, token: str, **state: Any) -> HTMLResponse:
+        subscription, recipient = unsubscribe_target(token)
+        return room.page(
+            request, "unsubscribe.html.j2", subscription=subscription, recipient=recipient,
+            token=token, **state,
+        )  # fmt: skip
+
     @app.get(UNSUBSCRIBE + "{token}", response_class=HTMLResponse)
     def unsubscribe_confirm(request: Request, token: str) -> HTMLResponse:
         subscription, recipient = unsubscribe_target(token)
         with room.reader() as con:
             left = bool(subscriptions.unsubscribed_from(con, subscription, [recipient]))
-        return room.page(
-            request,
-            "unsubscribe.html.j2",
-            subscription=subscription,
-            recipient=recipient,
-            token=token,
-            done=left,
-        )
+        return unsubscribe_page(request, token, done=left)
 
     @app.post(UNSUBSCRIBE + "{token}", response_class=HTMLResponse)
     def unsubscribe(request: Request, token: str) -> HTMLResponse:
@@ -316,24 +304,8 @@ def add_routes(app: FastAPI, room: Room) -> None:
             with room.writer() as con:
                 subscriptions.unsubscribe(con, subscription, recipient, "link")
         except WarehouseLockedError:
-            return room.page(
-                request,
-                "unsubscribe.html.j2",
-                status=503,
-                subscription=subscription,
-                recipient=recipient,
-                token=token,
-                done=False,
-                busy=True,
-            )
-        return room.page(
-            request,
-            "unsubscribe.html.j2",
-            subscription=subscription,
-            recipient=recipient,
-            token=token,
-            done=True,
-        )
+            return unsubscribe_page(request, token, status=503, done=False, busy=True)
+        return unsubscribe_page(request, token, done=True)
 
 
 __all__ = [
