@@ -10,7 +10,7 @@ first, then newest.
 Each e-mail recipient has a delivery log of their own (one message each, with its own
 unsubscribe link): the functions take the ``recipient`` (None for a webhook), and a digest
 recorded before schema version 7, which went to every recipient at once (``recipient`` NULL),
-counts for each of them.
+counts for each address its ``recipients`` listed (:data:`_FOR`).
 
 Delivery log: :func:`record_digest` writes the digest (status ``sending``) and its items before
 the message goes out; :func:`finish_digest` marks it ``sent`` only after the SMTP server has
@@ -73,7 +73,7 @@ def candidates(
 ) -> list[DigestArticle]:
     """Relevant articles for a subscription that no digest sent to ``recipient`` contained."""
     rows = con.execute(
-        """
+        f"""
         WITH best AS (
             SELECT article_id, max(score) AS score, arg_max(topic, score) AS topic,
                    arg_max(explanation, score) AS explanation
@@ -81,11 +81,8 @@ def candidates(
             WHERE relevant AND list_contains($topics::VARCHAR[], topic) AND score >= $min
             GROUP BY article_id
         ), sent AS (
-            SELECT i.article_id FROM digest_items i JOIN digests d USING (digest_id)
-            WHERE d.status = 'sent' AND d.subscription = $sub
-              AND (lower(d.recipient) = lower($to)
-                   OR (d.recipient IS NULL AND ($to IS NULL OR list_contains(
-                       list_transform(d.recipients, r -> lower(r)), lower($to)))))
+            SELECT article_id FROM digest_items WHERE digest_id IN (
+                SELECT digest_id FROM digests WHERE status = 'sent' AND {_FOR})
         )
         SELECT a.article_id, a.title, coalesce(a.final_url, a.url), a.canonical_url,
                coalesce(a.site_name, f.title, f.name, ''), a.published_at, a.first_seen_at,
