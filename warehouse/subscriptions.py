@@ -23,8 +23,7 @@ from newsmon.warehouse.store import now_utc, retry_conflicts, transaction
 # alerts.toml's keys that a stored subscription has (backfill_days: the default), in the table's
 # order; two are named otherwise there (SQL keywords)
 STORED_KEYS = tuple(k for k in KEYS if k != "backfill_days")
-_COLUMNS = STORED_KEYS
-_SQL_NAMES = ", ".join({"at": "at_time", "day": "weekday"}.get(c, c) for c in _COLUMNS)
+_SQL_NAMES = ", ".join({"at": "at_time", "day": "weekday"}.get(c, c) for c in STORED_KEYS)
 
 
 @dataclass(frozen=True)
@@ -70,10 +69,10 @@ def stored(con: duckdb.DuckDBPyConnection, name: str | None = None) -> list[Stor
     ).fetchall()
     out = []
     for row in rows:
-        entry = dict(zip(_COLUMNS, row[: len(_COLUMNS)], strict=True))
+        entry = dict(zip(STORED_KEYS, row[: len(STORED_KEYS)], strict=True))
         if entry["channel"] == "email":
             del entry["url"]
-        out.append(StoredSubscription(entry, *row[len(_COLUMNS) :]))
+        out.append(StoredSubscription(entry, *row[len(STORED_KEYS) :]))
     return out
 
 
@@ -93,8 +92,8 @@ def save(con: duckdb.DuckDBPyConnection, sub: Subscription, user: str, *, new: b
         con.execute("DELETE FROM subscriptions WHERE name = ?", [sub.name])
         con.execute(
             f"INSERT INTO subscriptions ({_SQL_NAMES}, paused, created_by, created_at,"
-            f" updated_by, updated_at) VALUES ({', '.join('?' * (len(_COLUMNS) + 5))})",
-            [*(entry[c] for c in _COLUMNS), paused, created_by, created_at, user, now],
+            f" updated_by, updated_at) VALUES ({', '.join('?' * (len(STORED_KEYS) + 5))})",
+            [*(entry[c] for c in STORED_KEYS), paused, created_by, created_at, user, now],
         )
     return True
 

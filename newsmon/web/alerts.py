@@ -155,25 +155,24 @@ def add_routes(app: FastAPI, room: Room) -> None:
     @app.get("/alerts/{name}.atom")
     def subscription_feed(request: Request, name: str) -> Response:
         in_file, _ = file_subscriptions(config.alerts_path, config.topics)
-        with room.reader() as con:
-            stored = subscriptions.stored(con, name)
         subs = [s for s in in_file if s.name == name]
-        if not subs and stored:
-            with suppress(ConfigError):
-                subs = [validate(stored[0].entry, config.topics, ())]
-        if not subs:
-            raise Refused(404, "No such subscription.")
-        sub = subs[0]
-        wanted = reading.StoryFilter(
-            topics=sub.topics, languages=sub.languages, min_score=sub.min_score, per_page=50
-        )
         with room.reader() as con:
+            stored = [] if subs else subscriptions.stored(con, name)
+            if stored:
+                with suppress(ConfigError):
+                    subs = [validate(stored[0].entry, config.topics, ())]
+            if not subs:
+                raise Refused(404, "No such subscription.")
+            sub = subs[0]
+            wanted = reading.StoryFilter(
+                topics=sub.topics, languages=sub.languages, min_score=sub.min_score, per_page=50
+            )
             found = reading.story_page(con, wanted)
         base = str(request.base_url).rstrip("/")
         body = atom.stories_feed(
             f"/alerts/{name}.atom", f"newsmon alert: {name}", "/alerts", found.rows, base
         )
-        return Response(body, media_type="application/atom+xml; charset=utf-8")
+        return Response(body, media_type=atom.MEDIA_TYPE)
 
     # ------------------------------------------------------------------ alerts
 
@@ -255,16 +254,18 @@ def add_routes(app: FastAPI, room: Room) -> None:
     def alert_action(request: Request, name: str, action: str) -> Response:
         recipient = request.state.form.get("recipient", "")
         user = request.state.user
+        if action not in ("pause", "resume", "delete") and not (
+            action == "resubscribe" and recipient
+        ):
+            raise Refused(404, "No such page.")  # (before the warehouse is opened for writing)
         try:
             with room.writer() as con:
                 if action in ("pause", "resume"):
                     changed = subscriptions.set_paused(con, name, action == "pause", user)
                 elif action == "delete":
                     changed = subscriptions.delete(con, name)
-                elif action == "resubscribe" and recipient:
-                    changed = subscriptions.resubscribe(con, name, recipient)
                 else:
-                    raise Refused(404, "No such page.")
+                    changed = subscriptions.resubscribe(con, name, recipient)
         except WarehouseLockedError:
             return room.busy(request, "that change")
         if not changed:
@@ -283,8 +284,10 @@ def add_routes(app: FastAPI, room: Room) -> None:
             )
         return target
 
-    def unsubscribe_page(request: Request, token: str, **state: Any) -> HTMLResponse:
-        subscription, recipient = unsubscribe_target(token)
+    def unsubscribe_page(
+        request: Request, token: str, target: tuple[str, str], **state: Any
+    ) -> HTMLResponse:
+        subscription, recipient = target
         return room.page(
             request, "unsubscribe.html.j2", subscription=subscription, recipient=recipient,
             token=token, **state,
@@ -292,20 +295,20 @@ def add_routes(app: FastAPI, room: Room) -> None:
 
     @app.get(UNSUBSCRIBE + "{token}", response_class=HTMLResponse)
     def unsubscribe_confirm(request: Request, token: str) -> HTMLResponse:
-        subscription, recipient = unsubscribe_target(token)
+        target = subscription, recipient = unsubscribe_target(token)
         with room.reader() as con:
             left = bool(subscriptions.unsubscribed_from(con, subscription, [recipient]))
-        return unsubscribe_page(request, token, done=left)
+        return unsubscribe_page(request, token, target, done=left)
 
     @app.post(UNSUBSCRIBE + "{token}", response_class=HTMLResponse)
     def unsubscribe(request: Request, token: str) -> HTMLResponse:
-        subscription, recipient = unsubscribe_target(token)
+        target = subscription, recipient = unsubscribe_target(token)
         try:
             with room.writer() as con:
                 subscriptions.unsubscribe(con, subscription, recipient, "link")
         except WarehouseLockedError:
-            return unsubscribe_page(request, token, status=503, done=False, busy=True)
-        return unsubscribe_page(request, token, done=True)
+            return unsubscribe_page(request, token, target, status=503, done=False, busy=True)
+        return unsubscribe_page(request, token, target, done=True)
 
 
 __all__ = [

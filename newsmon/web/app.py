@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+import duckdb
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -264,8 +265,8 @@ def create_app(config: WebConfig) -> FastAPI:
             topic=topic or None, limit=50, language=language or None, source=source or None,
             since=_day(since), until=_day(until),
         )  # fmt: skip
-        rows, error = run_search(q, facets)
         with room.reader() as con:
+            rows, error = run_search(con, q, facets)
             mine = readers.saved_searches(con, request.state.user)
             offered = reading.facets(con)
         return room.page(
@@ -273,14 +274,13 @@ def create_app(config: WebConfig) -> FastAPI:
             searches=mine, facets=offered, wanted=facets,
         )  # fmt: skip
 
-    def run_search(q: str, options: SearchOptions) -> tuple[list[dict[str, Any]], str | None]:
+    def run_search(
+        con: duckdb.DuckDBPyConnection, q: str, options: SearchOptions
+    ) -> tuple[list[dict[str, Any]], str | None]:
         if not q.strip():
             return [], None
         try:
-            with room.reader() as con:
-                result = search(con, q, options)
-        except Refused:
-            raise
+            result = search(con, q, options)
         except NewsmonError as exc:
             return [], str(exc)
         return [dict(zip(result.columns, r, strict=True)) for r in result.rows], None
@@ -316,9 +316,9 @@ def create_app(config: WebConfig) -> FastAPI:
     def search_feed(request: Request, name: str) -> Response:
         with room.reader() as con:
             found = readers.saved_search(con, request.state.user, name)
-        if found is None:
-            raise Refused(404, "No such saved search.")
-        rows, _ = run_search(found.query, SearchOptions(topic=found.topic, limit=50))
+            if found is None:
+                raise Refused(404, "No such saved search.")
+            rows, _ = run_search(con, found.query, SearchOptions(topic=found.topic, limit=50))
         base = str(request.base_url).rstrip("/")
         entries = [
             atom.Entry(
@@ -334,7 +334,7 @@ def create_app(config: WebConfig) -> FastAPI:
         body = atom.feed(
             f"/searches/{name}.atom", f"newsmon search: {name}", alternate, entries, base
         )
-        return Response(body, media_type="application/atom+xml; charset=utf-8")
+        return Response(body, media_type=atom.MEDIA_TYPE)
 
     @app.get("/feeds", response_class=HTMLResponse)
     def feeds(request: Request, added: str = "") -> HTMLResponse:
@@ -368,7 +368,7 @@ def create_app(config: WebConfig) -> FastAPI:
             found = reading.story_page(con, reading.StoryFilter(topic=name, per_page=50))
         base = str(request.base_url).rstrip("/")
         body = atom.topic_feed(name, found.rows, base)
-        return Response(body, media_type="application/atom+xml; charset=utf-8")
+        return Response(body, media_type=atom.MEDIA_TYPE)
 
     web_alerts.add_routes(app, room)
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from newsmon.warehouse.reading import StoryRow
 
 ATOM = "http://www.w3.org/2005/Atom"
+MEDIA_TYPE = "application/atom+xml; charset=utf-8"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -85,4 +86,4 @@ def feed(path: str, title: str, alternate: str, entries: Sequence[Entry], base_u
     return document
 
 
-__all__ = ["Entry", "feed", "stories_feed", "topic_feed"]
+__all__ = ["MEDIA_TYPE", "Entry", "feed", "stories_feed", "topic_feed"]
