@@ -33,6 +33,7 @@ from urllib.parse import urldefrag, urljoin
 
 from lxml import etree
 
+from newsmon.core.settings import FeedConfig
 from newsmon.extractors.articles import decode_html
 from newsmon.extractors.feeds import MAX_ITEMS, parse_feed
 from newsmon.extractors.fetch import FetchOptions, FetchRequest, FetchResult, fetch_batch
@@ -145,6 +146,20 @@ class Discovery:
     def feed_url(self) -> str | None:
         """The URL to add to the feed list: the URL itself or the linked feed's."""
         return self.poll.target.url if self.poll is not None else None
+
+    def as_feed(
+        self,
+        name: str | None = None,
+        tags: Sequence[str] = (),
+        language: str | None = None,
+        interval: int | None = None,
+    ) -> FeedConfig:
+        """The feed-list entry for what was found, named ``name``, else the feed's own title,
+        else its URL (``newsmon feeds add`` and the reading room's Feeds form alike)."""
+        assert self.poll is not None and self.feed_url is not None, "nothing was found"
+        title = self.poll.feed.title if self.poll.feed is not None else ""
+        return FeedConfig(name or title or self.feed_url, self.feed_url, tuple(tags), language,
+                          interval)  # fmt: skip
 
     @property
     def discovered(self) -> bool:

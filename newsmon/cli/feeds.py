@@ -92,7 +92,6 @@ def feeds_add(
     URL may also be a site's page (its home page): the first feed the page links with
     <link rel="alternate"> that answers as a feed is added.
     """
-    from newsmon.core.settings import FeedConfig
     from newsmon.extractors.urls import is_http_url
     from newsmon.feedlist import add_feeds
 
@@ -116,12 +115,9 @@ def feeds_add(
                 "check the URL",
             )
         )
-    feed_url = found.poll.target.url
     if found.discovered:
-        click.echo(f"Found {feed_url} on {found.page_url}")
-    title = found.poll.feed.title if found.poll.feed is not None else ""
-    feed = FeedConfig(name or title or feed_url, feed_url, tags, language, interval)
-    result = add_feeds(path, [feed])
+        click.echo(found.message)
+    result = add_feeds(path, [found.as_feed(name, tags, language, interval)])
     for f in result.added:
         click.echo(f"Added {f.name!r} ({f.url}) to {path}.")
     for f, why in result.skipped:
@@ -218,7 +214,7 @@ def feeds_check(url: str) -> None:
     feed = found.poll.feed
     assert feed is not None
     if found.discovered:
-        click.echo(f"Found {found.poll.target.url} on {found.page_url}")
+        click.echo(found.message)
         url = found.poll.target.url
     click.echo(f"{url}: ok, {feed.format or 'unknown format'}, {len(feed.entries)} entries")
     click.echo(f"  title: {feed.title or '(none)'}; language: {feed.language or '(none)'}")

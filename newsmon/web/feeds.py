@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from newsmon.core.errors import ConfigError
-from newsmon.core.settings import FeedConfig, Settings
+from newsmon.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,9 @@ def add(feeds_path: Path, url: str, name: str, settings: Settings, lock: threadi
     if not is_http_url(url):
         return Added(error="Give the http(s) address of a feed, or of a site's home page.")
     found = find_feed(url, FetchOptions.of(settings), settings.max_feed_items)
-    if not found.ok or found.feed_url is None or found.poll is None:
+    if not found.ok:
         return Added(error=f"Not added: {found.message}.")
-    title = found.poll.feed.title if found.poll.feed is not None else ""
-    feed = FeedConfig(name or title or found.feed_url, found.feed_url, (), None, None)
+    feed = found.as_feed(name)
     try:
         with lock:
             result = add_feeds(feeds_path, [feed])
